@@ -1,0 +1,121 @@
+//! `POST /v1/acks/{token}`: a volunteer's answer. The token is the credential.
+
+use super::AppState;
+use super::error::{ApiError, FieldError};
+use crate::domain::callout::Response as Answer;
+use crate::domain::token::AckToken;
+use crate::store::callouts::AckOutcome;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+/// `?response=` lets a bare POST to an `accept_url` / `decline_url` work without a body.
+#[derive(Debug, Deserialize)]
+pub struct AckQuery {
+    response: Option<String>,
+}
+
+/// The answer of an ack, for the API and the page.
+pub(super) struct Acked {
+    pub callout_id: String,
+    pub state: String,
+    pub changed: bool,
+}
+
+/// Verifies a token (404 if forged or malformed).
+pub(super) fn verify(st: &AppState, token: &str) -> Result<AckToken, ApiError> {
+    st.ctx
+        .signer
+        .verify(token)
+        .ok_or_else(|| ApiError::NotFound("unknown or invalid ack token".into()))
+}
+
+/// Applies `answer` to the callout a verified token names.
+pub(super) async fn apply(
+    st: &AppState,
+    t: AckToken,
+    answer: Answer,
+    via: &str,
+) -> Result<Acked, ApiError> {
+    let now = st.ctx.clock.now_ms();
+    let out = st.ctx.store.ack(&t.incident, t.n, answer, now, via).await?;
+    let callout_id = format!("{}.{}", t.incident, t.n);
+    let label = match &out {
+        AckOutcome::Changed { .. } => "changed",
+        AckOutcome::Unchanged { .. } => "unchanged",
+        AckOutcome::Refused { .. } => "refused",
+        AckOutcome::Closed { .. } => "closed",
+        AckOutcome::Unknown => "unknown",
+    };
+    metrics::counter!("muster_acks_total", "response" => answer.as_str(), "result" => label)
+        .increment(1);
+    match out {
+        AckOutcome::Unknown => Err(ApiError::NotFound("unknown or invalid ack token".into())),
+        AckOutcome::Closed { .. } => Err(ApiError::Gone(
+            "this incident has been stood down; no answer is needed".into(),
+        )),
+        AckOutcome::Refused { state, reason } => Err(ApiError::Conflict(format!(
+            "{reason} (the call-out is {state})"
+        ))),
+        AckOutcome::Unchanged { state } => Ok(Acked {
+            callout_id,
+            state,
+            changed: false,
+        }),
+        AckOutcome::Changed { state, promoted } => {
+            if let Some(p) = promoted {
+                tracing::info!(incident = %t.incident, n = t.n, promoted = p, "standby promoted");
+            }
+            Ok(Acked {
+                callout_id,
+                state,
+                changed: true,
+            })
+        }
+    }
+}
+
+/// `POST /v1/acks/{token}` with `{"response": "accept" | "decline" | "arrived" | "withdraw"}`
+/// (or `?response=`).
+pub async fn ack(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    q: Result<Query<AckQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let t = verify(&st, &token)?;
+    let body = body.map_err(|_| ApiError::TooLarge)?;
+    let from_query = q.ok().and_then(|Query(q)| q.response);
+    let raw = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        from_query.ok_or_else(|| {
+            ApiError::Malformed(vec![FieldError::new(
+                "response",
+                "is required: send {\"response\": \"accept\"} (or decline, arrived, withdraw)",
+            )])
+        })?
+    } else {
+        let obj = super::error::json_object(&body)?;
+        match obj.get("response") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err(ApiError::invalid("response", "must be a string")),
+            None => return Err(ApiError::invalid("response", "is required")),
+        }
+    };
+    let answer = Answer::parse(raw.trim()).ok_or_else(|| {
+        ApiError::invalid(
+            "response",
+            format!("`{raw}` is not one of accept, decline, arrived, withdraw"),
+        )
+    })?;
+    let a = apply(&st, t, answer, "web").await?;
+    Ok(Json(json!({
+        "callout_id": a.callout_id,
+        "state": a.state,
+        "changed": a.changed,
+    }))
+    .into_response())
+}

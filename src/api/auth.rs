@@ -1,0 +1,104 @@
+//! Bearer tokens: each has a role and a region scope. A token acts on its scope region and
+//! everything below it.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::access::Role;
+use crate::domain::region::RegionCode;
+use crate::seed::TokenDef;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token's name (recorded as `raised_by`).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Its scope region.
+    pub scope: RegionCode,
+}
+
+/// Hex SHA-256 of a token.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Indexes the configured tokens by hash, so plain and hashed tokens are looked up alike and
+/// the comparison never runs over the token text itself.
+pub fn index(tokens: &[TokenDef]) -> HashMap<String, TokenDef> {
+    tokens
+        .iter()
+        .map(|t| {
+            let h = t
+                .token_sha256
+                .clone()
+                .unwrap_or_else(|| token_hash(t.token.as_deref().unwrap_or("")));
+            (h, t.clone())
+        })
+        .collect()
+}
+
+impl Caller {
+    /// Fails with 403 unless the caller's scope contains `region`.
+    pub fn require_scope(&self, st: &AppState, region: &RegionCode) -> Result<(), ApiError> {
+        if st.ctx.seed.regions.contains(&self.scope, region) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "region {region} is outside this token's scope {}",
+                self.scope
+            )))
+        }
+    }
+
+    /// Whether the caller's scope contains `region`.
+    pub fn sees(&self, st: &AppState, region: &str) -> bool {
+        RegionCode::parse(region)
+            .map(|r| st.ctx.seed.regions.contains(&self.scope, &r))
+            .unwrap_or(false)
+    }
+
+    /// Fails with 403 unless the role may command.
+    pub fn require_commander(&self) -> Result<(), ApiError> {
+        if self.role.may_command() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs a commander (or admin) token".into(),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        let def = st
+            .tokens
+            .get(&token_hash(token))
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            name: def.name.clone(),
+            role: def.role,
+            scope: def.scope.clone(),
+        })
+    }
+}

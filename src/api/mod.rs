@@ -1,0 +1,88 @@
+//! The HTTP API (axum). One file per resource, each a set of handlers; [`router`] puts them
+//! together so tests can drive it without a socket.
+//!
+//! - [`incidents`]: raise, list, read, callouts, stand down.
+//! - [`events`]: SSE of an incident.
+//! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
+//! - [`health`]: liveness, readiness, metrics; [`openapi`]: the OpenAPI document.
+//! - [`auth`]: bearer tokens; [`error`]: problem+json.
+
+pub mod acks;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod incidents;
+pub mod openapi;
+pub mod page;
+
+use crate::engine::Ctx;
+use crate::seed::TokenDef;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::ApiError;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine context (store, seed, clock, config, signer).
+    pub ctx: Arc<Ctx>,
+    /// Configured tokens by SHA-256.
+    pub tokens: Arc<HashMap<String, TokenDef>>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/incidents", post(incidents::raise).get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::get))
+        .route("/v1/incidents/{id}/callouts", get(incidents::callouts))
+        .route("/v1/incidents/{id}/stand-down", post(incidents::stand_down))
+        .route("/v1/incidents/{id}/events", get(events::sse))
+        .route("/v1/acks/{token}", post(acks::ack))
+        .route("/a/{token}", get(page::show).post(page::answer))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound("no such path; see /openapi.json".into()).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
+/// Counts requests and times them by route template (never by raw path: tokens live there).
+async fn observe(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::histogram!("muster_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
+        .record(start.elapsed().as_secs_f64());
+    metrics::counter!("muster_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    resp
+}

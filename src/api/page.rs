@@ -1,0 +1,178 @@
+//! `GET /a/{token}`: the small mobile page a volunteer opens from a call-out, with Accept /
+//! Decline (and, once accepted, Arrived / Withdraw) buttons. The buttons are plain HTML forms
+//! posting back to `/a/{token}`, so it works on any phone without JavaScript.
+
+use super::AppState;
+use super::acks;
+use super::error::ApiError;
+use crate::domain::callout::Response as Answer;
+use crate::domain::token::AckToken;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+/// The form a button posts.
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    response: String,
+}
+
+/// `GET /a/{token}`
+pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Response {
+    match acks::verify(&st, &token) {
+        Ok(t) => render(&st, &token, t, None).await,
+        Err(_) => gone(&st, "zh-CN", StatusCode::NOT_FOUND),
+    }
+}
+
+/// `POST /a/{token}` (form `response=accept|decline|arrived|withdraw`)
+pub async fn answer(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    form: Result<Form<AnswerForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(t) = acks::verify(&st, &token) else {
+        return gone(&st, "zh-CN", StatusCode::NOT_FOUND);
+    };
+    let Some(answer) = form.ok().and_then(|Form(f)| Answer::parse(&f.response)) else {
+        return render(&st, &token, t, None).await;
+    };
+    match acks::apply(&st, t, answer, "page").await {
+        Ok(a) => render(&st, &token, t, Some(a.state)).await,
+        Err(ApiError::Gone(_)) => gone(&st, "zh-CN", StatusCode::GONE),
+        Err(ApiError::Conflict(reason)) => render(&st, &token, t, Some(reason)).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>body{{font-family:sans-serif;max-width:32rem;margin:1rem auto;\
+         padding:0 1rem}}button{{font-size:1.2rem;padding:.8rem;margin:.3rem 0;width:100%}}\
+         .ok{{background:#1a7f37;color:#fff}}.no{{background:#eee}}</style></head>\
+         <body>{}</body></html>",
+        esc(title),
+        body
+    )
+}
+
+fn gone(st: &AppState, locale: &str, status: StatusCode) -> Response {
+    let text = st.ctx.seed.templates.page_text(locale, "gone");
+    (
+        status,
+        Html(page("muster", &format!("<p>{}</p>", esc(&text)))),
+    )
+        .into_response()
+}
+
+async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>) -> Response {
+    let store = &st.ctx.store;
+    let (inc, co) = match (
+        store.incident(&t.incident).await,
+        store.callout(&t.incident, t.n).await,
+    ) {
+        (Ok(Some(i)), Ok(Some(c))) => (i, c),
+        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
+        _ => return gone(st, "zh-CN", StatusCode::NOT_FOUND),
+    };
+    let locale = store
+        .volunteer(co.get("v"))
+        .await
+        .ok()
+        .and_then(|v| v.get("locale").cloned())
+        .unwrap_or_else(|| "zh-CN".into());
+    let tx = |k: &str| st.ctx.seed.templates.page_text(&locale, k);
+    let state = co.get("st").to_string();
+    if !matches!(inc.status(), Some(s) if s.is_active()) {
+        return (
+            StatusCode::GONE,
+            Html(page(
+                &inc.title,
+                &format!(
+                    "<h2>{}</h2><p>{}</p>",
+                    esc(&inc.title),
+                    esc(&tx("stood_down"))
+                ),
+            )),
+        )
+            .into_response();
+    }
+    let team_kind = inc
+        .requirements
+        .iter()
+        .find(|r| r.id == co.get("r"))
+        .map(|r| r.team_kind.clone())
+        .unwrap_or_default();
+    let tmpl = &st.ctx.seed.templates;
+    let msg = tmpl.render(
+        &locale,
+        "callout",
+        &crate::domain::template::MessageVars {
+            title: &inc.title,
+            kind: &inc.kind,
+            level: inc.level,
+            region: st
+                .ctx
+                .seed
+                .regions
+                .lookup(&inc.region)
+                .map(|r| r.name.as_str())
+                .unwrap_or(&inc.region),
+            team_kind: &team_kind,
+            link: "",
+            code: "",
+            name: "",
+            drill: inc.mode == "drill",
+        },
+    );
+    let status_line = match result {
+        Some(r) => {
+            let known = ["accepted", "standby", "declined", "withdrawn", "arrived"];
+            let text = if known.contains(&r.as_str()) {
+                tx(&r)
+            } else {
+                r
+            };
+            format!("<p><strong>{}</strong></p>", esc(&text))
+        }
+        None => match state.as_str() {
+            "accepted" | "standby" | "declined" | "withdrawn" | "arrived" => {
+                format!("<p><strong>{}</strong></p>", esc(&tx(&state)))
+            }
+            _ => String::new(),
+        },
+    };
+    let button = |resp: &str, class: &str| {
+        format!(
+            "<form method=\"post\" action=\"/a/{}\"><input type=\"hidden\" name=\"response\" value=\"{resp}\">\
+             <button class=\"{class}\">{}</button></form>",
+            esc(token),
+            esc(&tx(resp))
+        )
+    };
+    let buttons = match state.as_str() {
+        "accepted" => button("arrived", "ok") + &button("withdraw", "no"),
+        "arrived" => String::new(),
+        "standby" => button("withdraw", "no"),
+        _ => button("accept", "ok") + &button("decline", "no"),
+    };
+    let body = format!(
+        "<h2>{}</h2><p>{}</p>{}{}",
+        esc(&tx("heading")),
+        esc(&msg),
+        status_line,
+        buttons
+    );
+    Html(page(&inc.title, &body)).into_response()
+}

@@ -1,0 +1,238 @@
+//! Wiring: seed → Redis (embedded or configured) → engine workers → HTTP API, and an orderly
+//! shutdown. `App::build` returns a running service; tests build it in-process on port 0 with
+//! a manual clock.
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::token::TokenSigner;
+use crate::engine::{self, Ctx};
+use crate::notify::webhook::WebhookSender;
+use crate::redis_server::EmbeddedRedis;
+use crate::seed::Seed;
+use crate::store::Store;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// Which parts this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP API and workers (the default).
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only the workers.
+    Worker,
+}
+
+impl Role {
+    /// Parses `api`, `worker` or `all`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "all" => Some(Role::All),
+            "api" => Some(Role::Api),
+            "worker" => Some(Role::Worker),
+            _ => None,
+        }
+    }
+}
+
+/// A running muster.
+pub struct App {
+    /// Where the API listens (`None` for `--role worker`).
+    pub addr: Option<SocketAddr>,
+    /// The shared context.
+    pub ctx: Arc<Ctx>,
+    shutdown: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<()>>,
+    embedded: Option<EmbeddedRedis>,
+}
+
+impl App {
+    /// Loads the seed, connects to (or starts) Redis, starts the workers and the API.
+    pub async fn build(config: Config, role: Role, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let seed = match Seed::load(&config.seed.dir) {
+            Ok(s) => s,
+            Err(problems) => {
+                let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                bail!(
+                    "the seed in {} has {} problem(s):\n{}",
+                    config.seed.dir.display(),
+                    list.len(),
+                    list.join("\n")
+                );
+            }
+        };
+        if config.webhook.secret.trim().is_empty() {
+            bail!(
+                "webhook.secret is not set (MUSTER__WEBHOOK__SECRET): receivers could not verify call-outs"
+            );
+        }
+        let mut embedded = None;
+        let url = match &config.redis.url {
+            Some(u) => u.clone(),
+            None => {
+                let mut e = EmbeddedRedis::start(
+                    &config.redis.server_bin,
+                    &config.data_dir,
+                    &config.redis.appendfsync,
+                )
+                .await?;
+                e.supervise();
+                let u = e.url();
+                tracing::info!(data_dir = %config.data_dir.display(), "embedded redis-server started");
+                embedded = Some(e);
+                u
+            }
+        };
+        let store = Store::connect(&url, &config.redis.prefix, config.engine.partitions)
+            .await
+            .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
+        let written = store.seed_registry(&seed.volunteers).await?;
+        tracing::info!(
+            regions = seed.regions.len(),
+            teams = seed.teams.len(),
+            plans = seed.plans.len(),
+            volunteers = seed.volunteers.len(),
+            newly_registered = written,
+            "seed loaded"
+        );
+        let secret = store
+            .token_secret(config.security.token_secret.as_deref())
+            .await?;
+        let listener = if role != Role::Worker {
+            let l = tokio::net::TcpListener::bind(&config.http.addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.http.addr))?;
+            Some(l)
+        } else {
+            None
+        };
+        let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let public_url = config.public_url(
+            &addr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| config.http.addr.clone()),
+        );
+        let (tx, rx) = watch::channel(false);
+        let consumer = config
+            .engine
+            .consumer
+            .clone()
+            .unwrap_or_else(|| format!("muster-{}", uuid::Uuid::new_v4().simple()));
+        let tokens = Arc::new(api::auth::index(&seed.tokens));
+        let ctx = Arc::new(Ctx {
+            store,
+            webhook: WebhookSender::new(
+                &config.webhook.secret,
+                Duration::from_millis(config.webhook.timeout_ms),
+            ),
+            in_flight: Arc::new(Semaphore::new(config.webhook.concurrency.max(1))),
+            seed: Arc::new(seed),
+            clock,
+            signer: TokenSigner::new(&secret),
+            public_url,
+            consumer,
+            shutdown: rx,
+            config: Arc::new(config),
+        });
+        let workers = if role != Role::Api {
+            engine::spawn_all(ctx.clone())
+        } else {
+            vec![]
+        };
+        let server = listener.map(|l| {
+            let state = AppState {
+                ctx: ctx.clone(),
+                tokens,
+                metrics: crate::telemetry::metrics(),
+            };
+            let router = api::router(state);
+            let mut stop = ctx.shutdown.clone();
+            tokio::spawn(async move {
+                let r = axum::serve(l, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            })
+        });
+        if let Some(a) = addr {
+            tracing::info!(addr = %a, public_url = %ctx.public_url, ?role, "muster serving");
+        }
+        Ok(App {
+            addr,
+            ctx,
+            shutdown: tx,
+            workers,
+            server,
+            embedded,
+        })
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops in order.
+    pub async fn run_until_stopped(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+
+    /// Stops accepting work, lets in-flight deliveries finish (up to the webhook timeout),
+    /// stops the workers and the embedded Redis.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(s) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
+        }
+        for w in self.workers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
+        let all = self.ctx.config.webhook.concurrency.max(1) as u32;
+        let wait = Duration::from_millis(self.ctx.config.webhook.timeout_ms + 1000);
+        let _ = tokio::time::timeout(wait, self.ctx.in_flight.acquire_many(all)).await;
+        if let Some(mut e) = self.embedded.take() {
+            e.stop().await;
+        }
+    }
+}
+
+/// A Redis URL without its password.
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("redis");
+            format!("{scheme}://***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

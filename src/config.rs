@@ -1,0 +1,266 @@
+//! Configuration: built-in defaults → `config/default.toml` → the `--config` file →
+//! `MUSTER__SECTION__KEY` environment variables (double underscore between levels).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The file read when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/default.toml";
+
+/// Everything muster can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// HTTP listener.
+    pub http: Http,
+    /// Where Redis is.
+    pub redis: Redis,
+    /// Where the embedded Redis keeps its files (AOF, socket). Default `var`.
+    pub data_dir: PathBuf,
+    /// Seed data.
+    pub seed: Seed,
+    /// Stream workers.
+    pub engine: Engine,
+    /// Webhook channel.
+    pub webhook: Webhook,
+    /// Secrets.
+    pub security: Security,
+    /// Logging.
+    pub log: Log,
+    /// The simulator (`muster sim`).
+    pub sim: Sim,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: Http::default(),
+            redis: Redis::default(),
+            data_dir: PathBuf::from("var"),
+            seed: Seed::default(),
+            engine: Engine::default(),
+            webhook: Webhook::default(),
+            security: Security::default(),
+            log: Log::default(),
+            sim: Sim::default(),
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Http {
+    /// Listen address. Default `127.0.0.1:8080`; port 0 picks a free one.
+    pub addr: String,
+    /// The base URL volunteers reach muster at, used in ack links. Default: `http://` + `addr`.
+    pub public_url: Option<String>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            addr: "127.0.0.1:8080".into(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Redis {
+    /// Unset: muster runs its own `redis-server` child under `data_dir`. Set: `redis://`,
+    /// `rediss://` or `redis+unix://` URL to connect to.
+    pub url: Option<String>,
+    /// Prefix of every key. Default `muster`.
+    pub prefix: String,
+    /// The `redis-server` binary used for the embedded server. Default: found on `PATH`.
+    pub server_bin: String,
+    /// `appendfsync` of the embedded server: `always`, `everysec` (default) or `no`.
+    pub appendfsync: String,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            url: None,
+            prefix: "muster".into(),
+            server_bin: "redis-server".into(),
+            appendfsync: "everysec".into(),
+        }
+    }
+}
+
+/// `[seed]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Seed {
+    /// Directory with regions, teams, plans, templates, tokens and the seed registry.
+    pub dir: PathBuf,
+}
+
+impl Default for Seed {
+    fn default() -> Self {
+        Seed {
+            dir: PathBuf::from("config/demo"),
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Engine {
+    /// Number of stream partitions of a new deployment. Fixed once a deployment has started:
+    /// the value stored in Redis wins. Default 8.
+    pub partitions: u16,
+    /// An unacknowledged stream entry idle this long (ms) is reclaimed by another consumer.
+    /// Must exceed the longest a handler takes (webhook timeout plus margin). Default 30000.
+    pub reclaim_idle_ms: u64,
+    /// How often (ms) each worker looks for entries to reclaim. Default 5000.
+    pub reclaim_interval_ms: u64,
+    /// How often (ms) due retries are moved from the delayed set to the queue. Default 100.
+    pub scheduler_tick_ms: u64,
+    /// Callouts created per Redis script call during fan-out. Default 500.
+    pub fanout_batch: usize,
+    /// The consumer name of this instance in every group. Default: a random one per process.
+    pub consumer: Option<String>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            partitions: 8,
+            reclaim_idle_ms: 30_000,
+            reclaim_interval_ms: 5_000,
+            scheduler_tick_ms: 100,
+            fanout_batch: 500,
+            consumer: None,
+        }
+    }
+}
+
+/// `[webhook]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Webhook {
+    /// Standard Webhooks signing secret, `whsec_` + base64. Receivers verify with it.
+    pub secret: String,
+    /// Timeout of one delivery attempt (ms). Default 5000.
+    pub timeout_ms: u64,
+    /// Waits (ms) before each retry; one more attempt than entries. Jittered by ±20%.
+    pub retry_backoff_ms: Vec<u64>,
+    /// The longest `Retry-After` honoured (ms). Default 600000.
+    pub max_retry_after_ms: u64,
+    /// Deliveries in flight per instance. Default 256.
+    pub concurrency: usize,
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Webhook {
+            secret: String::new(),
+            timeout_ms: 5_000,
+            retry_backoff_ms: vec![2_000, 10_000, 30_000, 120_000],
+            max_retry_after_ms: 600_000,
+            concurrency: 256,
+        }
+    }
+}
+
+/// `[security]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Security {
+    /// Secret that signs ack tokens. Unset: generated once and kept in Redis, shared by all
+    /// instances.
+    pub token_secret: Option<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Log {
+    /// `text` (default) or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info,muster=debug`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[sim]`: the simulated volunteer population.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sim {
+    /// Where the simulator listens. Default `127.0.0.1:8081`.
+    pub addr: String,
+    /// Probability that a volunteer accepts. Default 0.55.
+    pub accept: f64,
+    /// Probability that a volunteer declines. Default 0.2. The rest stay silent.
+    pub decline: f64,
+    /// Shortest answer delay (ms). Default 1000.
+    pub delay_min_ms: u64,
+    /// Longest answer delay (ms). Default 8000.
+    pub delay_max_ms: u64,
+    /// Probability that an accepted volunteer later reports arrival. Default 0.8.
+    pub arrive: f64,
+    /// Seed of the simulator's random choices; unset: random.
+    pub seed: Option<u64>,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim {
+            addr: "127.0.0.1:8081".into(),
+            accept: 0.55,
+            decline: 0.2,
+            delay_min_ms: 1_000,
+            delay_max_ms: 8_000,
+            arrive: 0.8,
+            seed: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, `config/default.toml` (if present), `file` (if given) and the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let default = Path::new(DEFAULT_CONFIG);
+        if default.exists() {
+            fig = fig.merge(Toml::file(default));
+        }
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig.merge(Env::prefixed("MUSTER__").split("__")).extract()
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self, bound: &str) -> String {
+        self.http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}

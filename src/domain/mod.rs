@@ -1,0 +1,19 @@
+//! Pure domain types and rules: no tokio, no Redis, no HTTP.
+//!
+//! - [`access`]: roles and teams.
+//! - [`region`]: the city → county → township tree and region codes.
+//! - [`incident`]: incident ids, levels, modes and statuses.
+//! - [`plan`]: contingency plans, requirements and choosing the plan for an incident.
+//! - [`callout`]: callout states and the answer state machine.
+//! - [`volunteer`]: phone numbers and masking of personal data.
+//! - [`template`]: per-locale message templates.
+//! - [`token`]: signed ack tokens.
+
+pub mod access;
+pub mod callout;
+pub mod incident;
+pub mod plan;
+pub mod region;
+pub mod template;
+pub mod token;
+pub mod volunteer;

@@ -1,0 +1,224 @@
+//! Message templates per locale (zh-CN default, en), and their rendering.
+//!
+//! A template is text with `{placeholders}`. Unknown placeholders are a seed error reported by
+//! `muster check`, never a runtime surprise.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The locale used when a volunteer's locale has no templates.
+pub const DEFAULT_LOCALE: &str = "zh-CN";
+
+/// The message kinds every locale must define.
+pub const MESSAGE_KINDS: [&str; 4] = ["callout", "standby", "promoted", "stand_down"];
+
+/// Placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 9] = [
+    "title",
+    "kind",
+    "level",
+    "region",
+    "team_kind",
+    "link",
+    "code",
+    "name",
+    "drill",
+];
+
+/// One locale's templates, as written in `templates/<locale>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocaleTemplates {
+    /// Prefix of every drill message (【演练】 / [DRILL]).
+    pub drill_prefix: String,
+    /// Message texts by kind (`callout`, `standby`, `promoted`, `stand_down`).
+    pub messages: HashMap<String, String>,
+    /// Display names of incident kinds (flood → 洪涝).
+    #[serde(default)]
+    pub incident_kinds: HashMap<String, String>,
+    /// Display names of team kinds (rescue → 救援).
+    #[serde(default)]
+    pub team_kinds: HashMap<String, String>,
+    /// Display names of levels 1–4 (1 → Ⅰ级（特别重大）).
+    #[serde(default)]
+    pub levels: HashMap<String, String>,
+    /// Texts of the ack page and answers (`accept`, `decline`, …).
+    #[serde(default)]
+    pub page: HashMap<String, String>,
+}
+
+/// All locales.
+#[derive(Debug, Clone, Default)]
+pub struct Templates {
+    /// By locale tag.
+    pub locales: HashMap<String, LocaleTemplates>,
+}
+
+/// The values a message is rendered with.
+#[derive(Debug, Clone, Default)]
+pub struct MessageVars<'a> {
+    /// Incident title.
+    pub title: &'a str,
+    /// Incident kind (wire name; shown by its display name).
+    pub kind: &'a str,
+    /// Level 1–4.
+    pub level: u8,
+    /// Region display name.
+    pub region: &'a str,
+    /// Team kind (wire name).
+    pub team_kind: &'a str,
+    /// Ack link.
+    pub link: &'a str,
+    /// SMS reply code.
+    pub code: &'a str,
+    /// The volunteer's name.
+    pub name: &'a str,
+    /// Whether the incident is a drill.
+    pub drill: bool,
+}
+
+impl Templates {
+    /// The templates of `locale`, falling back to the default locale.
+    pub fn locale(&self, locale: &str) -> Option<&LocaleTemplates> {
+        self.locales
+            .get(locale)
+            .or_else(|| self.locales.get(DEFAULT_LOCALE))
+    }
+
+    /// Renders message `kind` for `locale`; drills get the drill prefix.
+    pub fn render(&self, locale: &str, kind: &str, v: &MessageVars<'_>) -> String {
+        let Some(t) = self.locale(locale) else {
+            return format!("{} {}", v.title, v.link);
+        };
+        let text = t
+            .messages
+            .get(kind)
+            .map(String::as_str)
+            .unwrap_or("{title}");
+        let level_key = v.level.to_string();
+        let lookup = |map: &HashMap<String, String>, k: &str| -> String {
+            map.get(k).cloned().unwrap_or_else(|| k.to_string())
+        };
+        let body = fill(text, |name| match name {
+            "title" => Some(v.title.to_string()),
+            "kind" => Some(lookup(&t.incident_kinds, v.kind)),
+            "level" => Some(lookup(&t.levels, &level_key)),
+            "region" => Some(v.region.to_string()),
+            "team_kind" => Some(lookup(&t.team_kinds, v.team_kind)),
+            "link" => Some(v.link.to_string()),
+            "code" => Some(v.code.to_string()),
+            "name" => Some(v.name.to_string()),
+            "drill" => Some(if v.drill {
+                t.drill_prefix.clone()
+            } else {
+                String::new()
+            }),
+            _ => None,
+        });
+        if v.drill && !text.contains("{drill}") {
+            format!("{}{}", t.drill_prefix, body)
+        } else {
+            body
+        }
+    }
+
+    /// A page text (`accept`, `decline`, …) for `locale`, or the key itself.
+    pub fn page_text(&self, locale: &str, key: &str) -> String {
+        self.locale(locale)
+            .and_then(|t| t.page.get(key).cloned())
+            .unwrap_or_else(|| key.to_string())
+    }
+}
+
+/// Replaces `{name}` with `value(name)`; unknown names stay as written. `{{` is a literal `{`.
+pub fn fill(text: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('{') {
+            out.push('{');
+            rest = stripped;
+            continue;
+        }
+        match after.find('}') {
+            Some(j) => {
+                let name = &after[..j];
+                match value(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The placeholders used in a template text (for `muster check`).
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    fill(text, |name| {
+        found.push(name.to_string());
+        Some(String::new())
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> Templates {
+        let zh: LocaleTemplates = toml::from_str(
+            r#"
+drill_prefix = "【演练】"
+incident_kinds = { flood = "洪涝" }
+team_kinds = { rescue = "救援" }
+levels = { "4" = "Ⅳ级" }
+[messages]
+callout = "{kind}{level}：{title}，请{team_kind}队员回复。{link}"
+"#,
+        )
+        .unwrap();
+        Templates {
+            locales: [("zh-CN".to_string(), zh)].into(),
+        }
+    }
+
+    #[test]
+    fn renders_display_names_and_drill_prefix() {
+        let t = templates();
+        let mut v = MessageVars {
+            title: "河堤险情",
+            kind: "flood",
+            level: 4,
+            team_kind: "rescue",
+            link: "L",
+            ..Default::default()
+        };
+        assert_eq!(
+            t.render("zh-CN", "callout", &v),
+            "洪涝Ⅳ级：河堤险情，请救援队员回复。L"
+        );
+        v.drill = true;
+        assert!(t.render("en", "callout", &v).starts_with("【演练】洪涝"));
+    }
+
+    #[test]
+    fn fill_keeps_unknown_and_escapes() {
+        assert_eq!(fill("a{x}b{{c", |_| None), "a{x}b{c");
+        assert_eq!(fill("{y} {unclosed", |_| Some("Y".into())), "Y {unclosed");
+        assert_eq!(placeholders("{a}{b}"), ["a", "b"]);
+    }
+}

@@ -1,0 +1,141 @@
+//! Volunteers' personal data: phone numbers (E.164) and how they are masked.
+
+use serde::Serialize;
+use std::fmt;
+
+/// An E.164 phone number: `+` then 8–15 digits, the first not 0. Its `Debug` and `Display`
+/// show the masked form, so a stray `{:?}` in a log line cannot leak it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Phone(String);
+
+impl Phone {
+    /// Accepts E.164, tolerating spaces and dashes a spreadsheet adds.
+    pub fn parse(s: &str) -> Result<Phone, String> {
+        let cleaned: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
+        let digits = cleaned.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Phone(cleaned))
+        } else {
+            Err(
+                "phone must be E.164: + and country code, then the number (e.g. +8613800138000)"
+                    .into(),
+            )
+        }
+    }
+
+    /// The full number: only for channels and roles that may see it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `+86 138****5678`: country code, first three and last four digits.
+    pub fn masked(&self) -> String {
+        mask_phone(&self.0)
+    }
+}
+
+/// Masks any phone-like text: keeps the country code, three leading and four trailing digits.
+pub fn mask_phone(p: &str) -> String {
+    let digits = p.strip_prefix('+').unwrap_or(p);
+    let (cc, rest) = if let Some(r) = digits.strip_prefix("86") {
+        ("86", r)
+    } else if digits.len() > 10 {
+        digits.split_at(digits.len() - 10)
+    } else {
+        digits.split_at(digits.len().min(1))
+    };
+    if rest.len() < 8 {
+        return format!("+{cc} ****");
+    }
+    let head = &rest[..3];
+    let tail = &rest[rest.len() - 4..];
+    format!("+{cc} {head}****{tail}")
+}
+
+/// Masks a person's name to its first character (张** for 张三丰), for roles that may not see it.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest = chars.count().max(1);
+            format!("{first}{}", "*".repeat(rest))
+        }
+        None => String::new(),
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Registry status of a volunteer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolunteerStatus {
+    /// Can be called.
+    Active,
+    /// Temporarily not called (by a coordinator).
+    Suspended,
+    /// No longer serving.
+    Retired,
+}
+
+impl VolunteerStatus {
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<VolunteerStatus> {
+        Some(match s {
+            "active" => VolunteerStatus::Active,
+            "suspended" => VolunteerStatus::Suspended,
+            "retired" => VolunteerStatus::Retired,
+            _ => return None,
+        })
+    }
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolunteerStatus::Active => "active",
+            VolunteerStatus::Suspended => "suspended",
+            VolunteerStatus::Retired => "retired",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_parse_and_mask() {
+        let p = Phone::parse("+86 138-0013-5678").unwrap();
+        assert_eq!(p.expose(), "+8613800135678");
+        assert_eq!(p.masked(), "+86 138****5678");
+        assert_eq!(format!("{p:?}"), "+86 138****5678");
+        assert_eq!(mask_phone("+14155550123"), "+1 415****0123");
+        assert!(Phone::parse("13800138000").is_err());
+        assert!(Phone::parse("+0123456789").is_err());
+        assert!(Phone::parse("+86abc").is_err());
+    }
+
+    #[test]
+    fn names_mask_to_first_character() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name("Li"), "L*");
+        assert_eq!(mask_name("王"), "王*");
+    }
+}

@@ -1,0 +1,146 @@
+//! The `muster` command: `serve`, `sim`, `check`, `import`. Thin: parses arguments and calls
+//! into the library.
+
+use muster::app::{App, Role};
+use muster::clock::SystemClock;
+use muster::config::Config;
+use muster::seed::Seed;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: &str = "\
+usage:
+  muster serve  [--config FILE] [--role all|api|worker]   the service: HTTP API and workers
+  muster sim    [--config FILE]                           simulated volunteers answering webhooks
+  muster check  [--config FILE]                           validate config and seed; exit 1 on any problem
+  muster import volunteers FILE.csv                       bulk registry import (not yet available)
+
+--config defaults to config/default.toml; every key can be overridden by an environment
+variable MUSTER__SECTION__KEY, e.g. MUSTER__HTTP__ADDR=0.0.0.0:8080.";
+
+struct Args {
+    command: String,
+    config: Option<PathBuf>,
+    role: Role,
+    rest: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().ok_or("no command given")?;
+    let mut args = Args {
+        command,
+        config: None,
+        role: Role::All,
+        rest: vec![],
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" => {
+                args.config = Some(it.next().ok_or("--config needs a file")?.into());
+            }
+            "--role" => {
+                let r = it.next().ok_or("--role needs all, api or worker")?;
+                args.role =
+                    Role::parse(&r).ok_or(format!("unknown role `{r}`: use all, api or worker"))?;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with("--") => return Err(format!("unknown option `{s}`")),
+            _ => args.rest.push(a),
+        }
+    }
+    Ok(args)
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("muster: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("muster: {e}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match args.command.as_str() {
+        "serve" => {
+            muster::telemetry::init_logging(&config.log.format, &config.log.level);
+            match App::build(config, args.role, Arc::new(SystemClock)).await {
+                Ok(app) => {
+                    app.run_until_stopped().await;
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("muster: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        "sim" => {
+            muster::telemetry::init_logging(&config.log.format, &config.log.level);
+            match muster::sim::run(config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("muster sim: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        "check" => check(&config),
+        "import" => {
+            eprintln!("muster import: the bulk registry import is not available yet (issue 3)");
+            ExitCode::from(2)
+        }
+        other => {
+            eprintln!("muster: unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(config: &Config) -> ExitCode {
+    let mut problems = Vec::new();
+    if config.webhook.secret.trim().is_empty() {
+        problems.push("config: webhook.secret is not set".to_string());
+    }
+    match Seed::load(&config.seed.dir) {
+        Ok(seed) => {
+            if problems.is_empty() {
+                println!(
+                    "ok: {} regions, {} teams, {} plans, {} locales, {} tokens, {} volunteers in {}",
+                    seed.regions.len(),
+                    seed.teams.len(),
+                    seed.plans.len(),
+                    seed.templates.locales.len(),
+                    seed.tokens.len(),
+                    seed.volunteers.len(),
+                    config.seed.dir.display()
+                );
+            }
+        }
+        Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("{} problem(s)", problems.len());
+        ExitCode::FAILURE
+    }
+}

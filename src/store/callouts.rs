@@ -1,0 +1,356 @@
+//! Callouts in Redis: creating them in batches, answering them against the headcount, the
+//! delivery bookkeeping, and listing.
+
+use super::{Result, Store, retrying};
+use crate::clock::{Millis, rfc3339};
+use crate::domain::callout::Response;
+use crate::domain::incident::IncidentId;
+use redis::Value;
+use std::collections::HashMap;
+
+/// One candidate handed to [`Store::create_callouts`].
+#[derive(Debug, Clone)]
+pub struct NewCallout {
+    /// Volunteer id.
+    pub volunteer_id: String,
+    /// Channel it will go out on first (`webhook`, `none`).
+    pub channel: String,
+}
+
+/// What an answer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// No such callout.
+    Unknown,
+    /// The incident is stood down: the token is dead.
+    Closed {
+        /// The callout's state.
+        state: String,
+    },
+    /// Repeated answer; nothing changed.
+    Unchanged {
+        /// The callout's state.
+        state: String,
+    },
+    /// The answer makes no sense now.
+    Refused {
+        /// The callout's state.
+        state: String,
+        /// Why.
+        reason: String,
+    },
+    /// The callout moved to `state`; `promoted` is the standby callout that got the slot.
+    Changed {
+        /// The new state.
+        state: String,
+        /// Callout number promoted from standby, if any.
+        promoted: Option<u32>,
+    },
+}
+
+/// The claim on one delivery.
+#[derive(Debug, Clone)]
+pub enum DeliveryClaim {
+    /// Nothing to send (already done, answered, or stood down).
+    Skip(String),
+    /// Send it.
+    Send {
+        /// Callout state now.
+        state: String,
+        /// Volunteer id.
+        volunteer_id: String,
+        /// Requirement id.
+        requirement: String,
+        /// Tier of the step that called.
+        tier: String,
+        /// Planned channel.
+        channel: String,
+        /// An earlier attempt's outcome is unknown: this is a re-send.
+        resend: bool,
+    },
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone)]
+pub enum DeliveryOutcome {
+    /// Delivered over `channel`.
+    Delivered {
+        /// The channel that delivered.
+        channel: String,
+    },
+    /// Try again at `at` (ms) as attempt `attempt`.
+    Retry {
+        /// Due time.
+        at: Millis,
+        /// The next attempt's number.
+        attempt: u32,
+        /// The error of this attempt.
+        error: String,
+    },
+    /// Give up.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// A callout as stored, for listing.
+#[derive(Debug, Clone)]
+pub struct CalloutRecord {
+    /// Number within the incident.
+    pub n: u32,
+    /// Raw fields.
+    pub fields: HashMap<String, String>,
+}
+
+impl CalloutRecord {
+    /// A field or "".
+    pub fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// A timestamp field as RFC 3339.
+    pub fn time(&self, k: &str) -> Option<String> {
+        self.fields
+            .get(k)
+            .and_then(|v| v.parse::<Millis>().ok())
+            .map(rfc3339)
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Okay => "OK".into(),
+        _ => String::new(),
+    }
+}
+
+impl Store {
+    /// Creates callouts for `batch` (skipping volunteers already called for this incident) and
+    /// enqueues their deliveries, atomically. Returns how many were created; `None` if the
+    /// incident is unknown or no longer active.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_callouts(
+        &self,
+        id: &IncidentId,
+        now: Millis,
+        requirement: &str,
+        tier: &str,
+        step: u32,
+        batch: &[NewCallout],
+    ) -> Result<Option<u32>> {
+        let base = self.keys.incident(id);
+        let q = self.keys.deliveries(self.keys.partition_of(id));
+        let idt = id.to_string();
+        let (created, _first): (i64, i64) = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().create_callouts.prepare_invoke();
+            inv.key(&base)
+                .key(&q)
+                .arg(&idt)
+                .arg(now)
+                .arg(requirement)
+                .arg(tier)
+                .arg(step);
+            for nc in batch {
+                inv.arg(&nc.volunteer_id).arg(&nc.channel);
+            }
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(if created < 0 {
+            None
+        } else {
+            Some(created as u32)
+        })
+    }
+
+    /// Applies an answer to callout `n`.
+    pub async fn ack(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        response: Response,
+        now: Millis,
+        via: &str,
+    ) -> Result<AckOutcome> {
+        let p = self.keys.partition_of(id);
+        let base = self.keys.incident(id);
+        let bus = self.keys.bus(p);
+        let q = self.keys.deliveries(p);
+        let idt = id.to_string();
+        let reply: Vec<Value> = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().ack.prepare_invoke();
+            inv.key(&base)
+                .key(&bus)
+                .key(&q)
+                .arg(n)
+                .arg(response.as_str())
+                .arg(now)
+                .arg(&idt)
+                .arg(via);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        let t: Vec<String> = reply.iter().map(text).collect();
+        let at = |i: usize| t.get(i).cloned().unwrap_or_default();
+        Ok(match at(0).as_str() {
+            "closed" => AckOutcome::Closed { state: at(1) },
+            "same" => AckOutcome::Unchanged { state: at(1) },
+            "refused" => AckOutcome::Refused {
+                state: at(1),
+                reason: at(2),
+            },
+            "changed" => AckOutcome::Changed {
+                state: at(1),
+                promoted: at(2).parse().ok(),
+            },
+            _ => AckOutcome::Unknown,
+        })
+    }
+
+    /// Claims delivery `kind` of callout `n`; see [`DeliveryClaim`].
+    pub async fn delivery_begin(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        kind: &str,
+    ) -> Result<DeliveryClaim> {
+        let base = self.keys.incident(id);
+        let reply: Vec<Value> = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().delivery_begin.prepare_invoke();
+            inv.key(&base).arg(n).arg(kind);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        let t: Vec<String> = reply.iter().map(text).collect();
+        let at = |i: usize| t.get(i).cloned().unwrap_or_default();
+        Ok(if at(0) == "send" {
+            DeliveryClaim::Send {
+                state: at(1),
+                volunteer_id: at(2),
+                requirement: at(3),
+                tier: at(4),
+                channel: at(5),
+                resend: at(6) == "1",
+            }
+        } else {
+            DeliveryClaim::Skip(at(1))
+        })
+    }
+
+    /// Records a delivery attempt's outcome and acknowledges its queue entry atomically.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn delivery_done(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        kind: &str,
+        outcome: &DeliveryOutcome,
+        now: Millis,
+        entry_id: &str,
+        group: &str,
+    ) -> Result<()> {
+        let p = self.keys.partition_of(id);
+        let base = self.keys.incident(id);
+        let q = self.keys.deliveries(p);
+        let delayed = self.keys.delayed(p);
+        let (name, due, member, detail) = match outcome {
+            DeliveryOutcome::Delivered { channel } => ("ok", 0, String::new(), channel.clone()),
+            DeliveryOutcome::Retry { at, attempt, error } => (
+                "retry",
+                *at,
+                format!("{id}|{n}|{kind}|{attempt}"),
+                error.clone(),
+            ),
+            DeliveryOutcome::Failed { error } => ("failed", 0, String::new(), error.clone()),
+        };
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().delivery_done.prepare_invoke();
+            inv.key(&base)
+                .key(&q)
+                .key(&delayed)
+                .arg(n)
+                .arg(kind)
+                .arg(name)
+                .arg(now)
+                .arg(entry_id)
+                .arg(group)
+                .arg(due)
+                .arg(&member)
+                .arg(&detail);
+            async move { inv.invoke_async::<i64>(&mut c).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Moves due retries of partition `p` back to its delivery stream; returns how many.
+    pub async fn promote_due(&self, p: u16, now: Millis, limit: usize) -> Result<u32> {
+        let delayed = self.keys.delayed(p);
+        let q = self.keys.deliveries(p);
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().promote_due.prepare_invoke();
+            inv.key(&delayed).key(&q).arg(now).arg(limit);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// The number of callouts an incident has.
+    pub async fn callout_count(&self, id: &IncidentId) -> Result<u32> {
+        let base = self.keys.incident(id);
+        let n: Option<u32> = retrying(|| {
+            let mut c = self.conn();
+            let base = base.clone();
+            async move {
+                redis::cmd("HGET")
+                    .arg(base)
+                    .arg("seq")
+                    .query_async(&mut c)
+                    .await
+            }
+        })
+        .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Callouts `first..=last` of an incident.
+    pub async fn callouts(
+        &self,
+        id: &IncidentId,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<CalloutRecord>> {
+        if last < first {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
+        let maps: Vec<HashMap<String, String>> = retrying(|| {
+            let mut c = self.conn();
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.cmd("HGETALL").arg(k);
+            }
+            async move { p.query_async(&mut c).await }
+        })
+        .await?;
+        Ok((first..=last)
+            .zip(maps)
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(n, fields)| CalloutRecord { n, fields })
+            .collect())
+    }
+
+    /// One callout, or `None`.
+    pub async fn callout(&self, id: &IncidentId, n: u32) -> Result<Option<CalloutRecord>> {
+        Ok(self.callouts(id, n, n).await?.into_iter().next())
+    }
+}

@@ -1,0 +1,420 @@
+//! Incidents in Redis: raising, reading with progress, listing, standing down, and the status
+//! projection.
+
+use super::{Result, Store, StoreError, field, retrying};
+use crate::clock::{Millis, rfc3339};
+use crate::domain::incident::{IncidentId, Status};
+use crate::domain::plan::Requirement;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// What the API sends to raise an incident, already validated.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    /// Its id (random, or derived from the idempotency key).
+    pub id: IncidentId,
+    /// Incident kind.
+    pub kind: String,
+    /// Level 1–4.
+    pub level: u8,
+    /// Region code.
+    pub region: String,
+    /// Title.
+    pub title: String,
+    /// `live` or `drill`.
+    pub mode: String,
+    /// Free-form location, as JSON.
+    pub location: Option<serde_json::Value>,
+    /// The plan chosen.
+    pub plan_id: String,
+    /// Its requirements.
+    pub requirements: Vec<Requirement>,
+    /// Name of the raising token.
+    pub raised_by: String,
+    /// When.
+    pub now: Millis,
+}
+
+impl NewIncident {
+    /// What makes two raises with one idempotency key "the same request".
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.kind, self.level, self.region, self.mode, self.title
+        )
+    }
+}
+
+/// The outcome of a raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Raised {
+    /// A new incident.
+    Created,
+    /// The idempotency key named an existing incident raised with the same request.
+    Existing,
+    /// The idempotency key was used for a different request.
+    KeyReused,
+}
+
+/// Progress of one requirement, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementProgress {
+    /// Requirement id.
+    pub id: String,
+    /// Team kind.
+    pub team_kind: String,
+    /// Qualification required, if any.
+    pub qualification: Option<String>,
+    /// Headcount.
+    pub needed: u32,
+    /// Accepted (including those who arrived).
+    pub accepted: u32,
+    /// On standby.
+    pub standby: u32,
+    /// Declined.
+    pub declined: u32,
+    /// Called, not yet answered (not yet sent, or delivered).
+    pub pending: u32,
+    /// Unanswered after their step's wait.
+    pub silent: u32,
+    /// Checked in on site.
+    pub arrived: u32,
+    /// Withdrew after accepting.
+    pub withdrawn: u32,
+    /// No channel could deliver.
+    pub failed: u32,
+    /// Closed by the stand-down.
+    pub stood_down: u32,
+    /// Callouts made in all.
+    pub called: u32,
+    /// Escalation step reached (0 = first).
+    pub step: u32,
+    /// Scope of that step.
+    pub tier: String,
+}
+
+/// An incident with its progress, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentView {
+    /// Id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Level.
+    pub level: u8,
+    /// Region code.
+    pub region: String,
+    /// Title.
+    pub title: String,
+    /// `live` or `drill`.
+    pub mode: String,
+    /// Status.
+    pub status: String,
+    /// The plan in force.
+    pub plan_id: String,
+    /// RFC 3339.
+    pub raised_at: String,
+    /// Who raised it.
+    pub raised_by: String,
+    /// Location as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<serde_json::Value>,
+    /// When every requirement first had its headcount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filled_at: Option<String>,
+    /// When it was stood down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stood_down_at: Option<String>,
+    /// Per-requirement progress.
+    pub requirements: Vec<RequirementProgress>,
+}
+
+impl IncidentView {
+    /// The parsed status.
+    pub fn status(&self) -> Option<Status> {
+        Status::parse(&self.status)
+    }
+}
+
+#[derive(serde::Deserialize, Serialize)]
+struct StoredRequirement {
+    id: String,
+    team_kind: String,
+    qualification: Option<String>,
+    needed: u32,
+}
+
+impl Store {
+    /// Raises an incident atomically; see [`Raised`].
+    pub async fn raise(&self, n: &NewIncident) -> Result<Raised> {
+        let base = self.keys.incident(&n.id);
+        let bus = self.keys.bus(self.keys.partition_of(&n.id));
+        let reqs: Vec<StoredRequirement> = n
+            .requirements
+            .iter()
+            .map(|r| StoredRequirement {
+                id: r.id.clone(),
+                team_kind: r.team_kind.clone(),
+                qualification: r.qualification.clone(),
+                needed: r.needed,
+            })
+            .collect();
+        // Every value is a string: Lua's cjson would turn large numbers into floats.
+        let fields = serde_json::json!({
+            "id": n.id.to_string(),
+            "kind": n.kind,
+            "level": n.level.to_string(),
+            "region": n.region,
+            "title": n.title,
+            "mode": n.mode,
+            "status": Status::Mustering.as_str(),
+            "plan_id": n.plan_id,
+            "raised_at": n.now.to_string(),
+            "raised_by": n.raised_by,
+            "location": n.location.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+            "reqs": serde_json::to_string(&reqs).unwrap_or_else(|_| "[]".into()),
+            "seq": "0",
+        });
+        let mut counts = serde_json::Map::new();
+        for r in &n.requirements {
+            counts.insert(format!("{}:needed", r.id), r.needed.to_string().into());
+        }
+        let fp = n.fingerprint();
+        let id = n.id.to_string();
+        let fields = fields.to_string();
+        let counts = serde_json::Value::Object(counts).to_string();
+        let now = n.now.to_string();
+        let (created, existing_fp): (i64, String) = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().raise.prepare_invoke();
+            inv.key(&base)
+                .key(&bus)
+                .arg(&id)
+                .arg(&fp)
+                .arg(&now)
+                .arg(&fields)
+                .arg(&counts);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        self.index_incident(&n.id, n.now).await?;
+        Ok(if created == 1 {
+            Raised::Created
+        } else if existing_fp == fp {
+            Raised::Existing
+        } else {
+            Raised::KeyReused
+        })
+    }
+
+    /// Adds an incident to the listing index (idempotent).
+    pub async fn index_incident(&self, id: &IncidentId, raised_at: Millis) -> Result<()> {
+        let key = self.keys.incident_index();
+        let id = id.to_string();
+        retrying(|| {
+            let mut c = self.conn();
+            let (key, id) = (key.clone(), id.clone());
+            async move {
+                redis::cmd("ZADD")
+                    .arg(key)
+                    .arg(raised_at)
+                    .arg(id)
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// The raw incident hash, or `None`.
+    pub async fn incident_fields(
+        &self,
+        id: &IncidentId,
+    ) -> Result<Option<HashMap<String, String>>> {
+        let base = self.keys.incident(id);
+        let map: HashMap<String, String> = retrying(|| {
+            let mut c = self.conn();
+            let base = base.clone();
+            async move { redis::cmd("HGETALL").arg(base).query_async(&mut c).await }
+        })
+        .await?;
+        Ok(if map.is_empty() { None } else { Some(map) })
+    }
+
+    /// The incident with its progress, or `None`.
+    pub async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>> {
+        let base = self.keys.incident(id);
+        let counts = self.keys.counts(id);
+        let (inc, cnt): (HashMap<String, String>, HashMap<String, String>) = retrying(|| {
+            let mut c = self.conn();
+            let mut p = redis::pipe();
+            p.cmd("HGETALL").arg(&base).cmd("HGETALL").arg(&counts);
+            async move { p.query_async(&mut c).await }
+        })
+        .await?;
+        if inc.is_empty() {
+            return Ok(None);
+        }
+        view(&inc, &cnt).map(Some)
+    }
+
+    /// Incidents in the index, newest first, at most `limit`, as views.
+    pub async fn list_incidents(&self, limit: usize) -> Result<Vec<IncidentView>> {
+        let key = self.keys.incident_index();
+        let ids: Vec<String> = retrying(|| {
+            let mut c = self.conn();
+            let key = key.clone();
+            async move {
+                redis::cmd("ZRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(limit.saturating_sub(1) as i64)
+                    .arg("REV")
+                    .query_async(&mut c)
+                    .await
+            }
+        })
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids.iter().filter_map(|s| IncidentId::parse(s)) {
+            if let Some(v) = self.incident(&id).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stands an incident down. `Ok(None)`: unknown; `Ok(Some(false))`: already stood down.
+    pub async fn stand_down(&self, id: &IncidentId, now: Millis, by: &str) -> Result<Option<bool>> {
+        let base = self.keys.incident(id);
+        let bus = self.keys.bus(self.keys.partition_of(id));
+        let idt = id.to_string();
+        let r: String = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().stand_down.prepare_invoke();
+            inv.key(&base).key(&bus).arg(&idt).arg(now).arg(by);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(match r.as_str() {
+            "unknown" => None,
+            "already" => Some(false),
+            _ => Some(true),
+        })
+    }
+
+    /// Closes callouts `first..=last` of a stood-down incident; returns notices enqueued.
+    pub async fn stand_down_sweep(
+        &self,
+        id: &IncidentId,
+        now: Millis,
+        first: u32,
+        last: u32,
+    ) -> Result<u32> {
+        let base = self.keys.incident(id);
+        let q = self.keys.deliveries(self.keys.partition_of(id));
+        let idt = id.to_string();
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().stand_down_sweep.prepare_invoke();
+            inv.key(&base)
+                .key(&q)
+                .arg(&idt)
+                .arg(now)
+                .arg(first)
+                .arg(last);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Recomputes an incident's status from its counters; returns the status.
+    pub async fn project_status(&self, id: &IncidentId, now: Millis) -> Result<String> {
+        let base = self.keys.incident(id);
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().project_status.prepare_invoke();
+            inv.key(&base).arg(now);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+}
+
+fn num(map: &HashMap<String, String>, k: &str) -> u32 {
+    map.get(k)
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as u32
+}
+
+fn ms_text(map: &HashMap<String, String>, k: &str) -> Option<String> {
+    map.get(k)
+        .and_then(|v| v.parse::<Millis>().ok())
+        .map(rfc3339)
+}
+
+/// Builds the API view from the incident and counts hashes.
+pub(crate) fn view(
+    inc: &HashMap<String, String>,
+    cnt: &HashMap<String, String>,
+) -> Result<IncidentView> {
+    let reqs: Vec<StoredRequirement> = serde_json::from_str(&field(inc, "reqs"))
+        .map_err(|e| StoreError::Corrupt(format!("incident reqs: {e}")))?;
+    let requirements = reqs
+        .into_iter()
+        .map(|r| {
+            let c = |s: &str| num(cnt, &format!("{}:{}", r.id, s));
+            let accepted = c("accepted") + c("arrived");
+            RequirementProgress {
+                needed: r.needed,
+                accepted,
+                standby: c("standby"),
+                declined: c("declined"),
+                pending: c("pending") + c("notified"),
+                silent: c("silent"),
+                arrived: c("arrived"),
+                withdrawn: c("withdrawn"),
+                failed: c("failed"),
+                stood_down: c("stood_down"),
+                called: accepted
+                    + c("standby")
+                    + c("declined")
+                    + c("pending")
+                    + c("notified")
+                    + c("silent")
+                    + c("withdrawn")
+                    + c("failed")
+                    + c("stood_down"),
+                step: c("step"),
+                tier: cnt
+                    .get(&format!("{}:tier", r.id))
+                    .cloned()
+                    .unwrap_or_else(|| "township".into()),
+                id: r.id,
+                team_kind: r.team_kind,
+                qualification: r.qualification,
+            }
+        })
+        .collect();
+    let location = inc
+        .get("location")
+        .filter(|s| !s.is_empty())
+        .and_then(|s| serde_json::from_str(s).ok());
+    Ok(IncidentView {
+        id: field(inc, "id"),
+        kind: field(inc, "kind"),
+        level: num(inc, "level") as u8,
+        region: field(inc, "region"),
+        title: field(inc, "title"),
+        mode: field(inc, "mode"),
+        status: field(inc, "status"),
+        plan_id: field(inc, "plan_id"),
+        raised_at: ms_text(inc, "raised_at").unwrap_or_default(),
+        raised_by: field(inc, "raised_by"),
+        location,
+        filled_at: ms_text(inc, "filled_at"),
+        stood_down_at: ms_text(inc, "stood_down_at"),
+        requirements,
+    })
+}

@@ -1,0 +1,136 @@
+//! The one place Redis keys are built. Every key starts with `redis.prefix`.
+//!
+//! | key | type | written by | TTL | hash tag |
+//! | --- | --- | --- | --- | --- |
+//! | `P:{pK}:inc:ID` | hash: the incident (kind, level, region, title, mode, status, plan_id, reqs JSON, seq, …) | raise, stand-down, projection | none yet | `{pK}` |
+//! | `P:{pK}:inc:ID:counts` | hash: `REQ:needed`, `REQ:<state>` counters, `REQ:step`, `REQ:tier` | every transition script | none | `{pK}` |
+//! | `P:{pK}:inc:ID:called` | hash: volunteer id → callout number; one callout per volunteer per incident | fan-out | none | `{pK}` |
+//! | `P:{pK}:inc:ID:co:N` | hash: callout N (`v`, `r`, `tier`, `step`, `ch`, `st`, timestamps, delivery marks) | fan-out, ack, notifier | none | `{pK}` |
+//! | `P:{pK}:inc:ID:standby:REQ` | list: callout numbers on standby, in acceptance order | ack | none | `{pK}` |
+//! | `P:{pK}:inc:ID:events` | stream: every change of the incident (SSE, audit) | every script | none | `{pK}` |
+//! | `P:{pK}:bus` | stream: domain events of partition K (groups `fanout`, `projection`) | raise, ack, stand-down | trimmed ~100k | `{pK}` |
+//! | `P:{pK}:deliveries` | stream: messages to hand to a channel (group `notifier`) | fan-out, ack, stand-down, scheduler | trimmed ~100k | `{pK}` |
+//! | `P:{pK}:delayed` | zset: delivery retries, score = due time (ms) | notifier | none | `{pK}` |
+//! | `P:incidents` | zset: incident id → raised_at (ms), for listing | raise, projection | none | none (cold path) |
+//! | `P:meta` | hash: `partitions`, `token_secret`, `seed` | startup | none | none (cold path) |
+//! | `P:vol:VID` | hash: a volunteer (name, phone, locale, webhook, status, teams, …) | seed, registry | none | none |
+//! | `P:team:TID:members` | set: volunteer ids of a team | seed, registry | none | none |
+//!
+//! All keys of one incident, and the streams and delayed set of its partition, share the hash
+//! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
+//! the follow-up work atomically, on a single Redis or a Cluster alike. Partition K of an
+//! incident is a pure function of its id ([`crate::domain::incident::IncidentId::partition`]).
+
+use crate::domain::incident::IncidentId;
+
+/// Builds keys for one deployment.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+    partitions: u16,
+}
+
+impl Keys {
+    /// Keys under `prefix`, with `partitions` stream partitions.
+    pub fn new(prefix: &str, partitions: u16) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+            partitions: partitions.max(1),
+        }
+    }
+
+    /// The number of partitions.
+    pub fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The partition of an incident.
+    pub fn partition_of(&self, id: &IncidentId) -> u16 {
+        id.partition(self.partitions)
+    }
+
+    /// Base key of an incident (its hash); the incident's other keys extend it.
+    pub fn incident(&self, id: &IncidentId) -> String {
+        format!("{}:{{p{}}}:inc:{}", self.prefix, self.partition_of(id), id)
+    }
+
+    /// Callout N of an incident.
+    pub fn callout(&self, id: &IncidentId, n: u32) -> String {
+        format!("{}:co:{}", self.incident(id), n)
+    }
+
+    /// Progress counters of an incident.
+    pub fn counts(&self, id: &IncidentId) -> String {
+        format!("{}:counts", self.incident(id))
+    }
+
+    /// The event stream of an incident.
+    pub fn events(&self, id: &IncidentId) -> String {
+        format!("{}:events", self.incident(id))
+    }
+
+    /// The domain event stream of partition `p`.
+    pub fn bus(&self, p: u16) -> String {
+        format!("{}:{{p{}}}:bus", self.prefix, p)
+    }
+
+    /// The delivery queue of partition `p`.
+    pub fn deliveries(&self, p: u16) -> String {
+        format!("{}:{{p{}}}:deliveries", self.prefix, p)
+    }
+
+    /// The delayed retries of partition `p`.
+    pub fn delayed(&self, p: u16) -> String {
+        format!("{}:{{p{}}}:delayed", self.prefix, p)
+    }
+
+    /// The index of incidents.
+    pub fn incident_index(&self) -> String {
+        format!("{}:incidents", self.prefix)
+    }
+
+    /// Deployment metadata.
+    pub fn meta(&self) -> String {
+        format!("{}:meta", self.prefix)
+    }
+
+    /// A volunteer.
+    pub fn volunteer(&self, vid: &str) -> String {
+        format!("{}:vol:{}", self.prefix, vid)
+    }
+
+    /// A team's members.
+    pub fn team_members(&self, tid: &str) -> String {
+        format!("{}:team:{}:members", self.prefix, tid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_keys_share_the_partition_tag_with_its_streams() {
+        let k = Keys::new("t", 8);
+        let id = IncidentId::random();
+        let p = k.partition_of(&id);
+        let tag = format!("{{p{p}}}");
+        for key in [
+            k.incident(&id),
+            k.callout(&id, 3),
+            k.counts(&id),
+            k.events(&id),
+            k.bus(p),
+            k.deliveries(p),
+            k.delayed(p),
+        ] {
+            assert!(key.starts_with("t:"), "{key}");
+            assert!(key.contains(&tag), "{key}");
+        }
+    }
+}

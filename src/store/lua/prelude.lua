@@ -1,0 +1,20 @@
+-- Shared helpers, prepended to every script (see store/scripts.rs).
+
+-- Moves callout `co` of requirement `req` from state `from` to `to`, keeping the per-state
+-- counters of the incident's counts hash exact.
+local function move(co, counts, req, from, to)
+  if from == to then return end
+  if from then redis.call('HINCRBY', counts, req .. ':' .. from, -1) end
+  redis.call('HINCRBY', counts, req .. ':' .. to, 1)
+  redis.call('HSET', co, 'st', to)
+end
+
+-- Appends an event to an incident's stream.
+local function event(base, ...)
+  redis.call('XADD', base .. ':events', '*', ...)
+end
+
+-- Enqueues a delivery (kind: callout, standby, promoted, stand_down) of callout n.
+local function enqueue(deliveries, id, n, kind)
+  redis.call('XADD', deliveries, 'MAXLEN', '~', 100000, '*', 'i', id, 'n', n, 'k', kind, 'a', 1)
+end

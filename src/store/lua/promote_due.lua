@@ -1,0 +1,14 @@
+-- Moves due delivery retries from the delayed set to the delivery stream. Atomic, so exactly
+-- one instance moves each retry.
+-- KEYS[1] partition delayed set   KEYS[2] partition delivery stream
+-- ARGV[1] now (ms)   ARGV[2] max to move
+-- Members are "incident|n|kind|attempt". Returns the number moved.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  local i, n, k, a = string.match(m, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+  if i then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'i', i, 'n', n, 'k', k, 'a', a)
+  end
+  redis.call('ZREM', KEYS[1], m)
+end
+return #due

@@ -1,0 +1,25 @@
+-- Marks callouts first..last of a stood-down incident `stood_down` and enqueues a stand-down
+-- notice for everyone who was reached (accepted, standby, notified, silent, arrived, or whose
+-- call-out was in flight). Never-sent callouts are closed silently; declined, withdrawn and
+-- failed ones keep their final state. Idempotent.
+-- KEYS[1] incident base key   KEYS[2] partition delivery stream
+-- ARGV[1] id   ARGV[2] now   ARGV[3] first n   ARGV[4] last n
+-- Returns the number of notices enqueued.
+local base, id, now = KEYS[1], ARGV[1], ARGV[2]
+local counts = base .. ':counts'
+local told = {notified = true, silent = true, accepted = true, standby = true, arrived = true}
+local notices = 0
+for n = tonumber(ARGV[3]), tonumber(ARGV[4]) do
+  local co = base .. ':co:' .. n
+  local f = redis.call('HMGET', co, 'st', 'r', 'if_callout', 'ok_callout')
+  local st = f[1]
+  if st and (told[st] or st == 'pending') then
+    move(co, counts, f[2], st, 'stood_down')
+    redis.call('HSET', co, 'sa', now, 'was', st)
+    if told[st] or f[3] or f[4] then
+      enqueue(KEYS[2], id, n, 'stand_down')
+      notices = notices + 1
+    end
+  end
+end
+return notices

@@ -1,0 +1,49 @@
+//! The Lua scripts, each prefixed with `lua/prelude.lua`. `ack.lua` is also prefixed with the
+//! answer transition table generated from [`crate::domain::callout::transition`].
+
+use redis::Script;
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("lua/prelude.lua"),
+            "\n",
+            include_str!(concat!("lua/", $file))
+        ))
+    };
+}
+
+/// Every script muster runs.
+pub(crate) struct Scripts {
+    pub raise: Script,
+    pub create_callouts: Script,
+    pub ack: Script,
+    pub delivery_begin: Script,
+    pub delivery_done: Script,
+    pub promote_due: Script,
+    pub stand_down: Script,
+    pub stand_down_sweep: Script,
+    pub project_status: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        let ack = format!(
+            "{}\nlocal T = {}\n{}",
+            include_str!("lua/prelude.lua"),
+            crate::domain::callout::lua_transition_table(),
+            include_str!("lua/ack.lua")
+        );
+        Scripts {
+            raise: script!("raise.lua"),
+            create_callouts: script!("create_callouts.lua"),
+            ack: Script::new(&ack),
+            delivery_begin: script!("delivery_begin.lua"),
+            delivery_done: script!("delivery_done.lua"),
+            promote_due: script!("promote_due.lua"),
+            stand_down: script!("stand_down.lua"),
+            stand_down_sweep: script!("stand_down_sweep.lua"),
+            project_status: script!("project_status.lua"),
+        }
+    }
+}
