@@ -1,0 +1,345 @@
+//! Test harness: a private `redis-server` per test, a seed pointing volunteers' webhooks at a
+//! local receiver, and the real app on port 0 with a random key prefix and a manual clock.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use muster::app::{App, Role};
+use muster::clock::ManualClock;
+use muster::config::Config;
+use muster::redis_server::EmbeddedRedis;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The demo webhook secret (config/default.toml).
+pub const SECRET: &str = "whsec_bXVzdGVyLWRlbW8tY2l0eS13ZWJob29rLXNlY3JldA==";
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("muster-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A private redis-server for one test.
+pub struct TestRedis {
+    pub server: EmbeddedRedis,
+    pub dir: PathBuf,
+}
+
+impl TestRedis {
+    pub async fn start() -> TestRedis {
+        let dir = temp_dir("redis");
+        let server = EmbeddedRedis::start("redis-server", &dir, "always")
+            .await
+            .expect("redis-server starts (is it installed?)");
+        TestRedis { server, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+/// One webhook the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub volunteer: String,
+    pub webhook_id: String,
+    pub signature_ok: bool,
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Received {
+    pub fn kind(&self) -> &str {
+        self.body["type"].as_str().unwrap_or("")
+    }
+    pub fn token(&self) -> String {
+        self.body["ack"]["token"].as_str().unwrap_or("").to_string()
+    }
+    pub fn callout_id(&self) -> String {
+        self.body["callout_id"].as_str().unwrap_or("").to_string()
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    log: Vec<Received>,
+    /// Volunteer → how many more attempts to answer with 500.
+    fail_next: HashMap<String, usize>,
+    delay: Duration,
+}
+
+/// A local webhook receiver standing in for volunteers' apps.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let app = Router::new()
+            .route("/hooks/{vid}", post(receive))
+            .with_state(state.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        Receiver { addr, state }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The next `n` attempts to `volunteer` fail with 500.
+    pub fn fail_next(&self, volunteer: &str, n: usize) {
+        self.state.lock().unwrap().fail_next.insert(volunteer.into(), n);
+    }
+
+    /// Every answer is delayed by `d` (to catch the app mid-send).
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    /// Everything received, failed attempts included.
+    pub fn all(&self) -> Vec<Received> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// Successfully received messages of one type.
+    pub fn delivered(&self, kind: &str) -> Vec<Received> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.status == 200 && r.kind() == kind)
+            .collect()
+    }
+}
+
+async fn receive(
+    State(st): State<Arc<Mutex<ReceiverState>>>,
+    Path(vid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let id = h("webhook-id");
+    let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+    let key = muster::notify::webhook::decode_secret(SECRET);
+    let signature_ok = muster::notify::webhook::verify(&key, &id, ts, &body, &h("webhook-signature"));
+    let delay = st.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut s = st.lock().unwrap();
+    let status = match s.fail_next.get_mut(&vid) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            500
+        }
+        _ => 200,
+    };
+    s.log.push(Received {
+        volunteer: vid,
+        webhook_id: id,
+        signature_ok,
+        status,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+/// Writes a test seed: the demo city with volunteers' webhooks on `receiver`, plus
+/// `extra_rescuers` more members of the rescue team of township 990101001, plus a `hazmat`
+/// plan covering level 1 only (so other levels have no plan).
+pub fn seed_dir(receiver: &str, extra_rescuers: usize) -> PathBuf {
+    let dir = temp_dir("seed");
+    let demo = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
+    copy_dir(&demo, &dir);
+    let csv = std::fs::read_to_string(dir.join("volunteers.csv")).unwrap();
+    let mut csv = csv.replace("http://127.0.0.1:8081", receiver);
+    for i in 0..extra_rescuers {
+        csv.push_str(&format!(
+            "x{i:04},Extra {i},+8613700{i:06},en,{receiver}/hooks/x{i:04},t990101001-rescue,990101001,active,2027-12-31,water_rescue:2028-06-30\n"
+        ));
+    }
+    std::fs::write(dir.join("volunteers.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("plans/hazmat.toml"),
+        "name = \"hazmat\"\nkinds = [\"hazmat\"]\nlevels = [1]\n\n[[requirement]]\nid = \"fire\"\nteam_kind = \"fire\"\nneeded = 4\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn copy_dir(from: &FsPath, to: &FsPath) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Test configuration: fast reclaim and scheduler ticks, 1 s (manual clock) retry backoff.
+pub fn config(redis_url: &str, prefix: &str, seed: &FsPath) -> Config {
+    let mut c = Config::default();
+    c.http.addr = "127.0.0.1:0".into();
+    c.redis.url = Some(redis_url.into());
+    c.redis.prefix = prefix.into();
+    c.seed.dir = seed.to_path_buf();
+    c.engine.partitions = 4;
+    c.engine.reclaim_idle_ms = 1_000;
+    c.engine.reclaim_interval_ms = 200;
+    c.engine.scheduler_tick_ms = 10;
+    c.webhook.secret = SECRET.into();
+    c.webhook.timeout_ms = 2_000;
+    c.webhook.retry_backoff_ms = vec![1_000, 1_000, 1_000];
+    c.log.level = "warn".into();
+    c
+}
+
+/// The app running on its own runtime, so a test can crash it by dropping that runtime.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    rt: Option<tokio::runtime::Runtime>,
+    app: Option<App>,
+}
+
+impl TestApp {
+    pub async fn start(config: Config, clock: ManualClock) -> TestApp {
+        muster::telemetry::init_logging("text", &config.log.level);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = rt
+            .spawn(async move { App::build(config, Role::All, Arc::new(clock)).await })
+            .await
+            .unwrap()
+            .expect("app builds");
+        TestApp {
+            addr: app.addr.unwrap(),
+            http: reqwest::Client::new(),
+            rt: Some(rt),
+            app: Some(app),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Graceful stop: in-flight work finishes.
+    pub async fn stop(mut self) {
+        let app = self.app.take().unwrap();
+        let rt = self.rt.take().unwrap();
+        rt.spawn(app.stop()).await.unwrap();
+        rt.shutdown_background();
+    }
+
+    /// A crash: every task of the app stops where it is.
+    pub fn kill(mut self) {
+        std::mem::forget(self.app.take());
+        self.rt.take().unwrap().shutdown_background();
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, HeaderMap, Value) {
+        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body.to_string());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = self.http.get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Raises an incident as `token`; returns the status and body.
+    pub async fn raise(&self, token: &str, body: Value) -> (u16, Value) {
+        let (s, _, b) = self.post("/v1/incidents", Some(token), &body.to_string()).await;
+        (s, b)
+    }
+
+    pub async fn incident(&self, id: &str) -> Value {
+        let (s, b) = self.get(&format!("/v1/incidents/{id}"), Some("demo-admin")).await;
+        assert_eq!(s, 200, "{b}");
+        b
+    }
+
+    /// Answers a callout by token.
+    pub async fn ack(&self, token: &str, response: &str) -> (u16, Value) {
+        let (s, _, b) = self
+            .post(&format!("/v1/acks/{token}"), None, &format!("{{\"response\":\"{response}\"}}"))
+            .await;
+        (s, b)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            std::mem::forget(self.app.take());
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Requirement `rid` of an incident body.
+pub fn req<'a>(incident: &'a Value, rid: &str) -> &'a Value {
+    incident["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == rid)
+        .unwrap()
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes (then panics with `what`).
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+/// A prefix no other test uses.
+pub fn prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
