@@ -34,6 +34,7 @@ impl Store {
             })
             .await?;
             let mut p = redis::pipe();
+            let before = written;
             for (v, existed) in chunk.iter().zip(exists) {
                 if existed {
                     continue;
@@ -75,6 +76,9 @@ impl Store {
                         .arg(&v.id)
                         .ignore();
                 }
+            }
+            if written == before {
+                continue; // all of this chunk is registered already
             }
             retrying(|| {
                 let mut c = self.conn();
