@@ -236,7 +236,7 @@ impl Default for Sim {
 impl Config {
     /// Loads defaults, `config/default.toml` (if present), `file` (if given) and the
     /// environment.
-    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         let default = Path::new(DEFAULT_CONFIG);
         if default.exists() {
@@ -244,14 +244,16 @@ impl Config {
         }
         if let Some(f) = file {
             if !f.exists() {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "config file {} does not exist",
                     f.display()
-                )));
+                ))));
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig.merge(Env::prefixed("MUSTER__").split("__")).extract()
+        fig.merge(Env::prefixed("MUSTER__").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// The public base URL, without a trailing slash.

@@ -19,7 +19,13 @@ fn flood() -> Value {
     json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"})
 }
 
-fn assert_problem(status: u16, headers: &axum::http::HeaderMap, body: &Value, want: u16, field: Option<&str>) {
+fn assert_problem(
+    status: u16,
+    headers: &axum::http::HeaderMap,
+    body: &Value,
+    want: u16,
+    field: Option<&str>,
+) {
     assert_eq!(status, want, "{body}");
     assert_eq!(headers["content-type"], "application/problem+json");
     for k in ["type", "title", "status", "detail"] {
@@ -29,7 +35,9 @@ fn assert_problem(status: u16, headers: &axum::http::HeaderMap, body: &Value, wa
     if let Some(f) = field {
         let errors = body["errors"].as_array().expect("errors[]");
         assert!(
-            errors.iter().any(|e| e["field"] == f && !e["reason"].as_str().unwrap().is_empty()),
+            errors
+                .iter()
+                .any(|e| e["field"] == f && !e["reason"].as_str().unwrap().is_empty()),
             "no error naming `{f}`: {body}"
         );
     }
@@ -46,20 +54,40 @@ async fn tokens_and_scopes() {
     // A viewer may not raise; a township commander may not raise in another township.
     let (s, h, b) = app.post("/v1/incidents", Some("demo-viewer"), &body).await;
     assert_problem(s, &h, &b, 403, None);
-    let other = json!({"kind": "flood", "level": 4, "region": "990102001", "title": "x"}).to_string();
-    let (s, h, b) = app.post("/v1/incidents", Some("demo-township-commander"), &other).await;
+    let other =
+        json!({"kind": "flood", "level": 4, "region": "990102001", "title": "x"}).to_string();
+    let (s, h, b) = app
+        .post("/v1/incidents", Some("demo-township-commander"), &other)
+        .await;
     assert_problem(s, &h, &b, 403, None);
     // The city commander may; the township commander can neither read nor stand it down.
-    let (s, _, inc) = app.post("/v1/incidents", Some("demo-city-commander"), &other).await;
+    let (s, _, inc) = app
+        .post("/v1/incidents", Some("demo-city-commander"), &other)
+        .await;
     assert_eq!(s, 201, "{inc}");
     let id = inc["id"].as_str().unwrap();
-    let (s, _) = app.get(&format!("/v1/incidents/{id}"), Some("demo-township-commander")).await;
+    let (s, _) = app
+        .get(
+            &format!("/v1/incidents/{id}"),
+            Some("demo-township-commander"),
+        )
+        .await;
     assert_eq!(s, 404);
     let (s, h, b) = app
-        .post(&format!("/v1/incidents/{id}/stand-down"), Some("demo-township-commander"), "")
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
         .await;
     assert_problem(s, &h, &b, 404, None);
-    let (s, h, b) = app.post(&format!("/v1/incidents/{id}/stand-down"), Some("demo-viewer"), "").await;
+    let (s, h, b) = app
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-viewer"),
+            "",
+        )
+        .await;
     assert_problem(s, &h, &b, 403, None);
     let (s, _) = app.get(&format!("/v1/incidents/{id}"), None).await;
     assert_eq!(s, 401);
@@ -96,7 +124,11 @@ async fn bad_bodies_get_problem_json_naming_the_field() {
     assert_problem(s, &h, &b, 413, None);
     // Several problems are reported at once.
     let (s, _, b) = app
-        .post("/v1/incidents", Some("demo-admin"), &json!({"kind": 1, "level": 0}).to_string())
+        .post(
+            "/v1/incidents",
+            Some("demo-admin"),
+            &json!({"kind": 1, "level": 0}).to_string(),
+        )
         .await;
     assert_eq!(s, 422);
     assert!(b["errors"].as_array().unwrap().len() >= 4, "{b}");
@@ -105,9 +137,13 @@ async fn bad_bodies_get_problem_json_naming_the_field() {
     assert_eq!(s, 404);
     let (s, h, b) = app.post("/healthz", None, "").await;
     assert_problem(s, &h, &b, 405, None);
-    let (s, b) = app.get("/v1/incidents?status=bogus", Some("demo-admin")).await;
+    let (s, b) = app
+        .get("/v1/incidents?status=bogus", Some("demo-admin"))
+        .await;
     assert_eq!(s, 422, "{b}");
-    let (s, _) = app.get("/v1/incidents/not-a-uuid", Some("demo-admin")).await;
+    let (s, _) = app
+        .get("/v1/incidents/not-a-uuid", Some("demo-admin"))
+        .await;
     assert_eq!(s, 404);
 }
 
@@ -127,7 +163,13 @@ async fn raising_with_an_idempotency_key_is_idempotent() {
         let url = app.url("/v1/incidents");
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
-            let r = http.post(url).bearer_auth("demo-township-commander").json(&body).send().await.unwrap();
+            let r = http
+                .post(url)
+                .bearer_auth("demo-township-commander")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             r.json::<Value>().await.unwrap()["id"].clone()
         }));
@@ -137,7 +179,13 @@ async fn raising_with_an_idempotency_key_is_idempotent() {
     }
     // The same key for a different incident is refused, naming the field.
     body["title"] = json!("另一事件");
-    let (s, h, e) = app.post("/v1/incidents", Some("demo-township-commander"), &body.to_string()).await;
+    let (s, h, e) = app
+        .post(
+            "/v1/incidents",
+            Some("demo-township-commander"),
+            &body.to_string(),
+        )
+        .await;
     assert_eq!(s, 422);
     assert_eq!(h["content-type"], "application/problem+json");
     assert_eq!(e["errors"][0]["field"], "idempotency_key");
@@ -145,12 +193,21 @@ async fn raising_with_an_idempotency_key_is_idempotent() {
     let id = a["id"].as_str().unwrap().to_string();
     let called = || async {
         let inc = app.incident(&id).await;
-        inc["requirements"].as_array().unwrap().iter().map(|r| r["called"].as_u64().unwrap()).sum::<u64>()
+        inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["called"].as_u64().unwrap())
+            .sum::<u64>()
     };
-    eventually(std::time::Duration::from_secs(10), "all call-outs delivered", || async {
-        let n = called().await;
-        n > 0 && rx.delivered("callout").len() as u64 == n
-    })
+    eventually(
+        std::time::Duration::from_secs(10),
+        "all call-outs delivered",
+        || async {
+            let n = called().await;
+            n > 0 && rx.delivered("callout").len() as u64 == n
+        },
+    )
     .await;
     let called = called().await;
     assert_eq!(rx.delivered("callout").len() as u64, called);
@@ -161,28 +218,47 @@ async fn forged_and_bad_ack_tokens_change_nothing() {
     let (_r, rx, app) = app().await;
     let (_, inc) = app.raise("demo-township-commander", flood()).await;
     let id = inc["id"].as_str().unwrap().to_string();
-    eventually(std::time::Duration::from_secs(10), "call-outs", || async { !rx.delivered("callout").is_empty() }).await;
+    eventually(std::time::Duration::from_secs(10), "call-outs", || async {
+        !rx.delivered("callout").is_empty()
+    })
+    .await;
     let real = rx.delivered("callout")[0].token();
     let mut forged = real.clone().into_bytes();
     forged[30] = if forged[30] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     for t in [forged.as_str(), "garbage", "", &"A".repeat(500)] {
-        let (s, _, b) = app.post(&format!("/v1/acks/{t}"), None, "{\"response\":\"accept\"}").await;
+        let (s, _, b) = app
+            .post(&format!("/v1/acks/{t}"), None, "{\"response\":\"accept\"}")
+            .await;
         assert!(s == 404 || s == 405, "token {t:?}: {s} {b}");
     }
     let (s, _) = app.get(&format!("/a/{forged}"), None).await;
     assert_eq!(s, 404);
     let inc2 = app.incident(&id).await;
-    assert!(inc2["requirements"].as_array().unwrap().iter().all(|r| r["accepted"] == 0));
+    assert!(
+        inc2["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["accepted"] == 0)
+    );
     // A real token with a bad answer is a 422 naming `response`; with none, a 400.
-    let (s, h, b) = app.post(&format!("/v1/acks/{real}"), None, "{\"response\":\"maybe\"}").await;
+    let (s, h, b) = app
+        .post(
+            &format!("/v1/acks/{real}"),
+            None,
+            "{\"response\":\"maybe\"}",
+        )
+        .await;
     assert_problem(s, &h, &b, 422, Some("response"));
     let (s, h, b) = app.post(&format!("/v1/acks/{real}"), None, "").await;
     assert_problem(s, &h, &b, 400, Some("response"));
     // Arrival before accepting is a conflict; a bare POST to accept_url works.
     let (s, _) = app.ack(&real, "arrived").await;
     assert_eq!(s, 409);
-    let (s, _, b) = app.post(&format!("/v1/acks/{real}?response=accept"), None, "").await;
+    let (s, _, b) = app
+        .post(&format!("/v1/acks/{real}?response=accept"), None, "")
+        .await;
     assert_eq!((s, b["state"].as_str()), (200, Some("accepted")));
     // The ack page renders for the volunteer.
     let (s, page) = app.get(&format!("/a/{real}"), None).await;
@@ -196,15 +272,31 @@ async fn health_metrics_and_openapi() {
     assert_eq!(app.get("/healthz", None).await.0, 200);
     let (s, b) = app.get("/readyz", None).await;
     assert_eq!((s, b["redis"].as_str()), (200, Some("ok")));
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("muster_http_requests_total"), "{metrics}");
     assert!(!metrics.contains("quantile="), "histograms, not summaries");
     let (s, doc) = app.get("/openapi.json", None).await;
     assert_eq!(s, 200);
     for p in [
-        "/v1/incidents", "/v1/incidents/{id}", "/v1/incidents/{id}/callouts",
-        "/v1/incidents/{id}/stand-down", "/v1/incidents/{id}/events", "/v1/acks/{token}",
-        "/a/{token}", "/healthz", "/readyz", "/metrics", "/openapi.json",
+        "/v1/incidents",
+        "/v1/incidents/{id}",
+        "/v1/incidents/{id}/callouts",
+        "/v1/incidents/{id}/stand-down",
+        "/v1/incidents/{id}/events",
+        "/v1/acks/{token}",
+        "/a/{token}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
     ] {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }

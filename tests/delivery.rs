@@ -28,7 +28,12 @@ async fn a_receiver_failing_twice_gets_exactly_one_successful_delivery() {
     let id = inc["id"].as_str().unwrap().to_string();
     let attempts = |vid: &'static str| {
         let rx = rx.clone();
-        move || rx.all().into_iter().filter(|r| r.volunteer == vid && r.kind() == "callout").collect::<Vec<_>>()
+        move || {
+            rx.all()
+                .into_iter()
+                .filter(|r| r.volunteer == vid && r.kind() == "callout")
+                .collect::<Vec<_>>()
+        }
     };
     // Retries wait on the injected clock: move it past each backoff (1 s ± 20%).
     eventually(T, "v0002 exhausts its 4 attempts", || {
@@ -37,11 +42,17 @@ async fn a_receiver_failing_twice_gets_exactly_one_successful_delivery() {
         async move { n >= 4 }
     })
     .await;
-    eventually(T, "v0001 delivered", || async { attempts("v0001")().iter().any(|r| r.status == 200) }).await;
+    eventually(T, "v0001 delivered", || async {
+        attempts("v0001")().iter().any(|r| r.status == 200)
+    })
+    .await;
     let v1 = attempts("v0001")();
     assert_eq!(v1.len(), 3, "two failures then one success");
     assert_eq!(v1.iter().filter(|r| r.status == 200).count(), 1);
-    assert!(v1.iter().all(|r| r.webhook_id == v1[0].webhook_id), "one message id across retries");
+    assert!(
+        v1.iter().all(|r| r.webhook_id == v1[0].webhook_id),
+        "one message id across retries"
+    );
     // More clock: no further attempt for either.
     for _ in 0..5 {
         clock.advance(10_000);
@@ -49,14 +60,28 @@ async fn a_receiver_failing_twice_gets_exactly_one_successful_delivery() {
     }
     assert_eq!(attempts("v0001")().len(), 3);
     assert_eq!(attempts("v0002")().len(), 4, "1 + 3 retries, then failed");
-    let (_, page) = app.get(&format!("/v1/incidents/{id}/callouts?limit=5000"), Some("demo-admin")).await;
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
     let state_of = |vid: &str| {
-        page["callouts"].as_array().unwrap().iter().find(|c| c["volunteer_id"] == vid).unwrap().clone()
+        page["callouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["volunteer_id"] == vid)
+            .unwrap()
+            .clone()
     };
     assert_eq!(state_of("v0001")["state"], "notified");
     let failed = state_of("v0002");
     assert_eq!(failed["state"], "failed");
-    assert!(failed["delivery_error"].as_str().unwrap().contains("500"), "{failed}");
+    assert!(
+        failed["delivery_error"].as_str().unwrap().contains("500"),
+        "{failed}"
+    );
     let inc = app.incident(&id).await;
     assert_eq!(req(&inc, "rescue")["failed"], 1);
 }
@@ -69,7 +94,12 @@ async fn raise_slowly(app: &TestApp, rx: &Receiver) -> (String, usize) {
     assert_eq!(s, 201);
     let id = inc["id"].as_str().unwrap().to_string();
     eventually(T, "fan-out under way", || async { rx.all().len() >= 10 }).await;
-    let (_, page) = app.get(&format!("/v1/incidents/{id}/callouts?limit=5000"), Some("demo-admin")).await;
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
     (id, page["total"].as_u64().unwrap() as usize)
 }
 
@@ -94,17 +124,34 @@ async fn a_restart_mid_incident_loses_no_callout_and_sends_none_twice() {
     assert!(total > 60, "{total}");
     app.stop().await;
     let sent_before = rx.delivered("callout").len();
-    assert!(sent_before < total, "the restart happened mid-fan-out ({sent_before}/{total})");
+    assert!(
+        sent_before < total,
+        "the restart happened mid-fan-out ({sent_before}/{total})"
+    );
 
     rx.set_delay(Duration::ZERO);
     let app = TestApp::start(cfg, ManualClock::new()).await;
-    eventually(T, "every callout delivered", || async { per_message(&rx).len() == total }).await;
+    eventually(T, "every callout delivered", || async {
+        per_message(&rx).len() == total
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let counts = per_message(&rx);
-    assert!(counts.values().all(|&n| n == 1), "a message went out twice: {counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a message went out twice: {counts:?}"
+    );
     let inc = app.incident(&id).await;
-    let pending: u64 = inc["requirements"].as_array().unwrap().iter().map(|r| r["pending"].as_u64().unwrap()).sum();
-    assert_eq!(pending as usize, total, "every callout is notified and awaiting an answer");
+    let pending: u64 = inc["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pending"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        pending as usize, total,
+        "every callout is notified and awaiting an answer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +171,10 @@ async fn a_crash_mid_incident_loses_no_callout() {
     rx.set_delay(Duration::ZERO);
     let _app = TestApp::start(cfg, ManualClock::new()).await;
     // The dead instance's unfinished entries are reclaimed after engine.reclaim_idle_ms.
-    eventually(T, "every callout delivered", || async { per_message(&rx).len() == total }).await;
+    eventually(T, "every callout delivered", || async {
+        per_message(&rx).len() == total
+    })
+    .await;
     let counts = per_message(&rx);
     let dups: usize = counts.values().map(|n| n - 1).sum();
     // Only messages whose send was in flight at the crash (at most the 4 delivery slots)

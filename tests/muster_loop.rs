@@ -44,17 +44,31 @@ async fn two_hundred_concurrent_acceptors_fill_exactly_the_headcount() {
         .into_iter()
         .filter(|r| r.body["requirement_id"] == "rescue")
         .collect();
-    assert!(callouts.iter().all(|r| r.signature_ok), "every webhook is signed");
+    assert!(
+        callouts.iter().all(|r| r.signature_ok),
+        "every webhook is signed"
+    );
     let mut per_volunteer: HashMap<String, usize> = HashMap::new();
     for r in &rx.delivered("callout") {
         *per_volunteer.entry(r.volunteer.clone()).or_default() += 1;
     }
-    assert!(per_volunteer.values().all(|&n| n == 1), "nobody is called twice");
+    assert!(
+        per_volunteer.values().all(|&n| n == 1),
+        "nobody is called twice"
+    );
     let first = &callouts[0].body;
     assert_eq!(first["incident"]["id"], id.as_str());
     assert_eq!(first["drill"], false);
-    assert!(first["message"].as_str().unwrap().contains("堤坝管涌") || first["message"].as_str().unwrap().contains("CALL-OUT"));
-    assert!(first["ack"]["accept_url"].as_str().unwrap().contains("/v1/acks/"));
+    assert!(
+        first["message"].as_str().unwrap().contains("堤坝管涌")
+            || first["message"].as_str().unwrap().contains("CALL-OUT")
+    );
+    assert!(
+        first["ack"]["accept_url"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/acks/")
+    );
 
     // 200 volunteers accept at the same moment: exactly 6 get the places.
     let tokens: Vec<String> = callouts.iter().take(200).map(|r| r.token()).collect();
@@ -63,7 +77,12 @@ async fn two_hundred_concurrent_acceptors_fill_exactly_the_headcount() {
         let http = app.http.clone();
         let url = app.url(&format!("/v1/acks/{t}"));
         tasks.push(tokio::spawn(async move {
-            let r = http.post(url).json(&json!({"response": "accept"})).send().await.unwrap();
+            let r = http
+                .post(url)
+                .json(&json!({"response": "accept"}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             let v: serde_json::Value = r.json().await.unwrap();
             (t, v["state"].as_str().unwrap().to_string())
@@ -73,7 +92,11 @@ async fn two_hundred_concurrent_acceptors_fill_exactly_the_headcount() {
     for t in tasks {
         results.push(t.await.unwrap());
     }
-    let accepted: Vec<&String> = results.iter().filter(|(_, s)| s == "accepted").map(|(t, _)| t).collect();
+    let accepted: Vec<&String> = results
+        .iter()
+        .filter(|(_, s)| s == "accepted")
+        .map(|(t, _)| t)
+        .collect();
     let standby = results.iter().filter(|(_, s)| s == "standby").count();
     assert_eq!(accepted.len(), 6, "exactly the headcount is accepted");
     assert_eq!(standby, 194);
@@ -83,17 +106,27 @@ async fn two_hundred_concurrent_acceptors_fill_exactly_the_headcount() {
 
     // Answering again changes nothing.
     let (s, b) = app.ack(accepted[0], "accept").await;
-    assert_eq!((s, b["state"].as_str(), b["changed"].as_bool()), (200, Some("accepted"), Some(false)));
+    assert_eq!(
+        (s, b["state"].as_str(), b["changed"].as_bool()),
+        (200, Some("accepted"), Some(false))
+    );
 
     // Arrival, then a withdrawal: the first on standby is promoted and told so.
     let (s, b) = app.ack(accepted[1], "arrived").await;
     assert_eq!((s, b["state"].as_str()), (200, Some("arrived")));
     let (s, b) = app.ack(accepted[0], "withdraw").await;
     assert_eq!((s, b["state"].as_str()), (200, Some("withdrawn")));
-    eventually(T, "promoted notice", || async { rx.delivered("promoted").len() == 1 }).await;
+    eventually(T, "promoted notice", || async {
+        rx.delivered("promoted").len() == 1
+    })
+    .await;
     let promoted = &rx.delivered("promoted")[0];
     let (s, b) = app.ack(&promoted.token(), "accept").await;
-    assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "the promoted callout holds a place");
+    assert_eq!(
+        (s, b["state"].as_str()),
+        (200, Some("accepted")),
+        "the promoted callout holds a place"
+    );
     let inc = app.incident(&id).await;
     let rescue = req(&inc, "rescue");
     assert_eq!(rescue["accepted"], 6, "{rescue}");
@@ -103,13 +136,19 @@ async fn two_hundred_concurrent_acceptors_fill_exactly_the_headcount() {
 
     // Stand down: everyone reached is told once; the tokens die.
     let (s, _, b) = app
-        .post(&format!("/v1/incidents/{id}/stand-down"), Some("demo-township-commander"), "")
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["status"], "stood_down");
     let reached = rx.delivered("callout").len();
-    eventually(T, "stand-down notices", || async { rx.delivered("stand_down").len() == reached - 1 })
-        .await;
+    eventually(T, "stand-down notices", || async {
+        rx.delivered("stand_down").len() == reached - 1
+    })
+    .await;
     // (the withdrawn volunteer is not told again)
     let (s, b) = app.ack(&tokens[199], "accept").await;
     assert_eq!(s, 410, "{b}");
@@ -143,29 +182,60 @@ async fn an_incident_fills_and_reports_progress_live() {
         .await
         .unwrap();
     assert_eq!(sse.status(), 200);
-    assert!(sse.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        sse.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
 
-    eventually(T, "call-outs", || async { rx.delivered("callout").len() >= 30 }).await;
+    eventually(T, "call-outs", || async {
+        rx.delivered("callout").len() >= 30
+    })
+    .await;
     let all = rx.delivered("callout");
-    assert!(all[0].body["message"].as_str().unwrap().starts_with("【演练】") || all[0].body["message"].as_str().unwrap().starts_with("[DRILL]"));
+    assert!(
+        all[0].body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("【演练】")
+            || all[0].body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("[DRILL]")
+    );
     assert_eq!(all[0].body["drill"], true);
     // Fire teams exist only at county level: the township incident calls the county's.
-    let fire: Vec<_> = all.iter().filter(|r| r.body["requirement_id"] == "fire").collect();
+    let fire: Vec<_> = all
+        .iter()
+        .filter(|r| r.body["requirement_id"] == "fire")
+        .collect();
     let inc = app.incident(&id).await;
     assert_eq!(req(&inc, "fire")["tier"], "county");
     for r in fire.iter().take(8) {
         assert_eq!(app.ack(&r.token(), "accept").await.0, 200);
     }
-    for r in all.iter().filter(|r| r.body["requirement_id"] == "first_aid").take(3) {
+    for r in all
+        .iter()
+        .filter(|r| r.body["requirement_id"] == "first_aid")
+        .take(3)
+    {
         assert_eq!(app.ack(&r.token(), "accept").await.0, 200);
     }
-    eventually(T, "status filled", || async { app.incident(&id).await["status"] == "filled" }).await;
+    eventually(T, "status filled", || async {
+        app.incident(&id).await["status"] == "filled"
+    })
+    .await;
 
     // The stream carried the answers and the fill.
     let mut body = String::new();
     let mut stream = sse;
     while !body.contains("event: incident.filled") {
-        let chunk = tokio::time::timeout(T, stream.chunk()).await.unwrap().unwrap().unwrap();
+        let chunk = tokio::time::timeout(T, stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         body.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(body.starts_with("event: snapshot"), "{body}");
@@ -173,19 +243,48 @@ async fn an_incident_fills_and_reports_progress_live() {
     assert!(body.contains("event: progress"));
 
     // Listing shows it in scope and hides it out of scope.
-    let (s, list) = app.get("/v1/incidents", Some("demo-county-commander")).await;
+    let (s, list) = app
+        .get("/v1/incidents", Some("demo-county-commander"))
+        .await;
     assert_eq!(s, 200);
-    assert!(list["incidents"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str()));
-    let (_, list) = app.get("/v1/incidents", Some("demo-township-commander")).await;
-    assert!(!list["incidents"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str()));
+    assert!(
+        list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
+    let (_, list) = app
+        .get("/v1/incidents", Some("demo-township-commander"))
+        .await;
+    assert!(
+        !list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
 
     // Callouts list: viewers see masked phones, coordinators the full number.
-    let (s, page) = app.get(&format!("/v1/incidents/{id}/callouts?limit=5"), Some("demo-viewer")).await;
+    let (s, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5"),
+            Some("demo-viewer"),
+        )
+        .await;
     assert_eq!(s, 200);
     let phone = page["callouts"][0]["phone"].as_str().unwrap();
     assert!(phone.contains("****"), "{phone}");
-    let (_, page) = app.get(&format!("/v1/incidents/{id}/callouts?limit=5"), Some("demo-admin")).await;
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5"),
+            Some("demo-admin"),
+        )
+        .await;
     assert!(!page["callouts"][0]["phone"].as_str().unwrap().contains('*'));
-    assert_eq!(page["total"].as_u64().unwrap() as usize, rx.delivered("callout").len());
+    assert_eq!(
+        page["total"].as_u64().unwrap() as usize,
+        rx.delivered("callout").len()
+    );
     app.stop().await;
 }

@@ -4,7 +4,7 @@
 //! entry of the incident's Redis event stream as an event named by its type (`callout.accepted`,
 //! `incident.filled`, …) with the stream entry id as the SSE `id`, followed after each burst
 //! by a `progress` event with fresh counters. `Last-Event-ID` resumes after that entry. The
-//! stream ends after the incident is stood down. Each client has its own blocking Redis
+//! stream ends after the incident is stood down, and when the process shuts down. Each client has its own blocking Redis
 //! connection (no response timeout); this route is never compressed.
 
 use super::AppState;
@@ -29,6 +29,7 @@ struct Tail {
     conn: Option<redis::aio::MultiplexedConnection>,
     queue: VecDeque<Event>,
     done: bool,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// `GET /v1/incidents/{id}/events`
@@ -58,6 +59,7 @@ pub async fn sse(
     );
     let conn = st.ctx.store.blocking_connection().await?;
     let tail = Tail {
+        shutdown: st.ctx.shutdown.clone(),
         st,
         id: iid,
         key,
@@ -102,7 +104,7 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
             if let Some(ev) = t.queue.pop_front() {
                 return Some((Ok(ev), t));
             }
-            if t.done {
+            if t.done || *t.shutdown.borrow() {
                 return None;
             }
             if t.conn.is_none() {
@@ -115,13 +117,13 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                 }
             }
             let conn = t.conn.as_mut().expect("connected above");
-            match t
-                .st
-                .ctx
-                .store
-                .read_events(conn, &t.key, &t.after, 10_000)
-                .await
-            {
+            let read = t.st.ctx.store.read_events(conn, &t.key, &t.after, 10_000);
+            let mut shutdown = t.shutdown.clone();
+            let result = tokio::select! {
+                r = read => r,
+                _ = shutdown.changed() => return None, // the process is stopping
+            };
+            match result {
                 Ok(entries) if entries.is_empty() => continue,
                 Ok(entries) => {
                     for e in entries {

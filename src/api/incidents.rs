@@ -352,7 +352,7 @@ pub async fn callouts(
                 "id": format!("{iid}.{}", r.n),
                 "volunteer_id": r.get("v"),
                 "volunteer_name": if full || names_ok { name } else { mask_name(&name) },
-                "phone": if full { phone } else if phone.is_empty() { phone } else { mask_phone(&phone) },
+                "phone": if full || phone.is_empty() { phone } else { mask_phone(&phone) },
                 "requirement_id": r.get("r"),
                 "tier": r.get("tier"),
                 "step": r.get("step").parse::<u32>().unwrap_or(0),

@@ -146,6 +146,37 @@ pub fn transition(state: CalloutState, response: Response) -> Transition {
     }
 }
 
+/// The transition table rendered as a Lua table literal, so `ack.lua` applies exactly the rules
+/// of [`transition`] and the two can never drift apart.
+///
+/// Shape: `{accept = {pending = "slot", accepted = "same", ...}, ...}` where the action is
+/// `same`, `slot`, `to:<state>`, `promote:<state>` or `refuse:<reason>`.
+pub fn lua_transition_table() -> String {
+    let mut out = String::from("{");
+    for r in [
+        Response::Accept,
+        Response::Decline,
+        Response::Arrived,
+        Response::Withdraw,
+    ] {
+        out.push_str(r.as_str());
+        out.push_str("={");
+        for s in ALL_STATES {
+            let action = match transition(s, r) {
+                Transition::Unchanged => "same".to_string(),
+                Transition::TakeSlotOrStandby => "slot".to_string(),
+                Transition::To(t) => format!("to:{}", t.as_str()),
+                Transition::ToAndPromote(t) => format!("promote:{}", t.as_str()),
+                Transition::Refused(why) => format!("refuse:{why}"),
+            };
+            out.push_str(&format!("{}={:?},", s.as_str(), action));
+        }
+        out.push_str("},");
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,35 +255,4 @@ mod tests {
             assert_eq!(CalloutState::parse(s.as_str()), Some(s));
         }
     }
-}
-
-/// The transition table rendered as a Lua table literal, so `ack.lua` applies exactly the rules
-/// of [`transition`] and the two can never drift apart.
-///
-/// Shape: `{accept = {pending = "slot", accepted = "same", ...}, ...}` where the action is
-/// `same`, `slot`, `to:<state>`, `promote:<state>` or `refuse:<reason>`.
-pub fn lua_transition_table() -> String {
-    let mut out = String::from("{");
-    for r in [
-        Response::Accept,
-        Response::Decline,
-        Response::Arrived,
-        Response::Withdraw,
-    ] {
-        out.push_str(r.as_str());
-        out.push_str("={");
-        for s in ALL_STATES {
-            let action = match transition(s, r) {
-                Transition::Unchanged => "same".to_string(),
-                Transition::TakeSlotOrStandby => "slot".to_string(),
-                Transition::To(t) => format!("to:{}", t.as_str()),
-                Transition::ToAndPromote(t) => format!("promote:{}", t.as_str()),
-                Transition::Refused(why) => format!("refuse:{why}"),
-            };
-            out.push_str(&format!("{}={:?},", s.as_str(), action));
-        }
-        out.push_str("},");
-    }
-    out.push('}');
-    out
 }

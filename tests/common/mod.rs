@@ -104,7 +104,11 @@ impl Receiver {
 
     /// The next `n` attempts to `volunteer` fail with 500.
     pub fn fail_next(&self, volunteer: &str, n: usize) {
-        self.state.lock().unwrap().fail_next.insert(volunteer.into(), n);
+        self.state
+            .lock()
+            .unwrap()
+            .fail_next
+            .insert(volunteer.into(), n);
     }
 
     /// Every answer is delayed by `d` (to catch the app mid-send).
@@ -132,11 +136,18 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let id = h("webhook-id");
     let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
     let key = muster::notify::webhook::decode_secret(SECRET);
-    let signature_ok = muster::notify::webhook::verify(&key, &id, ts, &body, &h("webhook-signature"));
+    let signature_ok =
+        muster::notify::webhook::verify(&key, &id, ts, &body, &h("webhook-signature"));
     let delay = st.lock().unwrap().delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -260,8 +271,17 @@ impl TestApp {
         self.rt.take().unwrap().shutdown_background();
     }
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, HeaderMap, Value) {
-        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body.to_string());
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, HeaderMap, Value) {
+        let mut r = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -269,7 +289,11 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
-        (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -280,17 +304,24 @@ impl TestApp {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Raises an incident as `token`; returns the status and body.
     pub async fn raise(&self, token: &str, body: Value) -> (u16, Value) {
-        let (s, _, b) = self.post("/v1/incidents", Some(token), &body.to_string()).await;
+        let (s, _, b) = self
+            .post("/v1/incidents", Some(token), &body.to_string())
+            .await;
         (s, b)
     }
 
     pub async fn incident(&self, id: &str) -> Value {
-        let (s, b) = self.get(&format!("/v1/incidents/{id}"), Some("demo-admin")).await;
+        let (s, b) = self
+            .get(&format!("/v1/incidents/{id}"), Some("demo-admin"))
+            .await;
         assert_eq!(s, 200, "{b}");
         b
     }
@@ -298,7 +329,11 @@ impl TestApp {
     /// Answers a callout by token.
     pub async fn ack(&self, token: &str, response: &str) -> (u16, Value) {
         let (s, _, b) = self
-            .post(&format!("/v1/acks/{token}"), None, &format!("{{\"response\":\"{response}\"}}"))
+            .post(
+                &format!("/v1/acks/{token}"),
+                None,
+                &format!("{{\"response\":\"{response}\"}}"),
+            )
             .await;
         (s, b)
     }

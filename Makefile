@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh Debian/Ubuntu machine with Rust:
+#   make run    muster on the demo city, with the simulator answering as volunteers
+#   make test   every test (each test starts its own redis-server), plus fmt and clippy
+.PHONY: run test redis-server build lint
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+run: redis-server build
+	./target/release/muster check
+	@echo "muster on http://127.0.0.1:8080 (simulator on 127.0.0.1:8081); Ctrl-C stops both"
+	@./target/release/muster sim & SIM=$$!; \
+	  trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
+	  ./target/release/muster serve
+
+build:
+	$(CARGO) build --release
+
+test: redis-server lint
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# muster runs its own redis-server (tests too); install it from the OS packages if missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "redis-server not found: installing it from the OS packages"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
+	  command -v redis-server >/dev/null 2>&1 || { echo "could not install redis-server"; exit 1; }; }

@@ -1,0 +1,128 @@
+//! The real binary: `muster check` on good and broken seeds, and `muster serve` starting its
+//! own embedded redis-server and answering HTTP.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn muster() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn check_accepts_the_demo_city() {
+    let out = muster().arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("13 regions, 32 teams, 8 plans"), "{text}");
+    assert!(text.contains("1000 volunteers"), "{text}");
+}
+
+#[test]
+fn check_names_file_and_line_of_every_problem() {
+    let seed = common::seed_dir("http://127.0.0.1:9", 0);
+    let plan = seed.join("plans/flood.toml");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(
+        &plan,
+        text.replace("needed = 6", "needed = 0")
+            .replace("\"public_security\"", "\"police\""),
+    )
+    .unwrap();
+    let csv = seed.join("volunteers.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replacen("+8613900000003", "13900000003", 1)).unwrap();
+    let out = muster()
+        .arg("check")
+        .env("MUSTER__SEED__DIR", &seed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plans/flood.toml:10: needed must be between 1 and 100000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("plans/flood.toml:19: unknown team kind `police`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("volunteers.csv:4: phone must be E.164"),
+        "{err}"
+    );
+    assert!(err.contains("3 problem(s)"), "{err}");
+}
+
+#[test]
+fn bad_arguments_get_usage() {
+    let out = muster().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+}
+
+#[test]
+fn serve_runs_its_own_redis_and_answers() {
+    let data = common::temp_dir("serve");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = muster()
+        .arg("serve")
+        .env("MUSTER__HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("MUSTER__DATA_DIR", &data)
+        .env("MUSTER__LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await
+                && r.status() == 200
+            {
+                let r = http
+                    .post(format!("http://127.0.0.1:{port}/v1/incidents"))
+                    .bearer_auth("demo-township-commander")
+                    .json(&serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "t"}))
+                    .send()
+                    .await
+                    .unwrap();
+                return Some(r.status().as_u16());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    });
+    // SIGTERM: muster shuts down and stops its redis-server.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        ready,
+        Some(201),
+        "muster serve came up and raised an incident"
+    );
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(
+        data.join("appendonlydir").exists(),
+        "AOF is on under data_dir"
+    );
+    assert!(
+        !data.join("redis.sock").exists(),
+        "the embedded redis-server stopped"
+    );
+}
