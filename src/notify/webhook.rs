@@ -45,25 +45,26 @@ pub fn decode_secret(secret: &str) -> Vec<u8> {
         .unwrap_or_else(|_| secret.as_bytes().to_vec())
 }
 
-/// The `v1,<signature>` value for a message.
-pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+/// The HMAC-SHA256 of `"{msg_id}.{timestamp}.{body}"`.
+fn mac(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
     mac.update(msg_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    mac
+}
+
+/// The `v1,<signature>` value for a message.
+pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let tag = mac(key, msg_id, timestamp, body).finalize().into_bytes();
+    format!("v1,{}", STANDARD.encode(tag))
 }
 
 /// Checks a `webhook-signature` header (space-separated `v1,` signatures) in constant time.
 pub fn verify(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    let mac = mac(key, msg_id, timestamp, body);
     header.split(' ').any(|sig| {
         sig.strip_prefix("v1,")
             .and_then(|b| STANDARD.decode(b).ok())

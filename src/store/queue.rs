@@ -35,6 +35,18 @@ impl Entry {
     }
 }
 
+/// The entries of an `XREAD` / `XREADGROUP` reply (none on a timeout).
+fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
+    reply
+        .map(|r| {
+            r.keys
+                .into_iter()
+                .flat_map(|k| k.ids.into_iter().map(Entry::from_stream_id))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Store {
     /// Creates consumer group `group` on `stream` (and the stream), tolerating `BUSYGROUP`.
     pub async fn ensure_group(&self, stream: &str, group: &str) -> Result<()> {
@@ -78,14 +90,7 @@ impl Store {
             .arg(">")
             .query_async(conn)
             .await?;
-        Ok(reply
-            .map(|r| {
-                r.keys
-                    .into_iter()
-                    .flat_map(|k| k.ids.into_iter().map(Entry::from_stream_id))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(entries(reply))
     }
 
     /// Claims up to `count` entries idle longer than `min_idle_ms` (left by a dead or stuck
@@ -150,13 +155,6 @@ impl Store {
             .arg(after)
             .query_async(conn)
             .await?;
-        Ok(reply
-            .map(|r| {
-                r.keys
-                    .into_iter()
-                    .flat_map(|k| k.ids.into_iter().map(Entry::from_stream_id))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(entries(reply))
     }
 }
