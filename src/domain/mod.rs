@@ -2,18 +2,22 @@
 //!
 //! - [`access`]: roles and teams.
 //! - [`region`]: the city → county → township tree and region codes.
+//! - [`roster`]: on-call rotation layers, overrides, who is on call when.
 //! - [`incident`]: incident ids, levels, modes and statuses.
 //! - [`plan`]: contingency plans, requirements and choosing the plan for an incident.
 //! - [`callout`]: callout states and the answer state machine.
+//! - [`ical`]: iCalendar feeds of on-call shifts.
 //! - [`volunteer`]: phone numbers and masking of personal data.
 //! - [`template`]: per-locale message templates.
 //! - [`token`]: signed ack tokens.
 
 pub mod access;
 pub mod callout;
+pub mod ical;
 pub mod incident;
 pub mod plan;
 pub mod region;
+pub mod roster;
 pub mod template;
 pub mod token;
 pub mod volunteer;

@@ -1,0 +1,667 @@
+//! On-call rosters (应急值守): rotation layers, overrides, and who is on call at an instant.
+//!
+//! A team's roster has rotation *layers*. A layer hands off every `shift` (`12h`, `1d`, `1w`…)
+//! starting at `start` (a wall-clock time in the layer's `time_zone`); each shift puts the next
+//! `on_call` members, in order, on call, wrapping around the member list. Shifts measured in
+//! days or weeks hand off at the same wall-clock time every day, so a daily 08:00 hand-off stays
+//! at 08:00 across a DST change (that day is 23 or 25 hours long); shifts measured in hours are
+//! elapsed time. Either way, every instant falls in exactly one shift of a layer: hand-offs are
+//! neither lost nor doubled.
+//!
+//! *Overrides* win over layers for their time range: one with `replaces` swaps that member out
+//! for `volunteer` while the member would be on call; one without adds `volunteer` as cover.
+//! The members on call are the union of every layer's, after overrides.
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Span, Timestamp, civil};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The default time zone of a layer.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+/// How long one shift lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftLength {
+    /// Elapsed hours (1–672).
+    Hours(i64),
+    /// Calendar days (1–28): hands off at the same wall-clock time.
+    Days(i64),
+}
+
+impl ShiftLength {
+    /// Parses `12h`, `1d`, `2w`.
+    pub fn parse(s: &str) -> Result<ShiftLength, String> {
+        let s = s.trim();
+        let err = || format!("`{s}` is not a shift length like 8h, 12h, 1d or 1w");
+        let (num, unit) = s.split_at(s.len().saturating_sub(1));
+        let n: i64 = num.parse().map_err(|_| err())?;
+        let len = match unit {
+            "h" if (1..=672).contains(&n) => ShiftLength::Hours(n),
+            "d" if (1..=28).contains(&n) => ShiftLength::Days(n),
+            "w" if (1..=4).contains(&n) => ShiftLength::Days(n * 7),
+            "h" | "d" | "w" => {
+                return Err(format!("`{s}` is out of range (1h–672h, 1d–28d, 1w–4w)"));
+            }
+            _ => return Err(err()),
+        };
+        Ok(len)
+    }
+
+    fn nominal_seconds(self) -> i64 {
+        match self {
+            ShiftLength::Hours(h) => h * 3600,
+            ShiftLength::Days(d) => d * 86_400,
+        }
+    }
+}
+
+impl fmt::Display for ShiftLength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ShiftLength::Hours(h) => write!(f, "{h}h"),
+            ShiftLength::Days(d) if d % 7 == 0 => write!(f, "{}w", d / 7),
+            ShiftLength::Days(d) => write!(f, "{d}d"),
+        }
+    }
+}
+
+impl Serialize for ShiftLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ShiftLength {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ShiftLength::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A rotation layer as written by coordinators and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSpec {
+    /// Stable id within the roster.
+    pub id: String,
+    /// Display name ("白班", "night").
+    #[serde(default)]
+    pub name: String,
+    /// Volunteer ids in rotation order.
+    pub members: Vec<String>,
+    /// How many members are on call at once (1 ≤ on_call ≤ members).
+    pub on_call: usize,
+    /// Shift length.
+    pub shift: ShiftLength,
+    /// The first hand-off, wall clock in `time_zone`; the rotation extends both ways from it.
+    pub start: civil::DateTime,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+/// An override: `volunteer` is on call from `start` to `end`, instead of `replaces` if given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    /// Stable id.
+    pub id: String,
+    /// Start (inclusive).
+    pub start: Timestamp,
+    /// End (exclusive).
+    pub end: Timestamp,
+    /// Who is on call.
+    pub volunteer: String,
+    /// Whom they swap out, if anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// Why (free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A roster as stored: layers and overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RosterDoc {
+    /// Rotation layers.
+    #[serde(default)]
+    pub layers: Vec<LayerSpec>,
+    /// Overrides.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+}
+
+/// A layer ready to answer questions (its time zone resolved).
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// What was written.
+    pub spec: LayerSpec,
+    tz: TimeZone,
+    start: Timestamp,
+}
+
+/// One problem with a roster: the field path and what is wrong.
+pub type RosterProblem = (String, String);
+
+impl Layer {
+    /// Resolves a layer; problems are reported with field paths under `at`.
+    pub fn new(spec: LayerSpec, at: &str) -> Result<Layer, Vec<RosterProblem>> {
+        let mut problems = Vec::new();
+        if spec.id.trim().is_empty() {
+            problems.push((format!("{at}.id"), "must not be empty".into()));
+        }
+        if spec.members.is_empty() {
+            problems.push((
+                format!("{at}.members"),
+                "must name at least one volunteer".into(),
+            ));
+        }
+        let distinct: BTreeSet<_> = spec.members.iter().collect();
+        if distinct.len() != spec.members.len() {
+            problems.push((format!("{at}.members"), "names a volunteer twice".into()));
+        }
+        if spec.on_call == 0 || spec.on_call > spec.members.len().max(1) {
+            problems.push((
+                format!("{at}.on_call"),
+                format!(
+                    "must be between 1 and the number of members ({})",
+                    spec.members.len()
+                ),
+            ));
+        }
+        let tz = match TimeZone::get(&spec.time_zone) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                problems.push((
+                    format!("{at}.time_zone"),
+                    format!("`{}` is not an IANA time zone", spec.time_zone),
+                ));
+                None
+            }
+        };
+        let (Some(tz), true) = (tz, problems.is_empty()) else {
+            return Err(problems);
+        };
+        let start = tz
+            .to_ambiguous_timestamp(spec.start)
+            .compatible()
+            .map_err(|e| vec![(format!("{at}.start"), e.to_string())])?;
+        Ok(Layer { spec, tz, start })
+    }
+
+    /// The instant shift `k` begins (shift 0 begins at `start`).
+    pub fn boundary(&self, k: i64) -> Timestamp {
+        match self.spec.shift {
+            ShiftLength::Hours(h) => self
+                .start
+                .checked_add(SignedDuration::from_hours(k.saturating_mul(h)))
+                .unwrap_or(self.start),
+            ShiftLength::Days(d) => self
+                .spec
+                .start
+                .checked_add(Span::new().days(k.saturating_mul(d)))
+                .ok()
+                .and_then(|dt| self.tz.to_ambiguous_timestamp(dt).compatible().ok())
+                .unwrap_or(self.start),
+        }
+    }
+
+    /// The shift containing `t`: `boundary(k) <= t < boundary(k + 1)`.
+    pub fn shift_index(&self, t: Timestamp) -> i64 {
+        let nominal = self.spec.shift.nominal_seconds();
+        let mut k = (t.as_second() - self.start.as_second()).div_euclid(nominal);
+        // The nominal guess is off by at most one around a DST change.
+        for _ in 0..4 {
+            if self.boundary(k) > t {
+                k -= 1;
+            } else if self.boundary(k + 1) <= t {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        k
+    }
+
+    /// The members on call during shift `k`.
+    pub fn members_of_shift(&self, k: i64) -> impl Iterator<Item = &str> {
+        let l = self.spec.members.len() as i64;
+        let c = self.spec.on_call.min(self.spec.members.len()) as i64;
+        (0..c).map(move |i| {
+            let idx = (k.saturating_mul(c) + i).rem_euclid(l.max(1)) as usize;
+            self.spec.members[idx].as_str()
+        })
+    }
+
+    /// The time zone.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+}
+
+/// Why someone is on call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Source {
+    /// Their turn in a rotation layer.
+    Layer {
+        /// Layer id.
+        layer: String,
+        /// When this shift began.
+        shift_start: Timestamp,
+        /// When it ends.
+        shift_end: Timestamp,
+    },
+    /// An override.
+    Override {
+        /// Override id.
+        #[serde(rename = "override")]
+        id: String,
+        /// Whom they cover for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+        /// Override start.
+        start: Timestamp,
+        /// Override end.
+        end: Timestamp,
+    },
+}
+
+/// One member on call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnCall {
+    /// Volunteer id.
+    pub volunteer: String,
+    /// Why.
+    #[serde(flatten)]
+    pub source: Source,
+}
+
+/// A span of time someone is on call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shift {
+    /// Volunteer id.
+    pub volunteer: String,
+    /// Start (inclusive).
+    pub start: Timestamp,
+    /// End (exclusive).
+    pub end: Timestamp,
+    /// The layer or override.
+    pub via: String,
+}
+
+/// A roster ready to answer "who is on call".
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    /// Resolved layers.
+    pub layers: Vec<Layer>,
+    /// Overrides, by start.
+    pub overrides: Vec<Override>,
+}
+
+impl Roster {
+    /// Resolves and checks a stored roster.
+    pub fn new(doc: RosterDoc) -> Result<Roster, Vec<RosterProblem>> {
+        let mut problems = Vec::new();
+        let mut layers = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (i, spec) in doc.layers.into_iter().enumerate() {
+            if !ids.insert(spec.id.clone()) {
+                problems.push((
+                    format!("layers[{i}].id"),
+                    format!("`{}` is used twice", spec.id),
+                ));
+            }
+            match Layer::new(spec, &format!("layers[{i}]")) {
+                Ok(l) => layers.push(l),
+                Err(p) => problems.extend(p),
+            }
+        }
+        for (i, o) in doc.overrides.iter().enumerate() {
+            if o.end <= o.start {
+                problems.push((format!("overrides[{i}].end"), "must be after start".into()));
+            }
+            if o.replaces.as_deref() == Some(o.volunteer.as_str()) {
+                problems.push((
+                    format!("overrides[{i}].replaces"),
+                    "cannot replace a volunteer with themselves".into(),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut overrides = doc.overrides;
+        overrides.sort_by_key(|o| (o.start, o.end));
+        Ok(Roster { layers, overrides })
+    }
+
+    /// The stored form.
+    pub fn doc(&self) -> RosterDoc {
+        RosterDoc {
+            layers: self.layers.iter().map(|l| l.spec.clone()).collect(),
+            overrides: self.overrides.clone(),
+        }
+    }
+
+    /// Every volunteer the roster names.
+    pub fn members(&self) -> BTreeSet<&str> {
+        let mut out: BTreeSet<&str> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.spec.members.iter().map(String::as_str))
+            .collect();
+        out.extend(self.overrides.iter().map(|o| o.volunteer.as_str()));
+        out
+    }
+
+    /// Who is on call at `t`, each once, layers in order, then cover from overrides.
+    pub fn on_call_at(&self, t: Timestamp) -> Vec<OnCall> {
+        let mut out: Vec<OnCall> = Vec::new();
+        for l in &self.layers {
+            let k = l.shift_index(t);
+            for m in l.members_of_shift(k) {
+                if out.iter().all(|o| o.volunteer != m) {
+                    out.push(OnCall {
+                        volunteer: m.to_string(),
+                        source: Source::Layer {
+                            layer: l.spec.id.clone(),
+                            shift_start: l.boundary(k),
+                            shift_end: l.boundary(k + 1),
+                        },
+                    });
+                }
+            }
+        }
+        for o in self.overrides.iter().filter(|o| o.start <= t && t < o.end) {
+            let source = Source::Override {
+                id: o.id.clone(),
+                replaces: o.replaces.clone(),
+                start: o.start,
+                end: o.end,
+            };
+            match &o.replaces {
+                Some(r) => {
+                    if let Some(pos) = out.iter().position(|x| &x.volunteer == r) {
+                        out.remove(pos);
+                        out.retain(|x| x.volunteer != o.volunteer);
+                        out.insert(
+                            pos,
+                            OnCall {
+                                volunteer: o.volunteer.clone(),
+                                source,
+                            },
+                        );
+                    }
+                }
+                None => {
+                    out.retain(|x| x.volunteer != o.volunteer);
+                    out.push(OnCall {
+                        volunteer: o.volunteer.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Every on-call span between `from` and `to`, per volunteer, merged where one runs into
+    /// the next through the same layer or override. At most `limit` boundaries are looked at.
+    pub fn shifts(&self, from: Timestamp, to: Timestamp, limit: usize) -> Vec<Shift> {
+        let mut cuts: BTreeSet<Timestamp> = BTreeSet::new();
+        cuts.insert(from);
+        cuts.insert(to);
+        for l in &self.layers {
+            let mut k = l.shift_index(from) + 1;
+            while cuts.len() < limit {
+                let b = l.boundary(k);
+                if b >= to {
+                    break;
+                }
+                cuts.insert(b);
+                k += 1;
+            }
+        }
+        for o in &self.overrides {
+            for b in [o.start, o.end] {
+                if from < b && b < to {
+                    cuts.insert(b);
+                }
+            }
+        }
+        let cuts: Vec<Timestamp> = cuts.into_iter().collect();
+        let mut open: Vec<Shift> = Vec::new();
+        let mut done: Vec<Shift> = Vec::new();
+        for w in cuts.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let now: Vec<(String, String)> = self
+                .on_call_at(a)
+                .into_iter()
+                .map(|o| (o.volunteer, via(&o.source)))
+                .collect();
+            let (cont, ended): (Vec<Shift>, Vec<Shift>) = open.drain(..).partition(|s| {
+                s.end == a && now.iter().any(|(v, w)| *v == s.volunteer && *w == s.via)
+            });
+            done.extend(ended);
+            open = cont;
+            for (v, w) in now {
+                match open.iter_mut().find(|s| s.volunteer == v && s.via == w) {
+                    Some(s) => s.end = b,
+                    None => open.push(Shift {
+                        volunteer: v,
+                        start: a,
+                        end: b,
+                        via: w,
+                    }),
+                }
+            }
+        }
+        done.extend(open);
+        done.sort_by(|x, y| (x.start, &x.volunteer).cmp(&(y.start, &y.volunteer)));
+        done
+    }
+}
+
+fn via(s: &Source) -> String {
+    match s {
+        Source::Layer { layer, .. } => format!("layer:{layer}"),
+        Source::Override { id, .. } => format!("override:{id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layer(members: usize, on_call: usize, shift: &str, start: &str, tz: &str) -> Layer {
+        Layer::new(
+            LayerSpec {
+                id: "l".into(),
+                name: String::new(),
+                members: (0..members).map(|i| format!("v{i}")).collect(),
+                on_call,
+                shift: ShiftLength::parse(shift).unwrap(),
+                start: start.parse().unwrap(),
+                time_zone: tz.into(),
+            },
+            "layer",
+        )
+        .unwrap()
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn shift_lengths_parse_and_print() {
+        assert_eq!(ShiftLength::parse("12h"), Ok(ShiftLength::Hours(12)));
+        assert_eq!(ShiftLength::parse("1w"), Ok(ShiftLength::Days(7)));
+        assert_eq!(ShiftLength::Days(14).to_string(), "2w");
+        assert!(ShiftLength::parse("0d").is_err());
+        assert!(ShiftLength::parse("3x").is_err());
+        assert!(ShiftLength::parse("").is_err());
+    }
+
+    #[test]
+    fn daily_hand_off_keeps_wall_clock_across_dst() {
+        // Europe/Berlin springs forward on 2026-03-29 and falls back on 2026-10-25.
+        let l = layer(3, 1, "1d", "2026-03-27T08:00", "Europe/Berlin");
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        for k in 0..5 {
+            let local = tz.to_datetime(l.boundary(k));
+            assert_eq!(local.hour(), 8, "hand-off {k} at {local}");
+        }
+        // The day of the spring change is 23 hours long, the autumn one 25.
+        assert_eq!(
+            l.boundary(2) - l.boundary(1),
+            SignedDuration::from_hours(23)
+        );
+        let autumn = layer(3, 1, "1d", "2026-10-24T08:00", "Europe/Berlin");
+        assert_eq!(
+            autumn.boundary(1) - autumn.boundary(0),
+            SignedDuration::from_hours(25)
+        );
+    }
+
+    #[test]
+    fn hourly_shifts_are_elapsed_time_across_dst() {
+        let l = layer(4, 1, "8h", "2026-03-28T22:00", "Europe/Berlin");
+        assert_eq!(l.boundary(1) - l.boundary(0), SignedDuration::from_hours(8));
+        assert_eq!(l.shift_index(ts("2026-03-29T05:59:59Z")), 1);
+    }
+
+    #[test]
+    fn overrides_swap_and_cover() {
+        let mut r = Roster::new(RosterDoc {
+            layers: vec![layer(3, 1, "1d", "2026-11-01T08:00", "Asia/Shanghai").spec],
+            overrides: vec![],
+        })
+        .unwrap();
+        let t = ts("2026-11-01T01:00:00Z"); // 09:00 in Shanghai: v0's first shift
+        assert_eq!(r.on_call_at(t)[0].volunteer, "v0");
+        r.overrides = vec![
+            Override {
+                id: "o1".into(),
+                start: ts("2026-11-01T00:30:00Z"),
+                end: ts("2026-11-01T02:00:00Z"),
+                volunteer: "v9".into(),
+                replaces: Some("v0".into()),
+                note: None,
+            },
+            Override {
+                id: "o2".into(),
+                start: ts("2026-11-01T00:00:00Z"),
+                end: ts("2026-11-02T00:00:00Z"),
+                volunteer: "v8".into(),
+                replaces: None,
+                note: None,
+            },
+        ];
+        let who: Vec<String> = r.on_call_at(t).into_iter().map(|o| o.volunteer).collect();
+        assert_eq!(who, ["v9", "v8"]);
+        let shifts = r.shifts(ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z"), 1000);
+        let v0: Vec<_> = shifts.iter().filter(|s| s.volunteer == "v0").collect();
+        // v0 is on from 00:00Z until the swap at 00:30Z, and again from 02:00Z until the
+        // hand-off at 08:00 local (00:00Z the next day).
+        assert_eq!(v0.len(), 2, "{v0:?}");
+        assert_eq!(v0[0].end, ts("2026-11-01T00:30:00Z"));
+        assert_eq!(v0[1].start, ts("2026-11-01T02:00:00Z"));
+    }
+
+    #[test]
+    fn bad_layers_are_reported_by_field() {
+        let mut spec = layer(2, 1, "1d", "2026-11-01T08:00", "Asia/Shanghai").spec;
+        spec.on_call = 3;
+        spec.time_zone = "Mars/Olympus".into();
+        let err = Roster::new(RosterDoc {
+            layers: vec![spec],
+            overrides: vec![],
+        })
+        .unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|(f, _)| f.as_str()).collect();
+        assert!(fields.contains(&"layers[0].on_call"), "{err:?}");
+        assert!(fields.contains(&"layers[0].time_zone"), "{err:?}");
+    }
+
+    fn arb_layer() -> impl Strategy<Value = Layer> {
+        (
+            1usize..8,
+            1usize..8,
+            prop_oneof![
+                Just("1d"),
+                Just("2d"),
+                Just("1w"),
+                Just("8h"),
+                Just("12h"),
+                Just("5h")
+            ],
+            0i64..400,
+            0i64..24,
+            prop_oneof![
+                Just("Europe/Berlin"),
+                Just("Asia/Shanghai"),
+                Just("America/New_York")
+            ],
+        )
+            .prop_map(|(m, c, shift, day, hour, tz)| {
+                let start = civil::date(2026, 1, 1)
+                    .at(hour as i8, 0, 0, 0)
+                    .checked_add(Span::new().days(day))
+                    .unwrap();
+                layer(m, c.min(m), shift, &start.to_string(), tz)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_instant_has_exactly_on_call_members(l in arb_layer(), secs in 0i64..(3 * 366 * 86_400)) {
+            let t = Timestamp::from_second(1_767_225_600 + secs).unwrap(); // from 2026-01-01
+            let k = l.shift_index(t);
+            prop_assert!(l.boundary(k) <= t && t < l.boundary(k + 1));
+            let members: BTreeSet<&str> = l.members_of_shift(k).collect();
+            prop_assert_eq!(members.len(), l.spec.on_call);
+            let roster = Roster { layers: vec![l.clone()], overrides: vec![] };
+            prop_assert_eq!(roster.on_call_at(t).len(), l.spec.on_call);
+        }
+
+        #[test]
+        fn hand_offs_are_neither_lost_nor_doubled(l in arb_layer(), start_day in 0i64..700) {
+            // Walk 60 consecutive shifts (across DST changes in Berlin and New York): each
+            // starts where the previous ended, strictly later, and is found by its own start.
+            let from = Timestamp::from_second(1_767_225_600 + start_day * 86_400).unwrap();
+            let k0 = l.shift_index(from);
+            for k in k0..k0 + 60 {
+                let (a, b) = (l.boundary(k), l.boundary(k + 1));
+                prop_assert!(a < b, "shift {} is empty: {} .. {}", k, a, b);
+                prop_assert_eq!(l.shift_index(a), k);
+                prop_assert_eq!(l.shift_index(b - SignedDuration::from_secs(1)), k);
+            }
+        }
+
+        #[test]
+        fn overrides_win_over_layers(l in arb_layer(), secs in 0i64..(366 * 86_400), len in 60i64..200_000, victim in 0usize..8) {
+            let t0 = Timestamp::from_second(1_767_225_600 + secs).unwrap();
+            let t1 = t0 + SignedDuration::from_secs(len);
+            let victim = format!("v{}", victim % l.spec.members.len());
+            let roster = Roster::new(RosterDoc {
+                layers: vec![l.spec.clone()],
+                overrides: vec![Override {
+                    id: "o".into(), start: t0, end: t1, volunteer: "cover".into(),
+                    replaces: Some(victim.clone()), note: None,
+                }],
+            }).unwrap();
+            let plain = Roster { layers: vec![l.clone()], overrides: vec![] };
+            for step in 0..20 {
+                let t = t0 + SignedDuration::from_secs(len * step / 20);
+                let with: Vec<String> = roster.on_call_at(t).into_iter().map(|o| o.volunteer).collect();
+                let without: Vec<String> = plain.on_call_at(t).into_iter().map(|o| o.volunteer).collect();
+                prop_assert!(!with.contains(&victim));
+                prop_assert_eq!(with.len(), without.len());
+                prop_assert_eq!(with.contains(&"cover".to_string()), without.contains(&victim));
+            }
+            prop_assert_eq!(roster.on_call_at(t1), plain.on_call_at(t1));
+        }
+    }
+}
