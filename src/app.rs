@@ -93,7 +93,15 @@ impl App {
         let store = Store::connect(&url, &config.redis.prefix, config.engine.partitions)
             .await
             .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
-        let written = store.seed_registry(&seed.volunteers).await?;
+        let written = store
+            .seed_registry(&seed.volunteers, clock.now_ms())
+            .await?;
+        let default_roster = seed.default_roster.clone();
+        store
+            .seed_teams(&seed.teams, |_, members| {
+                default_roster.as_ref().and_then(|d| d.for_members(members))
+            })
+            .await?;
         tracing::info!(
             regions = seed.regions.len(),
             teams = seed.teams.len(),
@@ -132,6 +140,7 @@ impl App {
                 &config.webhook.secret,
                 Duration::from_millis(config.webhook.timeout_ms),
             ),
+            rosters: Default::default(),
             in_flight: Arc::new(Semaphore::new(config.webhook.concurrency.max(1))),
             seed: Arc::new(seed),
             clock,

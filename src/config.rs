@@ -31,6 +31,8 @@ pub struct Config {
     pub log: Log,
     /// The simulator (`muster sim`).
     pub sim: Sim,
+    /// Who may be called out.
+    pub eligibility: Eligibility,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             security: Security::default(),
             log: Log::default(),
             sim: Sim::default(),
+            eligibility: Eligibility::default(),
         }
     }
 }
@@ -90,6 +93,27 @@ impl Default for Redis {
             prefix: "muster".into(),
             server_bin: "redis-server".into(),
             appendfsync: "everysec".into(),
+        }
+    }
+}
+
+/// `[eligibility]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Eligibility {
+    /// Hours a volunteer rests after a live deployment ends before they are called again.
+    /// Default 12.
+    pub rest_hours: u32,
+    /// The time zone whose calendar day qualifications and insurance are checked against.
+    /// Default `Asia/Shanghai`.
+    pub time_zone: String,
+}
+
+impl Default for Eligibility {
+    fn default() -> Self {
+        Eligibility {
+            rest_hours: 12,
+            time_zone: "Asia/Shanghai".into(),
         }
     }
 }

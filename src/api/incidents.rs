@@ -50,6 +50,7 @@ pub async fn raise(
         title: v.title.clone(),
         mode: v.mode.as_str().to_string(),
         location: v.location.clone(),
+        include_deployed: v.include_deployed,
         plan_id: plan.id.clone(),
         requirements: plan.requirements.clone(),
         raised_by: caller.name.clone(),
@@ -87,6 +88,7 @@ struct Valid {
     mode: Mode,
     location: Option<Value>,
     idempotency_key: Option<String>,
+    include_deployed: bool,
 }
 
 fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> {
@@ -186,6 +188,21 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
             Mode::Live
         }
     };
+    let include_deployed = match obj.get("include_deployed") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) if mode == Mode::Drill => true,
+        Some(Value::Bool(true)) => {
+            errs.push(FieldError::new(
+                "include_deployed",
+                "only a drill may call volunteers already deployed on a live incident",
+            ));
+            false
+        }
+        Some(_) => {
+            errs.push(FieldError::new("include_deployed", "must be true or false"));
+            false
+        }
+    };
     let location = match obj.get("location") {
         None | Some(Value::Null) => None,
         Some(l) if l.to_string().len() <= 2048 => Some(l.clone()),
@@ -214,6 +231,7 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
             mode,
             location,
             idempotency_key,
+            include_deployed,
         }),
         _ => Err(ApiError::Invalid(errs)),
     }

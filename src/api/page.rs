@@ -87,7 +87,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         _ => return gone(st, "zh-CN", StatusCode::NOT_FOUND),
     };
     let locale = store
-        .volunteer(co.get("v"))
+        .volunteer_fields(co.get("v"))
         .await
         .ok()
         .and_then(|v| v.get("locale").cloned())

@@ -1,6 +1,7 @@
 //! Who may do what: roles, and the teams volunteers serve in.
 
 use super::region::RegionCode;
+use super::volunteer::VolunteerStatus;
 use serde::Serialize;
 
 /// A bearer token's role.
@@ -51,4 +52,6 @@ pub struct Team {
     pub kind: String,
     /// The region it belongs to (any tier).
     pub region: RegionCode,
+    /// `active` teams are called; `suspended` and `retired` ones are not.
+    pub status: VolunteerStatus,
 }

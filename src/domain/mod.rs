@@ -6,6 +6,7 @@
 //! - [`incident`]: incident ids, levels, modes and statuses.
 //! - [`plan`]: contingency plans, requirements and choosing the plan for an incident.
 //! - [`callout`]: callout states and the answer state machine.
+//! - [`eligibility`]: who may be called right now, and the reason for everyone left out.
 //! - [`ical`]: iCalendar feeds of on-call shifts.
 //! - [`volunteer`]: phone numbers and masking of personal data.
 //! - [`template`]: per-locale message templates.
@@ -13,6 +14,7 @@
 
 pub mod access;
 pub mod callout;
+pub mod eligibility;
 pub mod ical;
 pub mod incident;
 pub mod plan;

@@ -1,7 +1,47 @@
 //! Volunteers' personal data: phone numbers (E.164) and how they are masked.
 
-use serde::Serialize;
+use super::region::RegionCode;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// A registered volunteer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volunteer {
+    /// Stable id (`v0001`, or `v-` and random letters for ones registered later).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Phone, E.164.
+    pub phone: Phone,
+    /// Locale of their messages (`zh-CN`, `en`).
+    pub locale: String,
+    /// Their (or their team app's) webhook URL.
+    pub webhook: Option<String>,
+    /// Team ids.
+    pub teams: Vec<String>,
+    /// Home township.
+    pub home_region: Option<RegionCode>,
+    /// Registry status.
+    pub status: VolunteerStatus,
+    /// Insurance valid until (inclusive).
+    pub insurance_valid_until: Option<Date>,
+    /// Qualification code and valid-until date (inclusive).
+    pub qualifications: Vec<(String, Date)>,
+}
+
+/// A time the volunteer said they cannot be called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// From (inclusive).
+    pub from: Timestamp,
+    /// Until (exclusive).
+    pub until: Timestamp,
+    /// Why, in their words (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
 
 /// An E.164 phone number: `+` then 8–15 digits, the first not 0. Its `Debug` and `Display`
 /// show the masked form, so a stray `{:?}` in a log line cannot leak it.
@@ -93,6 +133,8 @@ pub enum VolunteerStatus {
     Suspended,
     /// No longer serving.
     Retired,
+    /// Personal data erased; only anonymised service records remain.
+    Erased,
 }
 
 impl VolunteerStatus {
@@ -102,6 +144,7 @@ impl VolunteerStatus {
             "active" => VolunteerStatus::Active,
             "suspended" => VolunteerStatus::Suspended,
             "retired" => VolunteerStatus::Retired,
+            "erased" => VolunteerStatus::Erased,
             _ => return None,
         })
     }
@@ -112,6 +155,7 @@ impl VolunteerStatus {
             VolunteerStatus::Active => "active",
             VolunteerStatus::Suspended => "suspended",
             VolunteerStatus::Retired => "retired",
+            VolunteerStatus::Erased => "erased",
         }
     }
 }

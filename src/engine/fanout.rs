@@ -6,9 +6,9 @@
 //! its deliveries in the same script that creates it.
 
 use super::Ctx;
-use super::select::select;
+use super::select::{Ask, select};
 use super::worker::Handler;
-use crate::domain::incident::IncidentId;
+use crate::domain::incident::{IncidentId, Mode};
 use crate::domain::region::RegionCode;
 use crate::store::callouts::NewCallout;
 use crate::store::queue::Entry;
@@ -62,7 +62,16 @@ impl Fanout {
                 qualification: r.qualification,
                 needed: r.needed,
             };
-            let sel = select(ctx, &region, &req).await?;
+            let ask = Ask {
+                region: &region,
+                requirement: &req,
+                mode: Mode::parse(&field(&inc, "mode")).unwrap_or_default(),
+                include_deployed: field(&inc, "include_deployed") == "1",
+                incident: &field(&inc, "id"),
+                now_ms: ctx.clock.now_ms(),
+            };
+            let sel = select(ctx, &ask).await?;
+            ctx.store.save_selection(id, &req.id, 0, &sel).await?;
             let tier = sel.tier.as_str();
             tracing::debug!(incident = %id, requirement = %req.id, tier, candidates = sel.candidates.len(), excluded = sel.excluded.len(), "selected");
             for chunk in sel.candidates.chunks(batch) {
@@ -70,7 +79,7 @@ impl Fanout {
                     .iter()
                     .map(|c| NewCallout {
                         volunteer_id: c.volunteer_id.clone(),
-                        channel: c.channel.to_string(),
+                        channel: c.channel.clone(),
                     })
                     .collect();
                 let now = ctx.clock.now_ms();

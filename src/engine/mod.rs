@@ -48,6 +48,8 @@ pub struct Ctx {
     pub webhook: WebhookSender,
     /// Flips to `true` when the process shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Parsed rosters, refreshed by version.
+    pub rosters: crate::store::teams::RosterCache,
     /// Permits for deliveries in flight (`webhook.concurrency`); shutdown waits for them.
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }

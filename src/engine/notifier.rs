@@ -161,7 +161,7 @@ impl Inner {
             let secs = (now - info.raised_at).max(0) as f64 / 1000.0;
             metrics::histogram!("muster_raise_to_first_handoff_seconds").record(secs);
         }
-        let vol = store.volunteer(&volunteer_id).await?;
+        let vol = store.volunteer_fields(&volunteer_id).await?;
         let outcome = match vol.get("webhook").filter(|w| !w.is_empty()) {
             Some(url) => {
                 let body = self.payload(&id, n, &kind, &requirement, &info, &vol);

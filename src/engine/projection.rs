@@ -1,5 +1,6 @@
 //! The progress projection: keeps each incident's listing index and its status
-//! (`mustering` ↔ `filled`) in step with the answers. Events are coalesced: one batch of many
+//! (`mustering` ↔ `filled`) in step with the answers, and records on each volunteer where
+//! they were deployed (accepted on a live incident). Events are coalesced: one batch of many
 //! answers to one incident recomputes it once.
 
 use super::Ctx;
@@ -22,6 +23,32 @@ impl Projection {
     /// A handler on `ctx`.
     pub fn new(ctx: Arc<Ctx>) -> Projection {
         Projection { ctx }
+    }
+}
+
+impl Projection {
+    /// Remembers, on the volunteer, that they accepted callout `n` of a live incident, so
+    /// selection can leave them out of other live call-outs and let them rest afterwards.
+    /// Drills are never recorded: a drill never blocks a live call-out nor counts as rest.
+    async fn record_deployment(&self, id: &IncidentId, n: u32) -> Result<(), StoreError> {
+        let store = &self.ctx.store;
+        let Some(co) = store.callout(id, n).await? else {
+            return Ok(());
+        };
+        if !matches!(co.get("st"), "accepted" | "arrived") {
+            return Ok(());
+        }
+        let mode = store
+            .incident_fields(id)
+            .await?
+            .and_then(|f| f.get("mode").cloned())
+            .unwrap_or_default();
+        if mode == "live" {
+            store
+                .record_deployment(co.get("v"), &id.to_string(), n)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -53,6 +80,13 @@ impl Handler for Projection {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 store.index_incident(&id, at).await?;
+            }
+            if e.get("type") == "callout.answered" {
+                for n in [e.get("n"), e.get("promoted")] {
+                    if let Ok(n) = n.parse::<u32>() {
+                        self.record_deployment(&id, n).await?;
+                    }
+                }
             }
             touched.insert(id.0);
         }

@@ -1,80 +1,267 @@
-//! Who is called for a requirement: the seam that rosters, qualifications and the timed tier
-//! ladder will extend.
+//! Who is called for a requirement: the seam the timed tier ladder extends.
 //!
-//! Today: every active volunteer of the teams of the requirement's kind in the nearest region
-//! that has such teams, walking up from the incident's region (township → county → city).
-//! Everyone else who was looked at gets a reason.
+//! Walking up from the incident's region (township → county → city), the first region that has
+//! active teams of the requirement's kind supplies the pool. Of each team, the members on call
+//! now (its roster's layers and overrides; every member when the team has no roster) are the
+//! candidates; each is then checked for eligibility ([`crate::domain::eligibility`]): status,
+//! qualification and insurance on the incident's day, unavailability, rest after a live
+//! deployment, and acceptance on another live incident. Everyone looked at and left out gets a
+//! reason, which the fan-out stores for `GET /v1/incidents/{id}/candidates`.
 
 use super::Ctx;
+use crate::domain::eligibility::{Exclusion, check_registry};
+use crate::domain::incident::Mode;
 use crate::domain::plan::Requirement;
 use crate::domain::region::{RegionCode, Tier};
-use crate::store::Result;
-use std::collections::HashSet;
+use crate::store::{Result, field};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// One volunteer to call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Candidate {
     /// Volunteer id.
     pub volunteer_id: String,
-    /// The channel to try first: `webhook`, or `none` when the volunteer has no channel.
-    pub channel: &'static str,
+    /// The team they are called through.
+    pub team: String,
+    /// Why they are on call (`layer:ID`, `override:ID`, `no_roster`).
+    pub via: String,
+    /// The channel to try first.
+    pub channel: String,
+}
+
+/// One volunteer left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Excluded {
+    /// Volunteer id.
+    pub volunteer_id: String,
+    /// The team they were looked at through.
+    pub team: String,
+    /// Stable reason code.
+    pub reason: String,
+    /// A sentence for people.
+    pub detail: String,
 }
 
 /// The outcome of selection for one requirement.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Selection {
     /// The tier of the region whose teams were used.
     pub tier: Tier,
+    /// That region.
+    pub region: Option<String>,
+    /// The teams used.
+    pub teams: Vec<String>,
     /// Who to call, in a stable order.
     pub candidates: Vec<Candidate>,
     /// Who was looked at and left out, with the reason.
-    pub excluded: Vec<(String, String)>,
+    pub excluded: Vec<Excluded>,
 }
 
-/// Selects candidates for `req` of an incident raised in `region`.
-pub async fn select(ctx: &Ctx, region: &RegionCode, req: &Requirement) -> Result<Selection> {
+/// What selection is asked.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    /// The incident's region.
+    pub region: &'a RegionCode,
+    /// The requirement.
+    pub requirement: &'a Requirement,
+    /// Live or drill.
+    pub mode: Mode,
+    /// A drill that may call volunteers already accepted on a live incident.
+    pub include_deployed: bool,
+    /// The incident being selected for (its own deployments never exclude anyone).
+    pub incident: &'a str,
+    /// Now (ms).
+    pub now_ms: i64,
+}
+
+/// Selects candidates for one requirement.
+pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
     let tree = &ctx.seed.regions;
-    for r in tree.chain(region) {
-        let teams: Vec<_> = ctx
-            .seed
-            .teams
-            .iter()
-            .filter(|t| t.kind == req.team_kind && t.region == r.code)
-            .collect();
-        if teams.is_empty() {
-            continue;
-        }
-        let mut seen = HashSet::new();
-        let mut out = Selection {
-            tier: r.tier,
-            candidates: Vec::new(),
-            excluded: Vec::new(),
-        };
-        for t in teams {
-            for m in ctx.store.team_members(&t.id).await? {
-                if !seen.insert(m.id.clone()) {
-                    continue;
-                }
-                if m.status != "active" {
-                    out.excluded.push((m.id, format!("status {}", m.status)));
-                    continue;
-                }
-                let channel = if m.webhook.is_some() {
-                    "webhook"
-                } else {
-                    "none"
-                };
-                out.candidates.push(Candidate {
-                    volunteer_id: m.id,
-                    channel,
-                });
-            }
-        }
-        return Ok(out);
-    }
-    Ok(Selection {
-        tier: tree.get(region).map(|r| r.tier).unwrap_or(Tier::Township),
+    let chain = tree.chain(ask.region);
+    let codes: Vec<&RegionCode> = chain.iter().map(|r| &r.code).collect();
+    let by_region = ctx.store.teams_in_regions(&codes).await?;
+    let mut sel = Selection {
+        tier: chain.first().map(|r| r.tier).unwrap_or(Tier::Township),
+        region: None,
+        teams: vec![],
         candidates: vec![],
         excluded: vec![],
-    })
+    };
+    let Some((r, teams)) = chain.iter().zip(by_region).find_map(|(r, teams)| {
+        let of_kind: Vec<_> = teams
+            .into_iter()
+            .filter(|t| t.kind == ask.requirement.team_kind && t.status.as_str() == "active")
+            .collect();
+        (!of_kind.is_empty()).then_some((r, of_kind))
+    }) else {
+        return Ok(sel);
+    };
+    sel.tier = r.tier;
+    sel.region = Some(r.code.to_string());
+    sel.teams = teams.iter().map(|t| t.id.clone()).collect();
+    let now = Timestamp::from_millisecond(ask.now_ms).unwrap_or_else(|_| Timestamp::now());
+    let rosters = ctx.rosters.get(&ctx.store, &sel.teams).await?;
+    let mut seen = HashSet::new();
+    let mut looked: Vec<(String, String, String)> = Vec::new(); // (volunteer, team, via)
+    for (t, roster) in teams.iter().zip(rosters) {
+        let members = ctx.store.team_member_ids(&t.id).await?;
+        let on_call: Vec<(String, String)> = match roster {
+            Some(r) => r
+                .on_call_at(now)
+                .into_iter()
+                .map(|o| {
+                    let via = match o.source {
+                        crate::domain::roster::Source::Layer { layer, .. } => {
+                            format!("layer:{layer}")
+                        }
+                        crate::domain::roster::Source::Override { id, .. } => {
+                            format!("override:{id}")
+                        }
+                    };
+                    (o.volunteer, via)
+                })
+                .collect(),
+            None => members
+                .iter()
+                .map(|m| (m.clone(), "no_roster".into()))
+                .collect(),
+        };
+        for (v, via) in on_call {
+            if seen.insert(v.clone()) {
+                looked.push((v, t.id.clone(), via));
+            }
+        }
+        for m in members {
+            if !seen.contains(&m) {
+                seen.insert(m.clone());
+                sel.excluded
+                    .push(excluded(&m, &t.id, &Exclusion::NotOnCall));
+            }
+        }
+    }
+    let ids: Vec<String> = looked.iter().map(|(v, _, _)| v.clone()).collect();
+    let stored = ctx.store.volunteers(&ids).await?;
+    let busy = busy(ctx, &ids, ask, now).await?;
+    let tz = TimeZone::get(&ctx.config.eligibility.time_zone).unwrap_or(TimeZone::UTC);
+    let today = tz.to_datetime(now).date();
+    for ((v, team, via), s) in looked.into_iter().zip(stored) {
+        let verdict = match s
+            .as_ref()
+            .and_then(|s| s.volunteer.as_ref().map(|v| (s, v)))
+        {
+            None => Err(Exclusion::Status(
+                s.map(|s| s.status)
+                    .unwrap_or(crate::domain::volunteer::VolunteerStatus::Erased),
+            )),
+            Some((s, vol)) => check_registry(
+                vol,
+                &s.unavailable,
+                ask.requirement.qualification.as_deref(),
+                today,
+                now,
+            )
+            .and_then(|()| match busy.get(&v) {
+                Some(e) => Err(e.clone()),
+                None => Ok(()),
+            })
+            .and_then(|()| {
+                if vol.webhook.is_some() {
+                    Ok("webhook")
+                } else {
+                    Err(Exclusion::NoChannel)
+                }
+                .map(|_| ())
+            }),
+        };
+        match verdict {
+            Ok(()) => sel.candidates.push(Candidate {
+                volunteer_id: v,
+                team,
+                via,
+                channel: "webhook".into(),
+            }),
+            Err(e) => sel.excluded.push(excluded(&v, &team, &e)),
+        }
+    }
+    Ok(sel)
+}
+
+fn excluded(v: &str, team: &str, e: &Exclusion) -> Excluded {
+    Excluded {
+        volunteer_id: v.to_string(),
+        team: team.to_string(),
+        reason: e.code().to_string(),
+        detail: e.detail(),
+    }
+}
+
+/// Volunteers engaged on another live incident, or resting after one, with the exclusion.
+/// Deployment records that no longer matter are forgotten on the way.
+async fn busy(
+    ctx: &Ctx,
+    ids: &[String],
+    ask: &Ask<'_>,
+    now: Timestamp,
+) -> Result<HashMap<String, Exclusion>> {
+    let deps = ctx.store.deployments(ids).await?;
+    let mut pairs: Vec<(usize, String, u32)> = Vec::new();
+    for (i, d) in deps.iter().enumerate() {
+        for (inc, n) in d {
+            if inc != ask.incident {
+                pairs.push((i, inc.clone(), *n));
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if pairs.is_empty() {
+        return Ok(out);
+    }
+    let facts = ctx
+        .store
+        .deployment_facts(
+            &pairs
+                .iter()
+                .map(|(_, i, n)| (i.clone(), *n))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    let rest_ms = i64::from(ctx.config.eligibility.rest_hours) * 3_600_000;
+    let mut forget: HashMap<usize, Vec<String>> = HashMap::new();
+    for ((i, inc, _), f) in pairs.into_iter().zip(facts) {
+        let live = matches!(
+            field(&f.0, "status").as_str(),
+            "mustering" | "filled" | "short"
+        );
+        let serving = matches!(field(&f.1, "st").as_str(), "accepted" | "arrived");
+        let served = matches!(field(&f.1, "was").as_str(), "accepted" | "arrived");
+        let ended: i64 = field(&f.0, "stood_down_at").parse().unwrap_or(0);
+        let exclusion = if live && serving {
+            if ask.mode == Mode::Drill && ask.include_deployed {
+                None
+            } else {
+                Some(Exclusion::Engaged(inc.clone()))
+            }
+        } else if !live && served && ended + rest_ms > now.as_millisecond() {
+            Timestamp::from_millisecond(ended + rest_ms)
+                .ok()
+                .map(Exclusion::Resting)
+        } else {
+            if !live || !serving {
+                forget.entry(i).or_default().push(inc.clone());
+            }
+            None
+        };
+        if let Some(e) = exclusion {
+            out.entry(ids[i].clone()).or_insert(e);
+        }
+    }
+    for (i, incs) in forget {
+        // A later acceptance (or promotion) records the deployment again, so dropping
+        // records that do not exclude anyone loses nothing.
+        ctx.store.forget_deployments(&ids[i], &incs).await?;
+    }
+    Ok(out)
 }

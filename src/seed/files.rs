@@ -1,6 +1,6 @@
 //! Reading the TOML files of the seed directory, keeping spans for error lines.
 
-use super::{Problem, Seed, TokenDef, line_of, volunteers};
+use super::{DefaultRoster, Problem, Seed, TokenDef, line_of, volunteers};
 use crate::domain::access::{Role, Team};
 use crate::domain::incident::{BUILTIN_TEAM_KINDS, Level};
 use crate::domain::plan::{Plan, Requirement};
@@ -91,7 +91,17 @@ struct RawRegion {
 struct TeamsFile {
     #[serde(default)]
     custom_kinds: Vec<String>,
+    default_roster: Option<S<RawDefaultRoster>>,
     team: Vec<S<RawTeam>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaultRoster {
+    shift: String,
+    start: String,
+    time_zone: Option<String>,
+    on_call_share: f64,
 }
 
 #[derive(Deserialize)]
@@ -141,7 +151,8 @@ struct RawRequirement {
 
 pub(super) fn load_all(dir: &Path, problems: &mut Vec<Problem>) -> Seed {
     let regions = load_regions(&dir.join("regions.toml"), problems);
-    let (team_kinds, teams) = load_teams(&dir.join("teams.toml"), &regions, problems);
+    let (team_kinds, teams, default_roster) =
+        load_teams(&dir.join("teams.toml"), &regions, problems);
     let tokens = load_tokens(&dir.join("tokens.toml"), &regions, problems);
     let plans = load_plans(&dir.join("plans"), &regions, &team_kinds, problems);
     let templates = load_templates(&dir.join("templates"), problems);
@@ -155,6 +166,7 @@ pub(super) fn load_all(dir: &Path, problems: &mut Vec<Problem>) -> Seed {
         templates,
         tokens,
         volunteers,
+        default_roster,
     }
 }
 
@@ -244,14 +256,28 @@ fn load_teams(
     path: &Path,
     regions: &RegionTree,
     problems: &mut Vec<Problem>,
-) -> (Vec<String>, Vec<Team>) {
+) -> (Vec<String>, Vec<Team>, Option<DefaultRoster>) {
     let mut kinds: Vec<String> = BUILTIN_TEAM_KINDS.iter().map(|s| s.to_string()).collect();
     let Some(mut ctx) = read(path, problems) else {
-        return (kinds, vec![]);
+        return (kinds, vec![], None);
     };
     let Some(file) = parse::<TeamsFile>(&mut ctx) else {
-        return (kinds, vec![]);
+        return (kinds, vec![], None);
     };
+    let default_roster = file.default_roster.as_ref().and_then(|raw| {
+        let at = raw.span().start;
+        let r = raw.get_ref();
+        let d = DefaultRoster::new(
+            &r.shift,
+            &r.start,
+            r.time_zone
+                .as_deref()
+                .unwrap_or(crate::domain::roster::DEFAULT_TIME_ZONE),
+            r.on_call_share,
+        );
+        d.map_err(|e| ctx.at(at, format!("default_roster: {e}")))
+            .ok()
+    });
     kinds.extend(file.custom_kinds.iter().cloned());
     let mut teams = Vec::new();
     let mut seen = HashSet::new();
@@ -288,9 +314,10 @@ fn load_teams(
             name: t.name.clone(),
             kind: t.kind.get_ref().clone(),
             region: region.code.clone(),
+            status: crate::domain::volunteer::VolunteerStatus::Active,
         });
     }
-    (kinds, teams)
+    (kinds, teams, default_roster)
 }
 
 fn load_tokens(path: &Path, regions: &RegionTree, problems: &mut Vec<Problem>) -> Vec<TokenDef> {

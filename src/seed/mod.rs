@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <seed.dir>/regions.toml        [[region]] code, name, tier, parent
-//! <seed.dir>/teams.toml          custom_kinds = [...]; [[team]] id, name, kind, region
+//! <seed.dir>/teams.toml          custom_kinds = [...]; [default_roster]; [[team]] id, name, kind, region
 //! <seed.dir>/tokens.toml         [[token]] name, token | token_sha256, role, scope
 //! <seed.dir>/plans/*.toml        one plan per file: kinds, levels, [[requirement]]
 //! <seed.dir>/templates/*.toml    one locale per file (zh-CN.toml, en.toml)
@@ -20,6 +20,7 @@ pub use volunteers::SeedVolunteer;
 use crate::domain::access::{Role, Team};
 use crate::domain::plan::Plan;
 use crate::domain::region::{RegionCode, RegionTree};
+use crate::domain::roster::{LayerSpec, RosterDoc, ShiftLength};
 use crate::domain::template::Templates;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,72 @@ pub struct Seed {
     pub tokens: Vec<TokenDef>,
     /// The seed registry.
     pub volunteers: Vec<SeedVolunteer>,
+    /// The rotation given to seed teams that have no roster yet.
+    pub default_roster: Option<DefaultRoster>,
+}
+
+/// `[default_roster]` of `teams.toml`: one daily (or other) rotation through a team's members
+/// in id order, a share of them on call at a time. Written once per team; coordinators change
+/// rosters through the API afterwards.
+#[derive(Debug, Clone)]
+pub struct DefaultRoster {
+    /// Shift length.
+    pub shift: ShiftLength,
+    /// First hand-off (wall clock).
+    pub start: jiff::civil::DateTime,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// Share of the members on call at once (0 < share ≤ 1), at least one.
+    pub on_call_share: f64,
+}
+
+impl DefaultRoster {
+    /// Checks the parts.
+    pub fn new(
+        shift: &str,
+        start: &str,
+        time_zone: &str,
+        share: f64,
+    ) -> Result<DefaultRoster, String> {
+        let shift = ShiftLength::parse(shift)?;
+        let start = start.parse().map_err(|_| {
+            format!("start `{start}` is not a local date-time like 2026-01-01T08:00")
+        })?;
+        jiff::tz::TimeZone::get(time_zone)
+            .map_err(|_| format!("`{time_zone}` is not an IANA time zone"))?;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(format!(
+                "on_call_share {share} must be above 0 and at most 1"
+            ));
+        }
+        Ok(DefaultRoster {
+            shift,
+            start,
+            time_zone: time_zone.to_string(),
+            on_call_share: share,
+        })
+    }
+
+    /// The roster for a team with these members (none for a team without members).
+    pub fn for_members(&self, members: &[String]) -> Option<RosterDoc> {
+        if members.is_empty() {
+            return None;
+        }
+        let on_call =
+            ((members.len() as f64 * self.on_call_share).ceil() as usize).clamp(1, members.len());
+        Some(RosterDoc {
+            layers: vec![LayerSpec {
+                id: "duty".into(),
+                name: "值班 duty".into(),
+                members: members.to_vec(),
+                on_call,
+                shift: self.shift,
+                start: self.start,
+                time_zone: self.time_zone.clone(),
+            }],
+            overrides: vec![],
+        })
+    }
 }
 
 impl Seed {

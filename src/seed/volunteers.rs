@@ -5,36 +5,14 @@
 //! `code:YYYY-MM-DD`. Bad rows are reported by line; good rows are kept.
 
 use super::Problem;
-use crate::domain::region::{RegionCode, RegionTree};
-use crate::domain::volunteer::{Phone, VolunteerStatus};
+use crate::domain::region::RegionTree;
+use crate::domain::volunteer::{Phone, Volunteer, VolunteerStatus};
 use jiff::civil::Date;
 use std::collections::HashSet;
 use std::path::Path;
 
 /// One registered volunteer from the seed.
-#[derive(Debug, Clone)]
-pub struct SeedVolunteer {
-    /// Stable id (`v0001`).
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Phone, E.164.
-    pub phone: Phone,
-    /// Locale of their messages (`zh-CN`, `en`).
-    pub locale: String,
-    /// Their (or their team app's) webhook URL.
-    pub webhook: Option<String>,
-    /// Team ids.
-    pub teams: Vec<String>,
-    /// Home township.
-    pub home_region: Option<RegionCode>,
-    /// Registry status.
-    pub status: VolunteerStatus,
-    /// Insurance valid until (inclusive).
-    pub insurance_valid_until: Option<Date>,
-    /// Qualification code and valid-until date.
-    pub qualifications: Vec<(String, Date)>,
-}
+pub type SeedVolunteer = Volunteer;
 
 /// Checks a webhook URL: absolute http(s).
 pub fn check_webhook(url: &str) -> Result<(), String> {

@@ -25,6 +25,8 @@ pub struct NewIncident {
     pub mode: String,
     /// Free-form location, as JSON.
     pub location: Option<serde_json::Value>,
+    /// A drill that may call volunteers already accepted on a live incident.
+    pub include_deployed: bool,
     /// The plan chosen.
     pub plan_id: String,
     /// Its requirements.
@@ -172,6 +174,7 @@ impl Store {
             "raised_at": n.now.to_string(),
             "raised_by": n.raised_by,
             "location": n.location.as_ref().map(|l| l.to_string()).unwrap_or_default(),
+            "include_deployed": if n.include_deployed { "1" } else { "0" },
             "reqs": serde_json::to_string(&reqs).unwrap_or_else(|_| "[]".into()),
             "seq": "0",
         });

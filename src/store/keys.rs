@@ -13,8 +13,15 @@
 //! | `P:{pK}:delayed` | zset: delivery retries, score = due time (ms) | notifier | none | `{pK}` |
 //! | `P:incidents` | zset: incident id → raised_at (ms), for listing | raise, projection | none | none (cold path) |
 //! | `P:meta` | hash: `partitions`, `token_secret`, `seed` | startup | none | none (cold path) |
-//! | `P:vol:VID` | hash: a volunteer (name, phone, locale, webhook, status, teams, …) | seed, registry | none | none |
+//! | `P:{pK}:inc:ID:sel` | hash: requirement → JSON of its selection (who was called, who was excluded and why) | fan-out | none | `{pK}` |
+//! | `P:vol:VID` | hash: a volunteer (name, phone, locale, webhook, status, teams, quals, ins, unavail, …); after erasure only `status`, `erased_at` | seed, registry, import | none | none |
+//! | `P:vol:VID:deploy` | hash: live incident id → callout n where the volunteer accepted (for engagement and rest) | projection | none | none |
+//! | `P:phones` | hash: E.164 phone → volunteer id (one volunteer per phone; import is idempotent on it) | registry | none | none (cold path) |
+//! | `P:team:TID` | hash: a team (name, kind, region, status) | seed, registry | none | none |
 //! | `P:team:TID:members` | set: volunteer ids of a team | seed, registry | none | none |
+//! | `P:team:TID:roster` | hash: `doc` (roster JSON: layers, overrides), `ver` (bumped on every change) | registry | none | none |
+//! | `P:teams` | set: every team id | seed, registry | none | none (cold path) |
+//! | `P:region:CODE:teams` | set: ids of the teams attached to region CODE | seed, registry | none | none |
 //!
 //! All keys of one incident, and the streams and delayed set of its partition, share the hash
 //! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
@@ -108,6 +115,41 @@ impl Keys {
     pub fn team_members(&self, tid: &str) -> String {
         format!("{}:team:{}:members", self.prefix, tid)
     }
+
+    /// Where a volunteer was deployed (accepted on live incidents).
+    pub fn deployments(&self, vid: &str) -> String {
+        format!("{}:vol:{}:deploy", self.prefix, vid)
+    }
+
+    /// The phone index.
+    pub fn phones(&self) -> String {
+        format!("{}:phones", self.prefix)
+    }
+
+    /// A team.
+    pub fn team(&self, tid: &str) -> String {
+        format!("{}:team:{}", self.prefix, tid)
+    }
+
+    /// A team's roster.
+    pub fn roster(&self, tid: &str) -> String {
+        format!("{}:team:{}:roster", self.prefix, tid)
+    }
+
+    /// Every team id.
+    pub fn teams(&self) -> String {
+        format!("{}:teams", self.prefix)
+    }
+
+    /// The teams of a region.
+    pub fn region_teams(&self, code: &str) -> String {
+        format!("{}:region:{}:teams", self.prefix, code)
+    }
+
+    /// The selection records of an incident.
+    pub fn selections(&self, id: &IncidentId) -> String {
+        format!("{}:sel", self.incident(id))
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +167,7 @@ mod tests {
             k.callout(&id, 3),
             k.counts(&id),
             k.events(&id),
+            k.selections(&id),
             k.bus(p),
             k.deliveries(p),
             k.delayed(p),

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod queue;
 pub mod registry;
 mod scripts;
+pub mod teams;
 
 pub use keys::Keys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -178,6 +179,26 @@ impl Store {
 
     pub(crate) fn scripts(&self) -> &Scripts {
         &self.scripts
+    }
+
+    /// Runs an idempotent pipeline, retrying when the connection failed.
+    pub(crate) async fn pipe<T: redis::FromRedisValue>(&self, p: &redis::Pipeline) -> Result<T> {
+        retrying(|| {
+            let mut c = self.conn();
+            let p = p.clone();
+            async move { p.query_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Runs an idempotent command, retrying when the connection failed.
+    pub(crate) async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        retrying(|| {
+            let mut c = self.conn();
+            let cmd = cmd.clone();
+            async move { cmd.query_async(&mut c).await }
+        })
+        .await
     }
 }
 

@@ -1,137 +1,439 @@
-//! The volunteer registry in Redis: loading the seed registry, team membership, and reading
-//! volunteers for selection, delivery and listing.
+//! The volunteer registry in Redis: volunteers, the phone index, team membership, erasure,
+//! bulk upserts (seed and import), and where volunteers were deployed.
+//!
+//! A volunteer is one hash (`P:vol:VID`); `P:phones` maps each phone to its volunteer, so a
+//! phone belongs to one volunteer and a re-import of the same spreadsheet finds everyone again.
+//! Membership is kept both ways: `teams` in the volunteer's hash and `P:team:TID:members`.
 
-use super::{Result, Store, retrying};
-use crate::seed::SeedVolunteer;
+use super::{Result, Store, StoreError, field};
+use crate::domain::region::RegionCode;
+use crate::domain::volunteer::{Phone, Unavailable, Volunteer, VolunteerStatus};
+use jiff::civil::Date;
 use std::collections::HashMap;
 
-/// A team member as selection sees them.
+/// A volunteer as stored: the record (none once erased), its status and unavailability.
 #[derive(Debug, Clone)]
-pub struct Member {
+pub struct Stored {
     /// Volunteer id.
     pub id: String,
-    /// Registry status (`active`, …).
-    pub status: String,
-    /// Webhook URL, if any.
-    pub webhook: Option<String>,
+    /// The record; `None` after erasure.
+    pub volunteer: Option<Volunteer>,
+    /// Status (also `erased`).
+    pub status: VolunteerStatus,
+    /// Times they said they cannot be called.
+    pub unavailable: Vec<Unavailable>,
+    /// Erased at (ms), if erased.
+    pub erased_at: Option<i64>,
+}
+
+/// What an upsert did with one volunteer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new volunteer with this id.
+    Created(String),
+    /// An existing volunteer (same phone) whose record changed.
+    Updated(String),
+    /// An existing volunteer whose record is already exactly this.
+    Unchanged(String),
+}
+
+/// The outcome of creating a volunteer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// Created.
+    Ok,
+    /// The phone belongs to this volunteer already.
+    PhoneTaken(String),
+    /// The id is taken.
+    IdTaken,
+}
+
+fn encode(v: &Volunteer, now: i64) -> Vec<(&'static str, String)> {
+    let quals: Vec<String> = v
+        .qualifications
+        .iter()
+        .map(|(c, d)| format!("{c}:{d}"))
+        .collect();
+    vec![
+        ("name", v.name.clone()),
+        ("phone", v.phone.expose().to_string()),
+        ("locale", v.locale.clone()),
+        ("webhook", v.webhook.clone().unwrap_or_default()),
+        ("status", v.status.as_str().to_string()),
+        ("teams", v.teams.join(";")),
+        (
+            "home",
+            v.home_region
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "ins",
+            v.insurance_valid_until
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+        ("quals", quals.join(";")),
+        ("updated", now.to_string()),
+    ]
+}
+
+fn decode(id: &str, m: &HashMap<String, String>) -> Option<Stored> {
+    let status = VolunteerStatus::parse(m.get("status")?)?;
+    let unavailable = m
+        .get("unavail")
+        .and_then(|u| serde_json::from_str(u).ok())
+        .unwrap_or_default();
+    let erased_at = m.get("erased_at").and_then(|t| t.parse().ok());
+    let list = |k: &str| -> Vec<String> {
+        field(m, k)
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let date = |s: &str| s.parse::<Date>().ok();
+    let volunteer = Phone::parse(&field(m, "phone"))
+        .ok()
+        .map(|phone| Volunteer {
+            id: id.to_string(),
+            name: field(m, "name"),
+            phone,
+            locale: field(m, "locale"),
+            webhook: m.get("webhook").filter(|w| !w.is_empty()).cloned(),
+            teams: list("teams"),
+            home_region: RegionCode::parse(&field(m, "home")).ok(),
+            status,
+            insurance_valid_until: date(&field(m, "ins")),
+            qualifications: list("quals")
+                .iter()
+                .filter_map(|q| {
+                    let (c, d) = q.split_once(':')?;
+                    Some((c.to_string(), date(d)?))
+                })
+                .collect(),
+        });
+    Some(Stored {
+        id: id.to_string(),
+        volunteer: if status == VolunteerStatus::Erased {
+            None
+        } else {
+            volunteer
+        },
+        status,
+        unavailable,
+        erased_at,
+    })
+}
+
+/// A fresh volunteer id: `v-` and ten random letters and digits.
+pub fn new_volunteer_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let bytes: [u8; 10] = rand::random();
+    let tail: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("v-{tail}")
 }
 
 impl Store {
-    /// Writes seed volunteers that are not in Redis yet, with their team memberships. Existing
-    /// volunteers are left alone: the registry, not the seed, is the truth once loaded.
+    /// Adds the commands writing `v` (replacing `old`, if any) to `p`: its hash, its teams'
+    /// member sets and the phone index.
+    fn write_volunteer(
+        &self,
+        p: &mut redis::Pipeline,
+        v: &Volunteer,
+        old: Option<&Volunteer>,
+        now: i64,
+    ) {
+        let key = self.keys.volunteer(&v.id);
+        p.cmd("HSET").arg(&key);
+        for (f, val) in encode(v, now) {
+            p.arg(f).arg(val);
+        }
+        p.ignore();
+        if old.is_none() {
+            p.cmd("HSETNX").arg(&key).arg("created").arg(now).ignore();
+        }
+        if let Some(old) = old {
+            for t in old.teams.iter().filter(|t| !v.teams.contains(t)) {
+                p.cmd("SREM")
+                    .arg(self.keys.team_members(t))
+                    .arg(&v.id)
+                    .ignore();
+            }
+            if old.phone != v.phone {
+                p.cmd("HDEL")
+                    .arg(self.keys.phones())
+                    .arg(old.phone.expose())
+                    .ignore();
+            }
+        }
+        for t in &v.teams {
+            p.cmd("SADD")
+                .arg(self.keys.team_members(t))
+                .arg(&v.id)
+                .ignore();
+        }
+        p.cmd("HSET")
+            .arg(self.keys.phones())
+            .arg(v.phone.expose())
+            .arg(&v.id)
+            .ignore();
+    }
+
+    /// Writes seed volunteers that are not in Redis yet. Existing volunteers (including erased
+    /// ones) are left alone: once loaded, the registry, not the seed, is the truth.
     /// Returns how many were written.
-    pub async fn seed_registry(&self, vols: &[SeedVolunteer]) -> Result<usize> {
+    pub async fn seed_registry(&self, vols: &[Volunteer], now: i64) -> Result<usize> {
         let mut written = 0;
         for chunk in vols.chunks(500) {
-            let keys: Vec<String> = chunk.iter().map(|v| self.keys.volunteer(&v.id)).collect();
-            let exists: Vec<bool> = retrying(|| {
-                let mut c = self.conn();
-                let mut p = redis::pipe();
-                for k in &keys {
-                    p.cmd("EXISTS").arg(k);
-                }
-                async move { p.query_async(&mut c).await }
-            })
-            .await?;
+            let mut q = redis::pipe();
+            for v in chunk {
+                q.cmd("EXISTS").arg(self.keys.volunteer(&v.id));
+            }
+            let exists: Vec<bool> = self.pipe(&q).await?;
             let mut p = redis::pipe();
-            let before = written;
+            let mut any = false;
             for (v, existed) in chunk.iter().zip(exists) {
-                if existed {
-                    continue;
-                }
-                written += 1;
-                let quals: Vec<String> = v
-                    .qualifications
-                    .iter()
-                    .map(|(c, d)| format!("{c}:{d}"))
-                    .collect();
-                p.cmd("HSET")
-                    .arg(self.keys.volunteer(&v.id))
-                    .arg("name")
-                    .arg(&v.name)
-                    .arg("phone")
-                    .arg(v.phone.expose())
-                    .arg("locale")
-                    .arg(&v.locale)
-                    .arg("webhook")
-                    .arg(v.webhook.as_deref().unwrap_or(""))
-                    .arg("status")
-                    .arg(v.status.as_str())
-                    .arg("teams")
-                    .arg(v.teams.join(";"))
-                    .arg("home")
-                    .arg(v.home_region.as_ref().map(|r| r.as_str()).unwrap_or(""))
-                    .arg("ins")
-                    .arg(
-                        v.insurance_valid_until
-                            .map(|d| d.to_string())
-                            .unwrap_or_default(),
-                    )
-                    .arg("quals")
-                    .arg(quals.join(";"))
-                    .ignore();
-                for t in &v.teams {
-                    p.cmd("SADD")
-                        .arg(self.keys.team_members(t))
-                        .arg(&v.id)
-                        .ignore();
+                if !existed {
+                    self.write_volunteer(&mut p, v, None, now);
+                    written += 1;
+                    any = true;
                 }
             }
-            if written == before {
-                continue; // all of this chunk is registered already
+            if any {
+                self.pipe::<()>(&p).await?;
             }
-            retrying(|| {
-                let mut c = self.conn();
-                let p = p.clone();
-                async move { p.query_async::<()>(&mut c).await }
-            })
-            .await?;
         }
         Ok(written)
     }
 
-    /// Members of a team with what selection needs to know.
-    pub async fn team_members(&self, team_id: &str) -> Result<Vec<Member>> {
-        let key = self.keys.team_members(team_id);
-        let mut ids: Vec<String> = retrying(|| {
-            let mut c = self.conn();
-            let key = key.clone();
-            async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await }
-        })
-        .await?;
-        ids.sort();
-        let keys: Vec<String> = ids.iter().map(|v| self.keys.volunteer(v)).collect();
-        let rows: Vec<(Option<String>, Option<String>)> = retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HMGET").arg(k).arg("status").arg("webhook");
+    /// Creates a volunteer whose phone and id are not registered yet.
+    pub async fn create_volunteer(&self, v: &Volunteer, now: i64) -> Result<Created> {
+        let claimed: bool = self
+            .cmd(
+                redis::cmd("HSETNX")
+                    .arg(self.keys.phones())
+                    .arg(v.phone.expose())
+                    .arg(&v.id),
+            )
+            .await?;
+        if !claimed {
+            let owner: Option<String> = self
+                .cmd(
+                    redis::cmd("HGET")
+                        .arg(self.keys.phones())
+                        .arg(v.phone.expose()),
+                )
+                .await?;
+            match owner {
+                Some(o) if o != v.id => return Ok(Created::PhoneTaken(o)),
+                _ => {}
             }
-            async move { p.query_async(&mut c).await }
-        })
-        .await?;
-        Ok(ids
-            .into_iter()
-            .zip(rows)
-            .filter_map(|(id, (status, webhook))| {
-                Some(Member {
-                    id,
-                    status: status?,
-                    webhook: webhook.filter(|w| !w.is_empty()),
-                })
-            })
-            .collect())
+        }
+        let exists: bool = self
+            .cmd(redis::cmd("EXISTS").arg(self.keys.volunteer(&v.id)))
+            .await?;
+        if exists {
+            if claimed {
+                let _: () = self
+                    .cmd(
+                        redis::cmd("HDEL")
+                            .arg(self.keys.phones())
+                            .arg(v.phone.expose()),
+                    )
+                    .await?;
+            }
+            return Ok(Created::IdTaken);
+        }
+        let mut p = redis::pipe();
+        self.write_volunteer(&mut p, v, None, now);
+        self.pipe::<()>(&p).await?;
+        Ok(Created::Ok)
     }
 
-    /// All fields of a volunteer (empty if unknown).
-    pub async fn volunteer(&self, vid: &str) -> Result<HashMap<String, String>> {
+    /// Replaces `old` with `new` (same id). Fails with the owner's id when the new phone
+    /// belongs to someone else.
+    pub async fn update_volunteer(
+        &self,
+        old: &Volunteer,
+        new: &Volunteer,
+        now: i64,
+    ) -> Result<std::result::Result<(), String>> {
+        if old.phone != new.phone {
+            let claimed: bool = self
+                .cmd(
+                    redis::cmd("HSETNX")
+                        .arg(self.keys.phones())
+                        .arg(new.phone.expose())
+                        .arg(&new.id),
+                )
+                .await?;
+            if !claimed {
+                let owner: Option<String> = self
+                    .cmd(
+                        redis::cmd("HGET")
+                            .arg(self.keys.phones())
+                            .arg(new.phone.expose()),
+                    )
+                    .await?;
+                if let Some(o) = owner.filter(|o| *o != new.id) {
+                    return Ok(Err(o));
+                }
+            }
+        }
+        let mut p = redis::pipe();
+        self.write_volunteer(&mut p, new, Some(old), now);
+        self.pipe::<()>(&p).await?;
+        Ok(Ok(()))
+    }
+
+    /// Inserts or updates volunteers by phone: a phone already registered updates that
+    /// volunteer (keeping its id); a new phone creates one with the row's id or a fresh one.
+    /// Re-running the same rows changes nothing.
+    pub async fn upsert_volunteers(&self, rows: &[Volunteer], now: i64) -> Result<Vec<Upsert>> {
+        let mut q = redis::pipe();
+        q.cmd("HMGET").arg(self.keys.phones());
+        for v in rows {
+            q.arg(v.phone.expose());
+        }
+        let (owners,): (Vec<Option<String>>,) = self.pipe(&q).await?;
+        let known: Vec<String> = owners.iter().flatten().cloned().collect();
+        let existing: HashMap<String, Stored> = self
+            .volunteers(&known)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        let mut p = redis::pipe();
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, owner) in rows.iter().zip(owners) {
+            let old = owner
+                .as_ref()
+                .and_then(|o| existing.get(o))
+                .and_then(|s| s.volunteer.as_ref());
+            match old {
+                Some(old) => {
+                    let mut new = row.clone();
+                    new.id = old.id.clone();
+                    if &new == old {
+                        out.push(Upsert::Unchanged(new.id));
+                    } else {
+                        self.write_volunteer(&mut p, &new, Some(old), now);
+                        out.push(Upsert::Updated(new.id));
+                    }
+                }
+                None => {
+                    let mut new = row.clone();
+                    if new.id.is_empty() {
+                        new.id = new_volunteer_id();
+                    }
+                    self.write_volunteer(&mut p, &new, None, now);
+                    out.push(Upsert::Created(new.id));
+                }
+            }
+        }
+        self.pipe::<()>(&p).await?;
+        Ok(out)
+    }
+
+    /// Erases a volunteer's personal data: the hash keeps only `status = erased` and the time;
+    /// the phone index, team memberships and unavailability go. Callouts keep the bare id (the
+    /// anonymised service record). Returns the teams they were in, or `None` if unknown.
+    pub async fn erase_volunteer(&self, vid: &str, now: i64) -> Result<Option<Vec<String>>> {
+        let Some(s) = self.volunteers(&[vid.to_string()]).await?.pop().flatten() else {
+            return Ok(None);
+        };
+        let Some(v) = s.volunteer else {
+            return Ok(Some(vec![]));
+        };
         let key = self.keys.volunteer(vid);
-        retrying(|| {
-            let mut c = self.conn();
-            let key = key.clone();
-            async move { redis::cmd("HGETALL").arg(key).query_async(&mut c).await }
-        })
+        let mut p = redis::pipe();
+        p.atomic();
+        p.cmd("DEL").arg(&key).ignore();
+        p.cmd("HSET")
+            .arg(&key)
+            .arg("status")
+            .arg("erased")
+            .arg("erased_at")
+            .arg(now)
+            .ignore();
+        p.cmd("HDEL")
+            .arg(self.keys.phones())
+            .arg(v.phone.expose())
+            .ignore();
+        for t in &v.teams {
+            p.cmd("SREM")
+                .arg(self.keys.team_members(t))
+                .arg(vid)
+                .ignore();
+        }
+        self.pipe::<()>(&p).await?;
+        Ok(Some(v.teams))
+    }
+
+    /// Volunteers by id, in order (`None` for unknown ids).
+    pub async fn volunteers(&self, ids: &[String]) -> Result<Vec<Option<Stored>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(2000) {
+            let mut p = redis::pipe();
+            for id in chunk {
+                p.cmd("HGETALL").arg(self.keys.volunteer(id));
+            }
+            let maps: Vec<HashMap<String, String>> = self.pipe(&p).await?;
+            out.extend(chunk.iter().zip(maps).map(|(id, m)| decode(id, &m)));
+        }
+        Ok(out)
+    }
+
+    /// One volunteer.
+    pub async fn volunteer(&self, vid: &str) -> Result<Option<Stored>> {
+        Ok(self.volunteers(&[vid.to_string()]).await?.pop().flatten())
+    }
+
+    /// The raw fields of a volunteer (empty if unknown), for rendering messages.
+    pub async fn volunteer_fields(&self, vid: &str) -> Result<HashMap<String, String>> {
+        self.cmd(redis::cmd("HGETALL").arg(self.keys.volunteer(vid)))
+            .await
+    }
+
+    /// The volunteer registered with this phone.
+    pub async fn volunteer_by_phone(&self, phone: &Phone) -> Result<Option<String>> {
+        self.cmd(
+            redis::cmd("HGET")
+                .arg(self.keys.phones())
+                .arg(phone.expose()),
+        )
         .await
+    }
+
+    /// Replaces a volunteer's unavailability list (pruned of what ended before `now`).
+    pub async fn set_unavailable(&self, vid: &str, list: &[Unavailable], now: i64) -> Result<()> {
+        let keep: Vec<&Unavailable> = list
+            .iter()
+            .filter(|u| u.until.as_millisecond() > now)
+            .collect();
+        let json = serde_json::to_string(&keep).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.cmd::<()>(
+            redis::cmd("HSET")
+                .arg(self.keys.volunteer(vid))
+                .arg("unavail")
+                .arg(json),
+        )
+        .await
+    }
+
+    /// Ids of a team's members, sorted.
+    pub async fn team_member_ids(&self, tid: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .cmd(redis::cmd("SMEMBERS").arg(self.keys.team_members(tid)))
+            .await?;
+        ids.sort();
+        Ok(ids)
     }
 
     /// Name and phone of each volunteer, in order (`None` for unknown or erased ones).
@@ -139,15 +441,106 @@ impl Store {
         &self,
         vids: &[String],
     ) -> Result<Vec<(Option<String>, Option<String>)>> {
-        let keys: Vec<String> = vids.iter().map(|v| self.keys.volunteer(v)).collect();
-        retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HMGET").arg(k).arg("name").arg("phone");
-            }
-            async move { p.query_async(&mut c).await }
-        })
+        let mut p = redis::pipe();
+        for v in vids {
+            p.cmd("HMGET")
+                .arg(self.keys.volunteer(v))
+                .arg("name")
+                .arg("phone");
+        }
+        self.pipe(&p).await
+    }
+
+    /// Records that a volunteer accepted callout `n` of live incident `incident`.
+    pub async fn record_deployment(&self, vid: &str, incident: &str, n: u32) -> Result<()> {
+        self.cmd::<()>(
+            redis::cmd("HSET")
+                .arg(self.keys.deployments(vid))
+                .arg(incident)
+                .arg(n),
+        )
         .await
+    }
+
+    /// Forgets deployments that no longer matter.
+    pub async fn forget_deployments(&self, vid: &str, incidents: &[String]) -> Result<()> {
+        if incidents.is_empty() {
+            return Ok(());
+        }
+        self.cmd::<()>(
+            redis::cmd("HDEL")
+                .arg(self.keys.deployments(vid))
+                .arg(incidents),
+        )
+        .await
+    }
+
+    /// For each (incident, callout n): the incident's `status` and `stood_down_at`, and the
+    /// callout's `st` and `was` (its state before a stand-down).
+    pub async fn deployment_facts(
+        &self,
+        pairs: &[(String, u32)],
+    ) -> Result<Vec<(HashMap<String, String>, HashMap<String, String>)>> {
+        let mut p = redis::pipe();
+        for (inc, n) in pairs {
+            let id = crate::domain::incident::IncidentId::parse(inc).ok_or_else(|| {
+                StoreError::Corrupt(format!("deployment of bad incident id {inc}"))
+            })?;
+            p.cmd("HGETALL").arg(self.keys.incident(&id));
+            p.cmd("HGETALL").arg(self.keys.callout(&id, *n));
+        }
+        let maps: Vec<HashMap<String, String>> = self.pipe(&p).await?;
+        let mut it = maps.into_iter();
+        let mut out = Vec::with_capacity(pairs.len());
+        while let (Some(a), Some(b)) = (it.next(), it.next()) {
+            out.push((a, b));
+        }
+        Ok(out)
+    }
+
+    /// Stores the selection of a requirement at an escalation step (idempotent: a re-run of
+    /// the same step overwrites it).
+    pub async fn save_selection<T: serde::Serialize>(
+        &self,
+        id: &crate::domain::incident::IncidentId,
+        requirement: &str,
+        step: u32,
+        sel: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_string(sel).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.cmd::<()>(
+            redis::cmd("HSET")
+                .arg(self.keys.selections(id))
+                .arg(format!("{requirement}:{step}"))
+                .arg(json),
+        )
+        .await
+    }
+
+    /// Every stored selection of an incident: `REQ:STEP` → selection.
+    pub async fn selections<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &crate::domain::incident::IncidentId,
+    ) -> Result<Vec<(String, T)>> {
+        let m: HashMap<String, String> = self
+            .cmd(redis::cmd("HGETALL").arg(self.keys.selections(id)))
+            .await?;
+        let mut out = Vec::new();
+        for (k, v) in m {
+            let sel = serde_json::from_str(&v)
+                .map_err(|e| StoreError::Corrupt(format!("selection {k} of {id}: {e}")))?;
+            out.push((k, sel));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Each volunteer's recorded deployments: incident id → callout n.
+    pub async fn deployments(&self, vids: &[String]) -> Result<Vec<HashMap<String, u32>>> {
+        let mut p = redis::pipe();
+        for v in vids {
+            p.cmd("HGETALL").arg(self.keys.deployments(v));
+        }
+        self.pipe(&p).await
     }
 }

@@ -24,6 +24,7 @@ pub(crate) struct Scripts {
     pub stand_down: Script,
     pub stand_down_sweep: Script,
     pub project_status: Script,
+    pub roster_put: Script,
 }
 
 impl Scripts {
@@ -44,6 +45,7 @@ impl Scripts {
             stand_down: script!("stand_down.lua"),
             stand_down_sweep: script!("stand_down_sweep.lua"),
             project_status: script!("project_status.lua"),
+            roster_put: script!("roster_put.lua"),
         }
     }
 }

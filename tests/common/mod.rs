@@ -185,6 +185,16 @@ pub fn seed_dir(receiver: &str, extra_rescuers: usize) -> PathBuf {
         ));
     }
     std::fs::write(dir.join("volunteers.csv"), csv).unwrap();
+    // Without the demo's default rotation every member of a team is on call, so these tests
+    // see the whole team called; the roster tests put rosters in place through the API.
+    let teams = std::fs::read_to_string(dir.join("teams.toml")).unwrap();
+    let start = teams.find("[default_roster]").unwrap();
+    let end = start + teams[start..].find("\n\n").unwrap();
+    std::fs::write(
+        dir.join("teams.toml"),
+        format!("{}{}", &teams[..start], &teams[end..]),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("plans/hazmat.toml"),
         "name = \"hazmat\"\nkinds = [\"hazmat\"]\nlevels = [1]\n\n[[requirement]]\nid = \"fire\"\nteam_kind = \"fire\"\nneeded = 4\n",

@@ -54,5 +54,5 @@ if verb == 'promote' then
     end
   end
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'callout.answered', 'incident', id, 'n', n)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'callout.answered', 'incident', id, 'n', n, 'promoted', promoted)
 return {'changed', new, promoted}
