@@ -245,3 +245,98 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// `muster import volunteers FILE`: imports into the deployment's Redis (`redis.url`, or the
+/// embedded server of a running `muster serve`, or one started just for the import), with a
+/// progress bar on a terminal. Prints the report; exit code 0 when every row was good, 1 when
+/// some were rejected (the good ones are kept).
+pub async fn import_volunteers(config: &Config, file: &std::path::Path) -> anyhow::Result<u8> {
+    use std::io::{IsTerminal, Write};
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let seed = Seed::load(&config.seed.dir).map_err(|ps| {
+        anyhow::anyhow!(
+            "the seed has problems (run `muster check`): {}",
+            ps.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let mut embedded = None;
+    let url = match &config.redis.url {
+        Some(u) => u.clone(),
+        None => {
+            let sock = config.data_dir.join("redis.sock");
+            let url = format!("redis+unix://{}", sock.display());
+            let running = match redis::Client::open(url.as_str()) {
+                Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
+                Err(_) => false,
+            };
+            if running {
+                url
+            } else {
+                let e = EmbeddedRedis::start(
+                    &config.redis.server_bin,
+                    &config.data_dir,
+                    &config.redis.appendfsync,
+                )
+                .await?;
+                let u = e.url();
+                embedded = Some(e);
+                u
+            }
+        }
+    };
+    let store = Store::connect(&url, &config.redis.prefix, config.engine.partitions)
+        .await
+        .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
+    let now = crate::clock::wall_ms();
+    store.seed_registry(&seed.volunteers, now).await?;
+    let default_roster = seed.default_roster.clone();
+    store
+        .seed_teams(&seed.teams, |_, m| {
+            default_roster.as_ref().and_then(|d| d.for_members(m))
+        })
+        .await?;
+    let teams = store.all_teams().await?;
+    let lk = crate::import::Lookup::new(teams, &seed.regions, &seed.templates, Box::new(|_| true));
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let report = crate::import::import(&store, &bytes, &lk, now, |done, total| {
+        if tty {
+            let total = total.max(1);
+            let filled = (done * 30 / total).min(30);
+            eprint!(
+                "\r[{}{}] {done}/{total} rows",
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .await?;
+    if tty {
+        eprintln!();
+    }
+    if let Some(mut e) = embedded {
+        e.stop().await;
+    }
+    println!(
+        "{}: {} rows ({}) in {:.1} s: {} created, {} updated, {} unchanged, {} rejected",
+        file.display(),
+        report.rows,
+        report.encoding,
+        started.elapsed().as_secs_f64(),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.rejected.len()
+    );
+    if !report.ignored_columns.is_empty() {
+        println!("ignored columns: {}", report.ignored_columns.join(", "));
+    }
+    for r in &report.rejected {
+        println!("{}:{}: {}", file.display(), r.line, r.reason);
+    }
+    Ok(if report.rejected.is_empty() { 0 } else { 1 })
+}

@@ -11,6 +11,7 @@
 //! - [`store`]: Redis — keys, Lua scripts, streams. Every state change is one atomic script.
 //! - [`engine`]: the stream workers — fan-out, notifier, projection, retry scheduler.
 //! - [`notify`]: channels (signed webhooks).
+//! - [`import`]: bulk registry import from spreadsheets (CSV, UTF-8 or GBK).
 //! - [`api`]: the HTTP API (axum), one file per resource.
 //! - [`app`]: wiring it all into a running service.
 //! - [`redis_server`]: the embedded, supervised `redis-server` child.
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod import;
 pub mod notify;
 pub mod redis_server;
 pub mod seed;

@@ -14,7 +14,7 @@ usage:
   muster serve  [--config FILE] [--role all|api|worker]   the service: HTTP API and workers
   muster sim    [--config FILE]                           simulated volunteers answering webhooks
   muster check  [--config FILE]                           validate config and seed; exit 1 on any problem
-  muster import volunteers FILE.csv                       bulk registry import (not yet available)
+  muster import volunteers FILE.csv [--config FILE]       bulk registry import (CSV, UTF-8 or GBK)
 
 --config defaults to config/default.toml; every key can be overridden by an environment
 variable MUSTER__SECTION__KEY, e.g. MUSTER__HTTP__ADDR=0.0.0.0:8080.";
@@ -101,10 +101,22 @@ async fn main() -> ExitCode {
             }
         }
         "check" => check(&config),
-        "import" => {
-            eprintln!("muster import: the bulk registry import is not available yet (issue 3)");
-            ExitCode::from(2)
-        }
+        "import" => match args.rest.as_slice() {
+            [what, file] if what == "volunteers" => {
+                muster::telemetry::init_logging(&config.log.format, "warn");
+                match muster::app::import_volunteers(&config, std::path::Path::new(file)).await {
+                    Ok(code) => ExitCode::from(code),
+                    Err(e) => {
+                        eprintln!("muster import: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            _ => {
+                eprintln!("muster import: usage: muster import volunteers FILE.csv\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         other => {
             eprintln!("muster: unknown command `{other}`\n\n{USAGE}");
             ExitCode::from(2)

@@ -119,3 +119,29 @@ pub async fn ack(
     }))
     .into_response())
 }
+
+/// `POST /v1/acks/{token}/unavailable`: body `{until, from?, reason?}`. A volunteer says,
+/// through their call-out link, that they cannot be called until then (this call-out included:
+/// answer it with `decline`). The token must still be live.
+pub async fn unavailable(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let t = verify(&st, &token)?;
+    let body = body.map_err(|_| ApiError::TooLarge)?;
+    let obj = super::error::json_object(&body)?;
+    let inc = st.ctx.store.incident(&t.incident).await?;
+    let co = st.ctx.store.callout(&t.incident, t.n).await?;
+    let (Some(inc), Some(co)) = (inc, co) else {
+        return Err(ApiError::NotFound("unknown or invalid ack token".into()));
+    };
+    if !matches!(inc.status(), Some(s) if s.is_active()) {
+        return Err(ApiError::Gone(
+            "this incident has been stood down; the link no longer works".into(),
+        ));
+    }
+    let list = super::volunteers::add_unavailable(&st, co.get("v"), &obj).await?;
+    tracing::info!(incident = %t.incident, n = t.n, "volunteer reported unavailability");
+    Ok(Json(json!({ "unavailable": list })).into_response())
+}

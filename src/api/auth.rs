@@ -65,6 +65,29 @@ impl Caller {
             .unwrap_or(false)
     }
 
+    /// Fails with 403 unless the role may manage the registry and rosters.
+    pub fn require_coordinator(&self) -> Result<(), ApiError> {
+        if matches!(self.role, Role::Coordinator | Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs a coordinator (or admin) token".into(),
+            ))
+        }
+    }
+
+    /// Fails with 403 unless the caller's scope contains `region` (a code string).
+    pub fn require_scope_str(&self, st: &AppState, region: &str) -> Result<(), ApiError> {
+        if self.sees(st, region) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "region {region} is outside this token's scope {}",
+                self.scope
+            )))
+        }
+    }
+
     /// Fails with 403 unless the role may command.
     pub fn require_commander(&self) -> Result<(), ApiError> {
         if self.role.may_command() {

@@ -1,7 +1,9 @@
 //! The HTTP API (axum). One file per resource, each a set of handlers; [`router`] puts them
 //! together so tests can drive it without a socket.
 //!
-//! - [`incidents`]: raise, list, read, callouts, stand down.
+//! - [`incidents`]: raise, list, read, callouts, stand down; [`candidates`]: who was called
+//!   and who was left out, with the reason.
+//! - [`volunteers`]: the registry and bulk import; [`teams`]: teams, rosters, on-call, iCal.
 //! - [`events`]: SSE of an incident.
 //! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
 //! - [`health`]: liveness, readiness, metrics; [`openapi`]: the OpenAPI document.
@@ -9,12 +11,15 @@
 
 pub mod acks;
 pub mod auth;
+pub mod candidates;
 pub mod error;
 pub mod events;
 pub mod health;
 pub mod incidents;
 pub mod openapi;
 pub mod page;
+pub mod teams;
+pub mod volunteers;
 
 use crate::engine::Ctx;
 use crate::seed::TokenDef;
@@ -48,6 +53,41 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/callouts", get(incidents::callouts))
         .route("/v1/incidents/{id}/stand-down", post(incidents::stand_down))
         .route("/v1/incidents/{id}/events", get(events::sse))
+        .route("/v1/incidents/{id}/candidates", get(candidates::candidates))
+        .route("/v1/volunteers", post(volunteers::create))
+        .route(
+            "/v1/volunteers:import",
+            post(volunteers::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
+        .route(
+            "/v1/volunteers/{id}",
+            get(volunteers::get)
+                .patch(volunteers::update)
+                .delete(volunteers::erase),
+        )
+        .route("/v1/volunteers/{id}/schedule", get(volunteers::schedule))
+        .route(
+            "/v1/volunteers/{id}/unavailability",
+            post(volunteers::unavailable),
+        )
+        .route("/v1/teams", get(teams::list).post(teams::create))
+        .route(
+            "/v1/teams/{id}",
+            get(teams::get).patch(teams::update).delete(teams::delete),
+        )
+        .route(
+            "/v1/teams/{id}/roster",
+            get(teams::roster).put(teams::put_roster),
+        )
+        .route("/v1/teams/{id}/overrides", post(teams::add_override))
+        .route(
+            "/v1/teams/{id}/overrides/{oid}",
+            axum::routing::delete(teams::delete_override),
+        )
+        .route("/v1/teams/{id}/on-call", get(teams::on_call))
+        .route("/v1/on-call", get(teams::on_call_all))
+        .route("/ical/{kind}/{id}/{file}", get(teams::feed))
+        .route("/v1/acks/{token}/unavailable", post(acks::unavailable))
         .route("/v1/acks/{token}", post(acks::ack))
         .route("/a/{token}", get(page::show).post(page::answer))
         .route("/healthz", get(health::healthz))

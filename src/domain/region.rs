@@ -132,6 +132,14 @@ impl RegionTree {
         out
     }
 
+    /// The region with this name (first in code order when names repeat).
+    pub fn find_by_name(&self, name: &str) -> Option<&Region> {
+        self.by_code
+            .values()
+            .filter(|r| r.name == name)
+            .min_by(|a, b| a.code.cmp(&b.code))
+    }
+
     /// Whether `inner` is `outer` or lies below it.
     pub fn contains(&self, outer: &RegionCode, inner: &RegionCode) -> bool {
         self.chain(inner).iter().any(|r| &r.code == outer)

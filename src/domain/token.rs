@@ -46,6 +46,27 @@ impl TokenSigner {
         mac
     }
 
+    /// An unguessable URL-safe tag naming `what` (e.g. a calendar feed), 128 bits long.
+    pub fn feed_tag(&self, what: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"muster-feed-v1:");
+        mac.update(what.as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether `tag` is the feed tag of `what` (constant-time).
+    pub fn check_feed_tag(&self, what: &str, tag: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"muster-feed-v1:");
+        mac.update(what.as_bytes());
+        mac.verify_truncated_left(&bytes).is_ok() && bytes.len() == 16
+    }
+
     /// The URL-safe token text for a callout.
     pub fn sign(&self, t: AckToken) -> String {
         let mut buf = Vec::with_capacity(BODY_LEN + TAG_LEN);

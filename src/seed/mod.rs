@@ -15,7 +15,7 @@
 mod files;
 mod volunteers;
 
-pub use volunteers::SeedVolunteer;
+pub use volunteers::{SeedVolunteer, check_webhook};
 
 use crate::domain::access::{Role, Team};
 use crate::domain::plan::Plan;

@@ -353,4 +353,22 @@ impl Store {
     pub async fn callout(&self, id: &IncidentId, n: u32) -> Result<Option<CalloutRecord>> {
         Ok(self.callouts(id, n, n).await?.into_iter().next())
     }
+
+    /// The state of each volunteer's callout in an incident: volunteer id → state.
+    pub async fn called_states(&self, id: &IncidentId) -> Result<HashMap<String, String>> {
+        let called: HashMap<String, u32> = self
+            .cmd(redis::cmd("HGETALL").arg(format!("{}:called", self.keys.incident(id))))
+            .await?;
+        let pairs: Vec<(String, u32)> = called.into_iter().collect();
+        let mut p = redis::pipe();
+        for (_, n) in &pairs {
+            p.cmd("HGET").arg(self.keys.callout(id, *n)).arg("st");
+        }
+        let states: Vec<Option<String>> = self.pipe(&p).await?;
+        Ok(pairs
+            .into_iter()
+            .zip(states)
+            .filter_map(|((v, _), s)| Some((v, s?)))
+            .collect())
+    }
 }
