@@ -315,7 +315,12 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = load_visible(&st, &caller, &id).await?;
-    Ok(Json(view(&st, &caller, &s)))
+    let mut v = view(&st, &caller, &s);
+    let deps = st.ctx.store.deployments(std::slice::from_ref(&id)).await?;
+    let mut on: Vec<&String> = deps.iter().flat_map(|d| d.keys()).collect();
+    on.sort();
+    v["deployments"] = json!(on);
+    Ok(Json(v))
 }
 
 /// `PATCH /v1/volunteers/{id}`: any fields; `status` suspends, retires or reactivates.

@@ -183,6 +183,11 @@ impl Store {
 
     /// Runs an idempotent pipeline, retrying when the connection failed.
     pub(crate) async fn pipe<T: redis::FromRedisValue>(&self, p: &redis::Pipeline) -> Result<T> {
+        if p.is_empty() {
+            // Redis refuses an empty pipeline; its answer is an empty list.
+            return redis::from_redis_value(redis::Value::Array(vec![]))
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
         retrying(|| {
             let mut c = self.conn();
             let p = p.clone();

@@ -310,6 +310,7 @@ impl Store {
             .map(|s| (s.id.clone(), s))
             .collect();
         let mut p = redis::pipe();
+        let mut writes = 0;
         let mut out = Vec::with_capacity(rows.len());
         for (row, owner) in rows.iter().zip(owners) {
             let old = owner
@@ -324,6 +325,7 @@ impl Store {
                         out.push(Upsert::Unchanged(new.id));
                     } else {
                         self.write_volunteer(&mut p, &new, Some(old), now);
+                        writes += 1;
                         out.push(Upsert::Updated(new.id));
                     }
                 }
@@ -333,11 +335,14 @@ impl Store {
                         new.id = new_volunteer_id();
                     }
                     self.write_volunteer(&mut p, &new, None, now);
+                    writes += 1;
                     out.push(Upsert::Created(new.id));
                 }
             }
         }
-        self.pipe::<()>(&p).await?;
+        if writes > 0 {
+            self.pipe::<()>(&p).await?;
+        }
         Ok(out)
     }
 

@@ -320,6 +320,34 @@ impl TestApp {
         )
     }
 
+    /// Any request with a raw body; JSON bodies get the JSON content type.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self.http.request(m, self.url(path)).body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A JSON request.
+    pub async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.send(method, path, Some(token), body.to_string().into_bytes())
+            .await
+    }
+
     /// Raises an incident as `token`; returns the status and body.
     pub async fn raise(&self, token: &str, body: Value) -> (u16, Value) {
         let (s, _, b) = self
