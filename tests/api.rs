@@ -204,8 +204,27 @@ async fn raising_with_an_idempotency_key_is_idempotent() {
         std::time::Duration::from_secs(10),
         "all call-outs delivered",
         || async {
+            // Selection has run for every requirement, and everyone it called was reached.
+            let (_, c) = app
+                .get(
+                    &format!("/v1/incidents/{id}/candidates"),
+                    Some("demo-admin"),
+                )
+                .await;
+            let sels = c["requirements"].as_array().cloned().unwrap_or_default();
+            let to_call: usize = sels
+                .iter()
+                .map(|r| r["called"].as_array().unwrap().len())
+                .sum();
+            let reqs = app.incident(&id).await["requirements"]
+                .as_array()
+                .unwrap()
+                .len();
             let n = called().await;
-            n > 0 && rx.delivered("callout").len() as u64 == n
+            sels.len() == reqs
+                && n == to_call as u64
+                && n > 0
+                && rx.delivered("callout").len() as u64 == n
         },
     )
     .await;
