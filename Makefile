@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh Debian/Ubuntu machine with Rust:
 #   make run    muster on the demo city, with the simulator answering as volunteers
 #   make test   every test (each test starts its own redis-server), plus fmt and clippy
-.PHONY: run test redis-server build lint
+.PHONY: run test redis-server build lint bench
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -18,6 +18,10 @@ build:
 
 test: redis-server lint
 	$(CARGO) test --all-targets
+
+# The benchmarks whose figures the README quotes.
+bench: redis-server
+	$(CARGO) bench --bench registry
 
 lint:
 	$(CARGO) fmt --check

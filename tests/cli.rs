@@ -126,3 +126,53 @@ fn serve_runs_its_own_redis_and_answers() {
         "the embedded redis-server stopped"
     );
 }
+
+#[test]
+fn import_through_the_binary_reports_lines_and_is_idempotent() {
+    let data = common::temp_dir("import");
+    let csv = data.join("registry.csv");
+    let (gbk, _, _) = encoding_rs::GBK.encode(
+        "姓名,手机号,所属队伍,保险有效期,资质\n\
+         甲,13700000001,滨江街道救援队,2027-12-31,water_rescue:2028-01-01\n\
+         乙,13700000002,没有这个队,2027-12-31,\n\
+         丙,13700000003,t990101001-first_aid,2027/12/31,\n",
+    );
+    std::fs::write(&csv, &gbk).unwrap();
+    let run = || {
+        let out = muster()
+            .args(["import", "volunteers"])
+            .arg(&csv)
+            .env("MUSTER__DATA_DIR", &data)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    // No muster is running: the import starts the embedded Redis under data_dir for itself.
+    let (code, text) = run();
+    assert_eq!(
+        code,
+        Some(1),
+        "a rejected row makes the exit code 1: {text}"
+    );
+    assert!(text.contains("3 rows (gbk)"), "{text}");
+    assert!(
+        text.contains("2 created, 0 updated, 0 unchanged, 1 rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("registry.csv:3: unknown team `没有这个队`"),
+        "{text}"
+    );
+    let (_, text) = run();
+    assert!(
+        text.contains("0 created, 0 updated, 2 unchanged, 1 rejected"),
+        "{text}"
+    );
+    assert!(
+        !data.join("redis.sock").exists(),
+        "the import stopped the Redis it started"
+    );
+}

@@ -417,14 +417,36 @@ fn at(st: &AppState, a: &At) -> Result<Timestamp, ApiError> {
     }
 }
 
-/// Who is on call in each of `teams` at `t`, as JSON per team, with each member's
-/// unavailability at that instant.
+/// One member on call, as answered.
+#[derive(serde::Serialize)]
+struct OnCallView<'a> {
+    #[serde(flatten)]
+    on: &'a crate::domain::roster::OnCall,
+    name: Option<String>,
+    status: Option<String>,
+    unavailable_until: Option<Timestamp>,
+}
+
+/// One team's on-call answer.
+#[derive(serde::Serialize)]
+pub struct TeamOnCall<'a> {
+    team: &'a str,
+    kind: &'a str,
+    region: &'a str,
+    at: Timestamp,
+    has_roster: bool,
+    on_call: Vec<OnCallView<'a>>,
+}
+
+/// Who is on call in each of `teams` at `t`, with each member's unavailability at that
+/// instant; rendered to JSON text by `render`.
 pub async fn on_call_of(
     st: &AppState,
     caller: &Caller,
     teams: &[Team],
     t: Timestamp,
-) -> Result<Vec<Value>, ApiError> {
+    render: impl FnOnce(Vec<TeamOnCall<'_>>) -> Result<Vec<u8>, serde_json::Error>,
+) -> Result<Response, ApiError> {
     let ids: Vec<String> = teams.iter().map(|t| t.id.clone()).collect();
     let rosters = st.ctx.rosters.get(&st.ctx.store, &ids).await?;
     let per_team: Vec<Vec<crate::domain::roster::OnCall>> = rosters
@@ -436,38 +458,43 @@ pub async fn on_call_of(
         .flatten()
         .map(|o| o.volunteer.clone())
         .collect();
-    let vols = st.ctx.store.volunteers(&vids).await?;
+    let facts = st.ctx.store.on_call_facts(&vids).await?;
     let personal = caller.role.may_see_personal_data();
-    let mut it = vols.into_iter();
+    let mut it = facts.into_iter();
     let mut out = Vec::with_capacity(teams.len());
-    for ((team, roster), on) in teams.iter().zip(&rosters).zip(per_team) {
-        let members: Vec<Value> = on
-            .into_iter()
+    for ((team, roster), on) in teams.iter().zip(&rosters).zip(&per_team) {
+        let on_call = on
+            .iter()
             .map(|o| {
-                let s = it.next().flatten();
-                let name = s.as_ref().and_then(|s| s.volunteer.as_ref()).map(|v| {
-                    if personal {
-                        v.name.clone()
-                    } else {
-                        mask_name(&v.name)
-                    }
-                });
-                let away = s.as_ref().and_then(|s| {
-                    s.unavailable
-                        .iter()
-                        .find(|u| u.from <= t && t < u.until)
-                        .map(|u| u.until)
-                });
-                let mut m = serde_json::to_value(&o).unwrap_or_default();
-                m["name"] = name.into();
-                m["status"] = s.map(|s| s.status.as_str()).into();
-                m["unavailable_until"] = away.map(|u| u.to_string()).into();
-                m
+                let (name, status, unavail) = it.next().unwrap_or_default();
+                let away = unavail
+                    .and_then(|u| {
+                        serde_json::from_str::<Vec<crate::domain::volunteer::Unavailable>>(&u).ok()
+                    })
+                    .and_then(|us| {
+                        us.into_iter()
+                            .find(|u| u.from <= t && t < u.until)
+                            .map(|u| u.until)
+                    });
+                OnCallView {
+                    on: o,
+                    name: name.map(|n| if personal { n } else { mask_name(&n) }),
+                    status,
+                    unavailable_until: away,
+                }
             })
             .collect();
-        out.push(json!({"team": team.id, "kind": team.kind, "region": team.region, "at": t, "has_roster": roster.is_some(), "on_call": members}));
+        out.push(TeamOnCall {
+            team: &team.id,
+            kind: &team.kind,
+            region: team.region.as_str(),
+            at: t,
+            has_roster: roster.is_some(),
+            on_call,
+        });
     }
-    Ok(out)
+    let body = render(out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /v1/teams/{id}/on-call?at=TIME`
@@ -476,11 +503,10 @@ pub async fn on_call(
     caller: Caller,
     Path(id): Path<String>,
     Query(a): Query<At>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let team = load(&st, &caller, &id).await?;
     let t = at(&st, &a)?;
-    let mut v = on_call_of(&st, &caller, &[team], t).await?;
-    Ok(Json(v.pop().unwrap_or_default()))
+    on_call_of(&st, &caller, &[team], t, |v| serde_json::to_vec(&v.first())).await
 }
 
 /// `GET /v1/on-call?at=TIME`: every team in scope.
@@ -488,7 +514,7 @@ pub async fn on_call_all(
     State(st): State<AppState>,
     caller: Caller,
     Query(a): Query<At>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let t = at(&st, &a)?;
     let teams: Vec<Team> = st
         .ctx
@@ -498,8 +524,15 @@ pub async fn on_call_all(
         .into_iter()
         .filter(|x| st.ctx.seed.regions.contains(&caller.scope, &x.region))
         .collect();
-    let v = on_call_of(&st, &caller, &teams, t).await?;
-    Ok(Json(json!({"at": t, "teams": v})))
+    #[derive(serde::Serialize)]
+    struct All<'a> {
+        at: Timestamp,
+        teams: Vec<TeamOnCall<'a>>,
+    }
+    on_call_of(&st, &caller, &teams, t, |teams| {
+        serde_json::to_vec(&All { at: t, teams })
+    })
+    .await
 }
 
 /// `GET /ical/{kind}/{id}/{tag}.ics`: a volunteer's (`v`) or team's (`t`) shifts for the next

@@ -395,6 +395,36 @@ impl Store {
         Ok(out)
     }
 
+    /// Name, status and unavailability JSON of each volunteer, in order: what "who is on call"
+    /// shows, read with one `HMGET` each rather than the whole record.
+    pub async fn on_call_facts(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>)>> {
+        // Chunks go out at once on the multiplexed connection, so their round trips overlap.
+        let pipes: Vec<redis::Pipeline> = ids
+            .chunks(2000)
+            .map(|chunk| {
+                let mut p = redis::pipe();
+                for id in chunk {
+                    p.cmd("HMGET")
+                        .arg(self.keys.volunteer(id))
+                        .arg("name")
+                        .arg("status")
+                        .arg("unavail");
+                }
+                p
+            })
+            .collect();
+        let parts = futures::future::try_join_all(
+            pipes
+                .iter()
+                .map(|p| self.pipe::<Vec<(Option<String>, Option<String>, Option<String>)>>(p)),
+        )
+        .await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
     /// One volunteer.
     pub async fn volunteer(&self, vid: &str) -> Result<Option<Stored>> {
         Ok(self.volunteers(&[vid.to_string()]).await?.pop().flatten())
