@@ -316,6 +316,21 @@ async fn health_metrics_and_openapi() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/v1/incidents/{id}/candidates",
+        "/v1/volunteers",
+        "/v1/volunteers:import",
+        "/v1/volunteers/{id}",
+        "/v1/volunteers/{id}/schedule",
+        "/v1/volunteers/{id}/unavailability",
+        "/v1/teams",
+        "/v1/teams/{id}",
+        "/v1/teams/{id}/roster",
+        "/v1/teams/{id}/overrides",
+        "/v1/teams/{id}/overrides/{oid}",
+        "/v1/teams/{id}/on-call",
+        "/v1/on-call",
+        "/v1/acks/{token}/unavailable",
+        "/ical/{kind}/{id}/{file}",
     ] {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }

@@ -774,3 +774,104 @@ async fn import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn volunteers_report_unavailability_through_their_call_out_link() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let clock = ManualClock::new();
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    fresh_team(&app).await;
+    let a = volunteer(&app, &rx, "pa", "+8613911110041", json!({})).await;
+    let b = volunteer(&app, &rx, "pb", "+8613911110042", json!({})).await;
+    let id = raise(&app, "live", json!({})).await;
+    let token = |label: &'static str| {
+        let rx = &rx;
+        let id = id.clone();
+        async move {
+            eventually(T, "call-out delivered", || async {
+                rx.delivered("callout").iter().any(|r| r.volunteer == label)
+            })
+            .await;
+            rx.delivered("callout")
+                .into_iter()
+                .find(|r| r.volunteer == label && r.body["incident"]["id"] == id.as_str())
+                .unwrap()
+                .token()
+        }
+    };
+    // Through the page's form…
+    let ta = token("pa").await;
+    let page = app
+        .http
+        .post(app.url(&format!("/a/{ta}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("unavailable_hours=24")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("已记录"),
+        "the page confirms"
+    );
+    // …and through the API with the token as the credential.
+    let tb = token("pb").await;
+    let until = muster::clock::rfc3339(clock.now_ms() + 7_200_000);
+    let (s, body) = app
+        .json(
+            "POST",
+            &format!("/v1/acks/{tb}/unavailable"),
+            "unused",
+            json!({"until": until, "reason": "夜班"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, bad) = app
+        .json(
+            "POST",
+            &format!("/v1/acks/{tb}/unavailable"),
+            "unused",
+            json!({"until": "yesterday"}),
+        )
+        .await;
+    assert_eq!(
+        (s, bad["errors"][0]["field"].as_str()),
+        (422, Some("until")),
+        "{bad}"
+    );
+    let forged = format!("{}A", &tb[..tb.len() - 1]);
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/acks/{forged}/unavailable"),
+            "unused",
+            json!({"until": until})
+        )
+        .await
+        .0,
+        404
+    );
+
+    for (v, hours) in [(&a, 24), (&b, 2)] {
+        let (_, view) = app.get(&format!("/v1/volunteers/{v}"), Some(ADMIN)).await;
+        let u = &view["unavailable"][0];
+        let until: jiff::Timestamp = u["until"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            until.as_millisecond(),
+            clock.now_ms() + hours * 3_600_000,
+            "{view}"
+        );
+    }
+    let second = raise(&app, "live", json!({})).await;
+    let (_, ex) = candidates(&app, &second).await;
+    assert_eq!(reason(&ex, &a), "unavailable");
+    assert_eq!(reason(&ex, &b), "unavailable");
+    clock.advance(3 * 3_600_000);
+    let third = raise(&app, "live", json!({})).await;
+    let (called, ex) = candidates(&app, &third).await;
+    assert_eq!(reason(&ex, &a), "unavailable");
+    assert!(called.contains(&b), "b is back after two hours");
+    app.stop().await;
+}

@@ -104,7 +104,51 @@ pub fn document() -> Value {
     })
 }
 
+/// Paths of the registry, rosters and candidates.
+fn registry_paths() -> Value {
+    let bearer = json!([{"bearer": []}]);
+    let obj = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
+    let p = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let q = |name: &str, d: &str| json!({"name": name, "in": "query", "schema": {"type": "string"}, "description": d});
+    let errs = |ok: Value| json!({"200": ok, "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(), "422": problem()});
+    json!({
+      "/v1/incidents/{id}/candidates": {"get": {"summary": "Per requirement and step: who was called (with their answer) and who was excluded, with reason codes not_on_call, status, qualification_missing, qualification_expired, insurance_missing, insurance_expired, unavailable, resting, engaged, no_channel", "security": bearer, "parameters": [id_param()], "responses": errs(obj("candidates"))}},
+      "/v1/volunteers": {"post": {"summary": "Register a volunteer (coordinator). Body: name, phone (E.164), teams, locale?, webhook?, qualifications? [{code, valid_until}], insurance_valid_until?, home_region?, status?", "security": bearer,
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "phone", "teams"]}}}},
+          "responses": {"201": obj("the volunteer (name and phone masked unless the role may see them)"), "400": problem(), "401": problem(), "403": problem(), "409": problem(), "422": problem()}}},
+      "/v1/volunteers:import": {"post": {"summary": "Bulk import (coordinator): a CSV body in UTF-8 or GBK, headers in English or Chinese; idempotent on phone", "security": bearer,
+          "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
+          "responses": errs(obj("report: encoding, rows, created, updated, unchanged, rejected [{line, reason}], ignored_columns"))}},
+      "/v1/volunteers/{id}": {
+          "get": {"summary": "A volunteer (viewer), with current deployments", "security": bearer, "parameters": [p("id")], "responses": errs(obj("volunteer"))},
+          "patch": {"summary": "Update, suspend, retire or reactivate (coordinator)", "security": bearer, "parameters": [p("id")], "responses": errs(obj("volunteer"))},
+          "delete": {"summary": "Erase personal data; anonymised service records stay (coordinator)", "security": bearer, "parameters": [p("id")], "responses": errs(obj("{id, status: erased, erased_at}"))}},
+      "/v1/volunteers/{id}/schedule": {"get": {"summary": "Coming on-call shifts over all their teams, unavailability, and the iCal feed URL", "security": bearer,
+          "parameters": [p("id"), q("from", "RFC 3339; now by default"), q("days", "1-90; 14 by default")], "responses": errs(obj("schedule"))}},
+      "/v1/volunteers/{id}/unavailability": {"post": {"summary": "Mark unavailable: {until, from?, reason?} (coordinator)", "security": bearer, "parameters": [p("id")], "responses": errs(obj("{id, unavailable}"))}},
+      "/v1/teams": {"get": {"summary": "Teams in scope", "security": bearer, "parameters": [q("region", "region code"), q("kind", "team kind")], "responses": errs(obj("{teams}"))},
+                    "post": {"summary": "Create a team: {id, name, kind, region} (coordinator)", "security": bearer, "responses": errs(obj("team"))}},
+      "/v1/teams/{id}": {
+          "get": {"summary": "A team with its members and iCal feed URL", "security": bearer, "parameters": [p("id")], "responses": errs(obj("team"))},
+          "patch": {"summary": "Rename, suspend, retire or reactivate: {name?, status?} (coordinator)", "security": bearer, "parameters": [p("id")], "responses": errs(obj("team"))},
+          "delete": {"summary": "Delete the team, its roster and memberships (coordinator)", "security": bearer, "parameters": [p("id")], "responses": {"204": {"description": "deleted"}, "401": problem(), "403": problem(), "404": problem()}}},
+      "/v1/teams/{id}/roster": {
+          "get": {"summary": "The roster: layers and overrides, with its version", "security": bearer, "parameters": [p("id")], "responses": errs(obj("{team, version, roster}"))},
+          "put": {"summary": "Replace the roster: {layers: [{id, name?, members, on_call, shift (8h, 12h, 1d, 1w), start (local date-time), time_zone}], overrides?, version?}; a stale version is 409", "security": bearer, "parameters": [p("id")], "responses": errs(obj("{team, version, roster}"))}},
+      "/v1/teams/{id}/overrides": {"post": {"summary": "Add an override: {volunteer, start, end, replaces?, note?}", "security": bearer, "parameters": [p("id")], "responses": errs(obj("{team, version, roster}"))}},
+      "/v1/teams/{id}/overrides/{oid}": {"delete": {"summary": "Remove an override", "security": bearer, "parameters": [p("id"), p("oid")], "responses": errs(obj("{team, version, roster}"))}},
+      "/v1/teams/{id}/on-call": {"get": {"summary": "Who is on call at an instant, with the layer or override that put them there and any unavailability", "security": bearer, "parameters": [p("id"), q("at", "RFC 3339; now by default")], "responses": errs(obj("on-call"))}},
+      "/v1/on-call": {"get": {"summary": "Who is on call in every team in scope", "security": bearer, "parameters": [q("at", "RFC 3339; now by default")], "responses": errs(obj("{at, teams}"))}},
+      "/v1/acks/{token}/unavailable": {"post": {"summary": "A volunteer marks themself unavailable through their call-out link: {until, from?, reason?}", "parameters": [token_param()], "responses": {"200": obj("{unavailable}"), "400": problem(), "404": problem(), "410": problem(), "422": problem()}}},
+      "/ical/{kind}/{id}/{file}": {"get": {"summary": "iCalendar feed of a volunteer (kind v) or team (kind t); file is TAG.ics, the unguessable credential from calendar_url", "parameters": [p("kind"), p("id"), p("file")], "responses": {"200": {"description": "text/calendar"}, "404": problem()}}}
+    })
+}
+
 /// `GET /openapi.json`
 pub async fn serve() -> Json<Value> {
-    Json(document())
+    let mut doc = document();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), registry_paths()) {
+        paths.extend(more);
+    }
+    Json(doc)
 }

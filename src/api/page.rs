@@ -16,7 +16,10 @@ use serde::Deserialize;
 /// The form a button posts.
 #[derive(Debug, Deserialize)]
 pub struct AnswerForm {
+    #[serde(default)]
     response: String,
+    /// "Not available for N hours" (from the page's second form).
+    unavailable_hours: Option<i64>,
 }
 
 /// `GET /a/{token}`
@@ -36,7 +39,25 @@ pub async fn answer(
     let Ok(t) = acks::verify(&st, &token) else {
         return gone(&st, "zh-CN", StatusCode::NOT_FOUND);
     };
-    let Some(answer) = form.ok().and_then(|Form(f)| Answer::parse(&f.response)) else {
+    let form = form.ok().map(|Form(f)| f);
+    if let Some(h) = form.as_ref().and_then(|f| f.unavailable_hours) {
+        if !(1..=24 * 30).contains(&h) {
+            return render(&st, &token, t, None).await;
+        }
+        let until = st.ctx.clock.now_ms() + h * 3_600_000;
+        let mut obj = serde_json::Map::new();
+        obj.insert("until".into(), crate::clock::rfc3339(until).into());
+        let co = match st.ctx.store.callout(&t.incident, t.n).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return gone(&st, "zh-CN", StatusCode::NOT_FOUND),
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        return match super::volunteers::add_unavailable(&st, co.get("v"), &obj).await {
+            Ok(_) => render(&st, &token, t, Some("unavailable_noted".into())).await,
+            Err(e) => e.into_response(),
+        };
+    }
+    let Some(answer) = form.and_then(|f| Answer::parse(&f.response)) else {
         return render(&st, &token, t, None).await;
     };
     match acks::apply(&st, t, answer, "page").await {
@@ -138,7 +159,14 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
     );
     let status_line = match result {
         Some(r) => {
-            let known = ["accepted", "standby", "declined", "withdrawn", "arrived"];
+            let known = [
+                "accepted",
+                "standby",
+                "declined",
+                "withdrawn",
+                "arrived",
+                "unavailable_noted",
+            ];
             let text = if known.contains(&r.as_str()) {
                 tx(&r)
             } else {
@@ -167,12 +195,22 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         "standby" => button("withdraw", "no"),
         _ => button("accept", "ok") + &button("decline", "no"),
     };
+    let away = format!(
+        "<form method=\"post\" action=\"/a/{}\"><label>{} <select name=\"unavailable_hours\">\
+         <option value=\"12\">12 h</option><option value=\"24\">24 h</option>\
+         <option value=\"72\">72 h</option><option value=\"168\">7 d</option></select></label>\
+         <button class=\"no\">{}</button></form>",
+        esc(token),
+        esc(&tx("unavailable")),
+        esc(&tx("unavailable_submit"))
+    );
     let body = format!(
-        "<h2>{}</h2><p>{}</p>{}{}",
+        "<h2>{}</h2><p>{}</p>{}{}<hr>{}",
         esc(&tx("heading")),
         esc(&msg),
         status_line,
-        buttons
+        buttons,
+        away
     );
     Html(page(&inc.title, &body)).into_response()
 }
