@@ -177,6 +177,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON object body, or 413 when it was too large to read.
+pub fn json_body(
+    raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    json_object(&raw.map_err(|_| ApiError::TooLarge)?)
+}
+
 /// Parses a request body as a JSON object, or says why not (400 naming `body`).
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {

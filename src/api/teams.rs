@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_object};
+use super::error::{ApiError, FieldError, json_body};
 use super::volunteers::{Window, calendar_url, shifts_of, window};
 use crate::domain::access::Team;
 use crate::domain::ical::{Event, calendar};
@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 fn team_json(st: &AppState, t: &Team, members: Option<usize>) -> Value {
     let mut v = json!({"id": t.id, "name": t.name, "kind": t.kind, "region": t.region, "status": t.status.as_str()});
@@ -47,10 +47,6 @@ async fn load_for_change(st: &AppState, caller: &Caller, id: &str) -> Result<Tea
         .ok_or_else(|| ApiError::NotFound(format!("no team {id}")))?;
     caller.require_scope(st, &t.region)?;
     Ok(t)
-}
-
-fn body(raw: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
-    json_object(&raw.map_err(|_| ApiError::TooLarge)?)
 }
 
 /// `?region=&kind=` filters.
@@ -108,7 +104,7 @@ pub async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_coordinator()?;
-    let obj = body(raw)?;
+    let obj = json_body(raw)?;
     let s = |k: &str| {
         obj.get(k)
             .and_then(Value::as_str)
@@ -182,7 +178,7 @@ pub async fn update(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let old = load_for_change(&st, &caller, &id).await?;
-    let obj = body(raw)?;
+    let obj = json_body(raw)?;
     let mut t = old.clone();
     let mut errs = Vec::new();
     for (k, v) in &obj {
@@ -321,7 +317,7 @@ pub async fn put_roster(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     load_for_change(&st, &caller, &id).await?;
-    let mut obj = body(raw)?;
+    let mut obj = json_body(raw)?;
     let (current, _) = st.ctx.store.roster_doc(&id).await?;
     let expected = match obj.remove("version") {
         None | Some(Value::Null) => current,
@@ -343,7 +339,7 @@ pub async fn add_override(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     load_for_change(&st, &caller, &id).await?;
-    let mut obj = body(raw)?;
+    let mut obj = json_body(raw)?;
     obj.insert(
         "id".into(),
         format!("o-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]).into(),

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_object};
+use super::error::{ApiError, FieldError, json_body};
 use crate::domain::region::RegionCode;
 use crate::domain::roster::Roster;
 use crate::domain::volunteer::{Phone, Unavailable, Volunteer, VolunteerStatus, mask_name};
@@ -269,10 +269,6 @@ async fn parse(
     }
 }
 
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
-    json_object(&body.map_err(|_| ApiError::TooLarge)?)
-}
-
 /// `POST /v1/volunteers`
 pub async fn create(
     State(st): State<AppState>,
@@ -280,7 +276,7 @@ pub async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_coordinator()?;
-    let obj = body(raw)?;
+    let obj = json_body(raw)?;
     let mut v = parse(&st, &caller, &obj, None).await?;
     v.id = new_volunteer_id();
     match st
@@ -331,7 +327,7 @@ pub async fn update(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_coordinator()?;
-    let obj = body(raw)?;
+    let obj = json_body(raw)?;
     let s = load_visible(&st, &caller, &id).await?;
     let Some(old) = s.volunteer else {
         return Err(ApiError::Gone(format!("volunteer {id} was erased")));
@@ -461,7 +457,7 @@ pub async fn unavailable(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_coordinator()?;
-    let obj = body(raw)?;
+    let obj = json_body(raw)?;
     load_visible(&st, &caller, &id).await?;
     let list = add_unavailable(&st, &id, &obj).await?;
     Ok(Json(json!({"id": id, "unavailable": list})))

@@ -211,28 +211,35 @@ impl Store {
         Ok(written)
     }
 
-    /// Creates a volunteer whose phone and id are not registered yet.
-    pub async fn create_volunteer(&self, v: &Volunteer, now: i64) -> Result<Created> {
+    /// Claims `phone` for `vid` in the phone index. Answers the other owner if it is taken,
+    /// and whether this call made the claim (so a failed creation can release it).
+    async fn claim_phone(&self, phone: &Phone, vid: &str) -> Result<(Option<String>, bool)> {
         let claimed: bool = self
             .cmd(
                 redis::cmd("HSETNX")
                     .arg(self.keys.phones())
-                    .arg(v.phone.expose())
-                    .arg(&v.id),
+                    .arg(phone.expose())
+                    .arg(vid),
             )
             .await?;
-        if !claimed {
-            let owner: Option<String> = self
-                .cmd(
-                    redis::cmd("HGET")
-                        .arg(self.keys.phones())
-                        .arg(v.phone.expose()),
-                )
-                .await?;
-            match owner {
-                Some(o) if o != v.id => return Ok(Created::PhoneTaken(o)),
-                _ => {}
-            }
+        if claimed {
+            return Ok((None, true));
+        }
+        let owner: Option<String> = self
+            .cmd(
+                redis::cmd("HGET")
+                    .arg(self.keys.phones())
+                    .arg(phone.expose()),
+            )
+            .await?;
+        Ok((owner.filter(|o| o != vid), false))
+    }
+
+    /// Creates a volunteer whose phone and id are not registered yet.
+    pub async fn create_volunteer(&self, v: &Volunteer, now: i64) -> Result<Created> {
+        let (owner, claimed) = self.claim_phone(&v.phone, &v.id).await?;
+        if let Some(o) = owner {
+            return Ok(Created::PhoneTaken(o));
         }
         let exists: bool = self
             .cmd(redis::cmd("EXISTS").arg(self.keys.volunteer(&v.id)))
@@ -263,27 +270,10 @@ impl Store {
         new: &Volunteer,
         now: i64,
     ) -> Result<std::result::Result<(), String>> {
-        if old.phone != new.phone {
-            let claimed: bool = self
-                .cmd(
-                    redis::cmd("HSETNX")
-                        .arg(self.keys.phones())
-                        .arg(new.phone.expose())
-                        .arg(&new.id),
-                )
-                .await?;
-            if !claimed {
-                let owner: Option<String> = self
-                    .cmd(
-                        redis::cmd("HGET")
-                            .arg(self.keys.phones())
-                            .arg(new.phone.expose()),
-                    )
-                    .await?;
-                if let Some(o) = owner.filter(|o| *o != new.id) {
-                    return Ok(Err(o));
-                }
-            }
+        if old.phone != new.phone
+            && let (Some(o), _) = self.claim_phone(&new.phone, &new.id).await?
+        {
+            return Ok(Err(o));
         }
         let mut p = redis::pipe();
         self.write_volunteer(&mut p, new, Some(old), now);
