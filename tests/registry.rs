@@ -370,6 +370,20 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     );
     assert!(ics.contains("BEGIN:VTIMEZONE"), "{ics}");
     let forged = format!("{}x.ics", url.trim_end_matches(".ics"));
+    let (_, team) = app.get("/v1/teams/tt-rescue", Some(ADMIN)).await;
+    let team_feed = app
+        .http
+        .get(team["calendar_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        team_feed.matches("BEGIN:VEVENT").count() >= 2,
+        "the team feed has every member's shifts: {team_feed}"
+    );
     assert_eq!(app.http.get(&forged).send().await.unwrap().status(), 404);
     app.stop().await;
 }
