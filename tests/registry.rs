@@ -859,6 +859,37 @@ async fn volunteers_report_unavailability_through_their_call_out_link() {
             "{view}"
         );
     }
+    // The city-wide listing shows the team (no roster: everyone on call) and who is away.
+    let (s, all) = app.get("/v1/on-call", Some("demo-viewer")).await;
+    assert_eq!(s, 200);
+    let team = all["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["team"] == "tt-rescue")
+        .unwrap()
+        .clone();
+    assert_eq!(team["has_roster"], false);
+    let member = |v: &str| {
+        team["on_call"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["volunteer"] == v)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(member(&a)["source"], "no_roster");
+    assert!(member(&a)["unavailable_until"].is_string(), "{team}");
+    assert!(member(&b)["unavailable_until"].is_string(), "{team}");
+    let (_, one) = app
+        .get("/v1/teams/tt-rescue/on-call", Some("demo-viewer"))
+        .await;
+    assert_eq!(one["on_call"].as_array().unwrap().len(), 2, "{one}");
+    assert_eq!(
+        one["on_call"][0]["name"], "测***",
+        "names masked for a viewer: {one}"
+    );
     let second = raise(&app, "live", json!({})).await;
     let (_, ex) = candidates(&app, &second).await;
     assert_eq!(reason(&ex, &a), "unavailable");

@@ -418,7 +418,9 @@ fn at(st: &AppState, a: &At) -> Result<Timestamp, ApiError> {
 struct OnCallView<'a> {
     #[serde(flatten)]
     on: &'a crate::domain::roster::OnCall,
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<String>,
     unavailable_until: Option<Timestamp>,
 }
@@ -441,20 +443,72 @@ pub async fn on_call_of(
     caller: &Caller,
     teams: &[Team],
     t: Timestamp,
+    names: bool,
     render: impl FnOnce(Vec<TeamOnCall<'_>>) -> Result<Vec<u8>, serde_json::Error>,
 ) -> Result<Response, ApiError> {
     let ids: Vec<String> = teams.iter().map(|t| t.id.clone()).collect();
     let rosters = st.ctx.rosters.get(&st.ctx.store, &ids).await?;
+    // A team without a roster has every member on call (as selection treats it).
+    let bare: Vec<String> = ids
+        .iter()
+        .zip(&rosters)
+        .filter(|(_, r)| r.is_none())
+        .map(|(i, _)| i.clone())
+        .collect();
+    let mut bare_members = st.ctx.store.members_of(&bare).await?.into_iter();
     let per_team: Vec<Vec<crate::domain::roster::OnCall>> = rosters
         .iter()
-        .map(|r| r.as_ref().map(|r| r.on_call_at(t)).unwrap_or_default())
+        .map(|r| match r {
+            Some(r) => r.on_call_at(t),
+            None => bare_members
+                .next()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| crate::domain::roster::OnCall {
+                    volunteer: v,
+                    source: crate::domain::roster::Source::NoRoster,
+                })
+                .collect(),
+        })
         .collect();
     let vids: Vec<String> = per_team
         .iter()
         .flatten()
         .map(|o| o.volunteer.clone())
         .collect();
-    let facts = st.ctx.store.on_call_facts(&vids).await?;
+    // With names, every member's record is read. Without (the city-wide listing), only those
+    // the unavailability index names are, which keeps a 10,000-member answer cheap.
+    let facts = if names {
+        st.ctx.store.on_call_facts(&vids).await?
+    } else {
+        let maybe: std::collections::HashSet<String> = st
+            .ctx
+            .store
+            .maybe_unavailable(t.as_millisecond())
+            .await?
+            .into_iter()
+            .collect();
+        let look: Vec<String> = vids
+            .iter()
+            .filter(|v| maybe.contains(*v))
+            .cloned()
+            .collect();
+        let found: std::collections::HashMap<String, Option<String>> = look
+            .iter()
+            .cloned()
+            .zip(
+                st.ctx
+                    .store
+                    .on_call_facts(&look)
+                    .await?
+                    .into_iter()
+                    .map(|f| f.2),
+            )
+            .collect();
+        vids.iter()
+            .map(|v| (None, None, found.get(v).cloned().flatten()))
+            .collect()
+    };
     let personal = caller.role.may_see_personal_data();
     let mut it = facts.into_iter();
     let mut out = Vec::with_capacity(teams.len());
@@ -502,10 +556,14 @@ pub async fn on_call(
 ) -> Result<Response, ApiError> {
     let team = load(&st, &caller, &id).await?;
     let t = at(&st, &a)?;
-    on_call_of(&st, &caller, &[team], t, |v| serde_json::to_vec(&v.first())).await
+    on_call_of(&st, &caller, &[team], t, true, |v| {
+        serde_json::to_vec(&v.first())
+    })
+    .await
 }
 
-/// `GET /v1/on-call?at=TIME`: every team in scope.
+/// `GET /v1/on-call?at=TIME`: every team in scope, members by id (names are in each team's
+/// own answer), with their unavailability.
 pub async fn on_call_all(
     State(st): State<AppState>,
     caller: Caller,
@@ -525,7 +583,7 @@ pub async fn on_call_all(
         at: Timestamp,
         teams: Vec<TeamOnCall<'a>>,
     }
-    on_call_of(&st, &caller, &teams, t, |teams| {
+    on_call_of(&st, &caller, &teams, t, false, |teams| {
         serde_json::to_vec(&All { at: t, teams })
     })
     .await

@@ -264,6 +264,8 @@ pub enum Source {
         /// Override end.
         end: Timestamp,
     },
+    /// The team has no roster: every member counts as on call.
+    NoRoster,
 }
 
 /// One member on call.
@@ -462,10 +464,12 @@ impl Roster {
     }
 }
 
-fn via(s: &Source) -> String {
+/// The short form of a source: `layer:ID`, `override:ID` or `no_roster`.
+pub fn via(s: &Source) -> String {
     match s {
         Source::Layer { layer, .. } => format!("layer:{layer}"),
         Source::Override { id, .. } => format!("override:{id}"),
+        Source::NoRoster => "no_roster".into(),
     }
 }
 

@@ -113,14 +113,7 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
                 .on_call_at(now)
                 .into_iter()
                 .map(|o| {
-                    let via = match o.source {
-                        crate::domain::roster::Source::Layer { layer, .. } => {
-                            format!("layer:{layer}")
-                        }
-                        crate::domain::roster::Source::Override { id, .. } => {
-                            format!("override:{id}")
-                        }
-                    };
+                    let via = crate::domain::roster::via(&o.source);
                     (o.volunteer, via)
                 })
                 .collect(),

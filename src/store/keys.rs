@@ -16,6 +16,7 @@
 //! | `P:{pK}:inc:ID:sel` | hash: requirement → JSON of its selection (who was called, who was excluded and why) | fan-out | none | `{pK}` |
 //! | `P:vol:VID` | hash: a volunteer (name, phone, locale, webhook, status, teams, quals, ins, unavail, …); after erasure only `status`, `erased_at` | seed, registry, import | none | none |
 //! | `P:vol:VID:deploy` | hash: live incident id → callout n where the volunteer accepted (for engagement and rest) | projection | none | none |
+//! | `P:unavailable` | zset: volunteer id → end (ms) of their latest unavailability, so listings look up only those | registry | none | none (cold path) |
 //! | `P:phones` | hash: E.164 phone → volunteer id (one volunteer per phone; import is idempotent on it) | registry | none | none (cold path) |
 //! | `P:team:TID` | hash: a team (name, kind, region, status) | seed, registry | none | none |
 //! | `P:team:TID:members` | set: volunteer ids of a team | seed, registry | none | none |
@@ -119,6 +120,11 @@ impl Keys {
     /// Where a volunteer was deployed (accepted on live incidents).
     pub fn deployments(&self, vid: &str) -> String {
         format!("{}:vol:{}:deploy", self.prefix, vid)
+    }
+
+    /// The unavailability index.
+    pub fn unavailable(&self) -> String {
+        format!("{}:unavailable", self.prefix)
     }
 
     /// The phone index.

@@ -443,11 +443,32 @@ impl Store {
             .filter(|u| u.until.as_millisecond() > now)
             .collect();
         let json = serde_json::to_string(&keep).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.cmd::<()>(
-            redis::cmd("HSET")
-                .arg(self.keys.volunteer(vid))
-                .arg("unavail")
-                .arg(json),
+        let mut p = redis::pipe();
+        p.cmd("HSET")
+            .arg(self.keys.volunteer(vid))
+            .arg("unavail")
+            .arg(json)
+            .ignore();
+        match keep.iter().map(|u| u.until.as_millisecond()).max() {
+            Some(until) => p
+                .cmd("ZADD")
+                .arg(self.keys.unavailable())
+                .arg(until)
+                .arg(vid),
+            None => p.cmd("ZREM").arg(self.keys.unavailable()).arg(vid),
+        }
+        .ignore();
+        self.pipe(&p).await
+    }
+
+    /// Volunteers whose unavailability (some of it) lasts beyond `at_ms`, from the index;
+    /// their records say exactly when.
+    pub async fn maybe_unavailable(&self, at_ms: i64) -> Result<Vec<String>> {
+        self.cmd(
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(self.keys.unavailable())
+                .arg(format!("({at_ms}"))
+                .arg("+inf"),
         )
         .await
     }

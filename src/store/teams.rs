@@ -213,6 +213,17 @@ impl Store {
         })
     }
 
+    /// Member ids of many teams, each sorted.
+    pub async fn members_of(&self, tids: &[String]) -> Result<Vec<Vec<String>>> {
+        let mut p = redis::pipe();
+        for t in tids {
+            p.cmd("SMEMBERS").arg(self.keys.team_members(t));
+        }
+        let mut out: Vec<Vec<String>> = self.pipe(&p).await?;
+        out.iter_mut().for_each(|m| m.sort());
+        Ok(out)
+    }
+
     /// Roster versions of many teams (0: none).
     pub async fn roster_versions(&self, tids: &[String]) -> Result<Vec<u64>> {
         let mut p = redis::pipe();
