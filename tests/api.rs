@@ -222,7 +222,14 @@ async fn raising_with_an_idempotency_key_is_idempotent() {
                     Some("demo-admin"),
                 )
                 .await;
+            // One entry per requirement and escalation step; a step that found nobody
+            // (no public-security team in the township) hands on to the next at once.
             let sels = c["requirements"].as_array().cloned().unwrap_or_default();
+            let mut selected: Vec<&str> = sels
+                .iter()
+                .map(|r| r["requirement_id"].as_str().unwrap())
+                .collect();
+            selected.dedup();
             let to_call: usize = sels
                 .iter()
                 .map(|r| r["called"].as_array().unwrap().len())

@@ -51,6 +51,7 @@ pub async fn raise(
         mode: v.mode.as_str().to_string(),
         location: v.location.clone(),
         include_deployed: v.include_deployed,
+        ladder: plan.ladder.clone(),
         plan_id: plan.id.clone(),
         requirements: plan.requirements.clone(),
         raised_by: caller.name.clone(),

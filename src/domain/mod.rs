@@ -4,6 +4,7 @@
 //! - [`region`]: the city → county → township tree and region codes.
 //! - [`roster`]: on-call rotation layers, overrides, who is on call when.
 //! - [`incident`]: incident ids, levels, modes and statuses.
+//! - [`ladder`]: escalation ladders (township → county → city) and scope distances.
 //! - [`plan`]: contingency plans, requirements and choosing the plan for an incident.
 //! - [`callout`]: callout states and the answer state machine.
 //! - [`eligibility`]: who may be called right now, and the reason for everyone left out.
@@ -17,6 +18,7 @@ pub mod callout;
 pub mod eligibility;
 pub mod ical;
 pub mod incident;
+pub mod ladder;
 pub mod plan;
 pub mod region;
 pub mod roster;

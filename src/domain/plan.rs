@@ -32,6 +32,8 @@ pub struct Plan {
     pub region: Option<RegionCode>,
     /// What it calls out for.
     pub requirements: Vec<Requirement>,
+    /// How the call widens when a requirement is not filled in time.
+    pub ladder: Vec<super::ladder::Step>,
 }
 
 impl Plan {
@@ -81,6 +83,7 @@ mod tests {
             levels: levels.iter().map(|l| Level::new(*l).unwrap()).collect(),
             region: region.map(|r| RegionCode::parse(r).unwrap()),
             requirements: vec![],
+            ladder: crate::domain::ladder::default_ladder(),
         }
     }
 
@@ -92,12 +95,14 @@ mod tests {
                 name: "c".into(),
                 tier: Tier::City,
                 parent: None,
+                alert_webhook: None,
             },
             Region {
                 code: RegionCode::parse("990101").unwrap(),
                 name: "k".into(),
                 tier: Tier::County,
                 parent: Some(RegionCode::parse("990100").unwrap()),
+                alert_webhook: None,
             },
         ]);
         let plans = vec![

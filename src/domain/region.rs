@@ -90,6 +90,9 @@ pub struct Region {
     pub tier: Tier,
     /// The region above it; `None` only for a city.
     pub parent: Option<RegionCode>,
+    /// Where its command centre is alerted (a signed webhook) when an incident in or below
+    /// it runs short.
+    pub alert_webhook: Option<String>,
 }
 
 /// The whole tree, indexed by code.
@@ -132,6 +135,17 @@ impl RegionTree {
         out
     }
 
+    /// `code` and every region below it, in code order.
+    pub fn subtree(&self, code: &RegionCode) -> Vec<&Region> {
+        let mut out: Vec<&Region> = self
+            .by_code
+            .values()
+            .filter(|r| self.contains(code, &r.code))
+            .collect();
+        out.sort_by(|a, b| a.code.cmp(&b.code));
+        out
+    }
+
     /// The region with this name (first in code order when names repeat).
     pub fn find_by_name(&self, name: &str) -> Option<&Region> {
         self.by_code
@@ -166,6 +180,7 @@ mod tests {
             name: c.into(),
             tier: t,
             parent: p.map(|p| RegionCode::parse(p).unwrap()),
+            alert_webhook: None,
         };
         RegionTree::new(vec![
             r("990100", Tier::City, None),

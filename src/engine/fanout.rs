@@ -1,18 +1,28 @@
-//! The fan-out worker: turns `incident.raised` into callouts and `incident.stood_down` into
-//! closed callouts and stand-down notices.
+//! The fan-out worker: runs each requirement's escalation ladder and turns
+//! `incident.stood_down` into closed callouts and stand-down notices.
 //!
-//! Both are idempotent, so a re-delivered event (after a crash) changes nothing twice:
-//! creating callouts skips volunteers the incident already called, and each batch enqueues
-//! its deliveries in the same script that creates it.
+//! - `incident.raised`: step 0 of every requirement.
+//! - `requirement.step_due` (a fired timer): the next step, or `short` after the last.
+//! - `incident.upgraded`: step 0 of new requirements; a raised headcount resumes the ladder.
+//!
+//! A step begins once (`step_begin.lua` marks the earlier step's unanswered callouts
+//! `silent`), selects volunteers not yet called, creates their callouts in batches (each batch
+//! enqueues its deliveries atomically) and arms the timer that ends its wait. A step that finds
+//! nobody new hands straight on to the next. Every part is idempotent, so a re-delivered event
+//! changes nothing twice.
 
 use super::Ctx;
 use super::select::{Ask, select};
 use super::worker::Handler;
 use crate::domain::incident::{IncidentId, Mode};
+use crate::domain::ladder::Step;
+use crate::domain::plan::Requirement;
 use crate::domain::region::RegionCode;
 use crate::store::callouts::NewCallout;
+use crate::store::ladder::StepStart;
 use crate::store::queue::Entry;
 use crate::store::{Keys, StoreError, field};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Consumer group name.
@@ -21,6 +31,15 @@ pub const GROUP: &str = "fanout";
 /// The fan-out handler.
 pub struct Fanout {
     ctx: Arc<Ctx>,
+}
+
+/// What the fan-out needs of an incident.
+struct Loaded {
+    id: IncidentId,
+    fields: HashMap<String, String>,
+    region: RegionCode,
+    reqs: Vec<Requirement>,
+    ladder: Vec<Step>,
 }
 
 #[derive(serde::Deserialize)]
@@ -37,44 +56,115 @@ impl Fanout {
         Fanout { ctx }
     }
 
-    /// Calls out every requirement of a freshly raised incident.
-    pub async fn raise(&self, id: &IncidentId) -> Result<(), StoreError> {
-        let ctx = &self.ctx;
-        let Some(inc) = ctx.store.incident_fields(id).await? else {
-            return Ok(());
+    async fn load(&self, id: &IncidentId) -> Result<Option<Loaded>, StoreError> {
+        let Some(inc) = self.ctx.store.incident_fields(id).await? else {
+            return Ok(None);
         };
         if !matches!(
             field(&inc, "status").as_str(),
             "mustering" | "filled" | "short"
         ) {
-            return Ok(());
+            return Ok(None);
         }
-        let Ok(region) = RegionCode::parse(&field(&inc, "region")) else {
-            return Err(StoreError::Corrupt(format!("incident {id} region")));
-        };
+        let corrupt =
+            |what: &str, e: String| StoreError::Corrupt(format!("incident {id} {what}: {e}"));
+        let region = RegionCode::parse(&field(&inc, "region")).map_err(|e| corrupt("region", e))?;
         let reqs: Vec<StoredReq> = serde_json::from_str(&field(&inc, "reqs"))
-            .map_err(|e| StoreError::Corrupt(format!("incident {id} reqs: {e}")))?;
-        let batch = ctx.config.engine.fanout_batch.max(1);
-        for r in reqs {
-            let req = crate::domain::plan::Requirement {
-                id: r.id,
-                team_kind: r.team_kind,
-                qualification: r.qualification,
-                needed: r.needed,
+            .map_err(|e| corrupt("reqs", e.to_string()))?;
+        let ladder: Vec<Step> = match inc.get("ladder") {
+            Some(l) => serde_json::from_str(l).map_err(|e| corrupt("ladder", e.to_string()))?,
+            None => crate::domain::ladder::default_ladder(),
+        };
+        Ok(Some(Loaded {
+            id: *id,
+            region,
+            reqs: reqs
+                .into_iter()
+                .map(|r| Requirement {
+                    id: r.id,
+                    team_kind: r.team_kind,
+                    qualification: r.qualification,
+                    needed: r.needed,
+                })
+                .collect(),
+            ladder: if ladder.is_empty() {
+                crate::domain::ladder::default_ladder()
+            } else {
+                ladder
+            },
+            fields: inc,
+        }))
+    }
+
+    /// Step 0 of every requirement of a freshly raised incident.
+    pub async fn raise(&self, id: &IncidentId) -> Result<(), StoreError> {
+        let Some(l) = self.load(id).await? else {
+            return Ok(());
+        };
+        for r in &l.reqs {
+            self.run_step(&l, r, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// The wait of `step` ran out: the next step, or `short` after the last.
+    async fn step_due(&self, id: &IncidentId, req: &str, step: usize) -> Result<(), StoreError> {
+        let Some(l) = self.load(id).await? else {
+            return Ok(());
+        };
+        let Some(r) = l.reqs.iter().find(|r| r.id == req) else {
+            return Ok(());
+        };
+        metrics::counter!("muster_escalation_steps_due_total").increment(1);
+        if step + 1 < l.ladder.len() {
+            self.run_step(&l, r, step + 1).await
+        } else {
+            self.short(&l, r).await
+        }
+    }
+
+    /// Runs step `step` of requirement `req`, and the following ones while a step finds
+    /// nobody new to call.
+    async fn run_step(
+        &self,
+        l: &Loaded,
+        req: &Requirement,
+        mut step: usize,
+    ) -> Result<(), StoreError> {
+        let ctx = &self.ctx;
+        let id = &l.id;
+        loop {
+            let Some(st) = l.ladder.get(step) else {
+                return self.short(l, req).await;
             };
+            let now = ctx.clock.now_ms();
+            match ctx
+                .store
+                .step_begin(id, &req.id, step, st.scope.as_str(), now)
+                .await?
+            {
+                StepStart::Go => {}
+                StepStart::Stale | StepStart::Filled | StepStart::Closed => return Ok(()),
+            }
+            let called = ctx.store.called_set(id).await?;
             let ask = Ask {
-                region: &region,
-                requirement: &req,
-                mode: Mode::parse(&field(&inc, "mode")).unwrap_or_default(),
-                include_deployed: field(&inc, "include_deployed") == "1",
-                incident: &field(&inc, "id"),
-                now_ms: ctx.clock.now_ms(),
+                region: &l.region,
+                scope: st.scope,
+                pool: st.pool,
+                called: &called,
+                requirement: req,
+                mode: Mode::parse(&field(&l.fields, "mode")).unwrap_or_default(),
+                include_deployed: field(&l.fields, "include_deployed") == "1",
+                incident: &field(&l.fields, "id"),
+                now_ms: now,
             };
             let sel = select(ctx, &ask).await?;
-            ctx.store.save_selection(id, &req.id, 0, &sel).await?;
+            ctx.store
+                .save_selection(id, &req.id, step as u32, &sel)
+                .await?;
             let tier = sel.tier.as_str();
-            tracing::debug!(incident = %id, requirement = %req.id, tier, candidates = sel.candidates.len(), excluded = sel.excluded.len(), "selected");
-            for chunk in sel.candidates.chunks(batch) {
+            tracing::debug!(incident = %id, requirement = %req.id, step, tier, candidates = sel.candidates.len(), excluded = sel.excluded.len(), "selected");
+            for chunk in sel.candidates.chunks(ctx.config.engine.fanout_batch.max(1)) {
                 let batch: Vec<NewCallout> = chunk
                     .iter()
                     .map(|c| NewCallout {
@@ -82,10 +172,9 @@ impl Fanout {
                         channel: c.channel.clone(),
                     })
                     .collect();
-                let now = ctx.clock.now_ms();
                 match ctx
                     .store
-                    .create_callouts(id, now, &req.id, tier, 0, &batch)
+                    .create_callouts(id, ctx.clock.now_ms(), &req.id, tier, step as u32, &batch)
                     .await?
                 {
                     Some(n) => {
@@ -94,6 +183,64 @@ impl Fanout {
                     None => return Ok(()), // stood down meanwhile
                 }
             }
+            let called_here = ctx.store.step_callouts(id, &req.id, step).await?;
+            if called_here == 0 && step + 1 < l.ladder.len() {
+                step += 1; // nobody to wait for at this step
+                continue;
+            }
+            return ctx
+                .store
+                .arm_timer(id, &req.id, step, now + st.wait_ms)
+                .await;
+        }
+    }
+
+    /// The ladder is exhausted with the headcount unmet: the requirement is short, and the
+    /// command centres of the incident's region and above are alerted.
+    async fn short(&self, l: &Loaded, req: &Requirement) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now_ms();
+        let Some((needed, taken)) = self
+            .ctx
+            .store
+            .requirement_short(&l.id, &req.id, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        tracing::warn!(incident = %l.id, requirement = %req.id, needed, taken, "requirement short: the ladder is exhausted");
+        metrics::counter!("muster_requirements_short_total").increment(1);
+        let body = serde_json::json!({
+            "type": "shortfall",
+            "incident": {
+                "id": l.id.to_string(), "kind": field(&l.fields, "kind"), "level": field(&l.fields, "level").parse::<u8>().unwrap_or(0),
+                "region": l.region.to_string(), "title": field(&l.fields, "title"), "mode": field(&l.fields, "mode"),
+            },
+            "requirement_id": req.id, "team_kind": req.team_kind,
+            "needed": needed, "accepted": taken, "short_by": needed.saturating_sub(taken),
+        })
+        .to_string()
+        .into_bytes();
+        for r in self.ctx.seed.regions.chain(&l.region) {
+            let Some(url) = &r.alert_webhook else {
+                continue;
+            };
+            let msg_id = format!("msg_{}_short_{}_{}", l.id.0.simple(), req.id, r.code);
+            let mut sent = false;
+            for attempt in 0..3u64 {
+                match self.ctx.webhook.send(url, &msg_id, body.clone()).await {
+                    Ok(()) => {
+                        sent = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(region = %r.code, attempt, error = %e, "shortfall alert failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1)))
+                            .await;
+                    }
+                }
+            }
+            let outcome = if sent { "delivered" } else { "failed" };
+            metrics::counter!("muster_shortfall_alerts_total", "outcome" => outcome).increment(1);
         }
         Ok(())
     }
@@ -138,6 +285,16 @@ impl Handler for Fanout {
             match (e.get("type"), id) {
                 ("incident.raised", Some(id)) => self.raise(&id).await?,
                 ("incident.stood_down", Some(id)) => self.stand_down(&id).await?,
+                ("requirement.step_due", Some(id)) => {
+                    if let Ok(due) = e.get("due").parse::<i64>() {
+                        let late = (self.ctx.clock.now_ms() - due).max(0) as f64 / 1000.0;
+                        metrics::histogram!("muster_escalation_timer_lateness_seconds")
+                            .record(late);
+                    }
+                    if let Ok(step) = e.get("step").parse() {
+                        self.step_due(&id, e.get("requirement"), step).await?
+                    }
+                }
                 _ => {}
             }
             self.ctx.store.ack_entries(&stream, GROUP, &[e.id]).await?;

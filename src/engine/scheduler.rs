@@ -1,6 +1,7 @@
-//! Moves due delivery retries from each partition's `delayed` set back to its delivery stream.
-//! The move is one script, so with many instances ticking, each retry moves exactly once. The
-//! due time is on the injected clock: tests move time instead of sleeping.
+//! Moves due delivery retries from each partition's `delayed` set back to its delivery stream,
+//! and fires due escalation timers from its `timers` set onto its bus. Each move is one script,
+//! so with many instances ticking, each retry moves and each timer fires exactly once. Due
+//! times are on the injected clock: tests move time instead of sleeping.
 
 use super::Ctx;
 use super::worker::Backoff;
@@ -16,7 +17,12 @@ pub async fn run(ctx: Arc<Ctx>) {
         let mut failed = None;
         for p in 0..ctx.store.keys.partitions() {
             loop {
-                match ctx.store.promote_due(p, ctx.clock.now_ms(), 500).await {
+                let now = ctx.clock.now_ms();
+                let moved = match ctx.store.promote_due(p, now, 500).await {
+                    Ok(n) => ctx.store.fire_timers(p, now, 500).await.map(|t| n.max(t)),
+                    Err(e) => Err(e),
+                };
+                match moved {
                     Ok(n) if n >= 500 => continue,
                     Ok(_) => break,
                     Err(e) => {

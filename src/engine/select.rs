@@ -1,9 +1,11 @@
-//! Who is called for a requirement: the seam the timed tier ladder extends.
+//! Who is called for a requirement at one step of its escalation ladder.
 //!
-//! Walking up from the incident's region (township → county → city), the first region that has
-//! active teams of the requirement's kind supplies the pool. Of each team, the members on call
-//! now (its roster's layers and overrides; every member when the team has no roster) are the
-//! candidates; each is then checked for eligibility ([`crate::domain::eligibility`]): status,
+//! The step's scope (township, county or city, relative to the incident's region) gives the
+//! teams: every active team of the requirement's kind in that region and below, closest to the
+//! incident first. Of each team, the step's pool gives the candidates: the members on call now
+//! (its roster's layers and overrides; every member when the team has no roster), or all
+//! members. Volunteers this incident already called are skipped. Each candidate is checked for
+//! eligibility ([`crate::domain::eligibility`]): status,
 //! qualification and insurance on the incident's day, unavailability, rest after a live
 //! deployment, and acceptance on another live incident. Everyone looked at and left out gets a
 //! reason, which the fan-out stores for `GET /v1/incidents/{id}/candidates`.
@@ -11,6 +13,7 @@
 use super::Ctx;
 use crate::domain::eligibility::{Exclusion, check_registry};
 use crate::domain::incident::Mode;
+use crate::domain::ladder::{Pool, distance, scope_region};
 use crate::domain::plan::Requirement;
 use crate::domain::region::{RegionCode, Tier};
 use crate::store::{Result, field};
@@ -65,6 +68,12 @@ pub struct Selection {
 pub struct Ask<'a> {
     /// The incident's region.
     pub region: &'a RegionCode,
+    /// The step's scope.
+    pub scope: Tier,
+    /// The step's pool.
+    pub pool: Pool,
+    /// Volunteers this incident already called (never called twice).
+    pub called: &'a HashSet<String>,
     /// The requirement.
     pub requirement: &'a Requirement,
     /// Live or drill.
@@ -80,35 +89,32 @@ pub struct Ask<'a> {
 /// Selects candidates for one requirement.
 pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
     let tree = &ctx.seed.regions;
-    let chain = tree.chain(ask.region);
-    let codes: Vec<&RegionCode> = chain.iter().map(|r| &r.code).collect();
-    let by_region = ctx.store.teams_in_regions(&codes).await?;
+    let top = scope_region(tree, ask.region, ask.scope);
+    let regions = tree.subtree(&top);
+    let codes: Vec<&RegionCode> = regions.iter().map(|r| &r.code).collect();
+    let mut teams: Vec<_> = ctx
+        .store
+        .teams_in_regions(&codes)
+        .await?
+        .into_iter()
+        .flatten()
+        .filter(|t| t.kind == ask.requirement.team_kind && t.status.as_str() == "active")
+        .collect();
+    teams.sort_by_key(|t| (distance(tree, ask.region, &t.region), t.id.clone()));
     let mut sel = Selection {
-        tier: chain.first().map(|r| r.tier).unwrap_or(Tier::Township),
-        region: None,
-        teams: vec![],
+        tier: ask.scope,
+        region: Some(top.to_string()),
+        teams: teams.iter().map(|t| t.id.clone()).collect(),
         candidates: vec![],
         excluded: vec![],
     };
-    let Some((r, teams)) = chain.iter().zip(by_region).find_map(|(r, teams)| {
-        let of_kind: Vec<_> = teams
-            .into_iter()
-            .filter(|t| t.kind == ask.requirement.team_kind && t.status.as_str() == "active")
-            .collect();
-        (!of_kind.is_empty()).then_some((r, of_kind))
-    }) else {
-        return Ok(sel);
-    };
-    sel.tier = r.tier;
-    sel.region = Some(r.code.to_string());
-    sel.teams = teams.iter().map(|t| t.id.clone()).collect();
     let now = Timestamp::from_millisecond(ask.now_ms).unwrap_or_else(|_| Timestamp::now());
     let rosters = ctx.rosters.get(&ctx.store, &sel.teams).await?;
     let mut seen = HashSet::new();
     let mut looked: Vec<(String, String, String)> = Vec::new(); // (volunteer, team, via)
     for (t, roster) in teams.iter().zip(rosters) {
         let members = ctx.store.team_member_ids(&t.id).await?;
-        let on_call: Vec<(String, String)> = match roster {
+        let on_call: Vec<(String, String)> = match roster.filter(|_| ask.pool == Pool::OnCall) {
             Some(r) => r
                 .on_call_at(now)
                 .into_iter()
@@ -117,18 +123,21 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
                     (o.volunteer, via)
                 })
                 .collect(),
+            None if ask.pool == Pool::All => {
+                members.iter().map(|m| (m.clone(), "all".into())).collect()
+            }
             None => members
                 .iter()
                 .map(|m| (m.clone(), "no_roster".into()))
                 .collect(),
         };
         for (v, via) in on_call {
-            if seen.insert(v.clone()) {
+            if !ask.called.contains(&v) && seen.insert(v.clone()) {
                 looked.push((v, t.id.clone(), via));
             }
         }
         for m in members {
-            if !seen.contains(&m) {
+            if !seen.contains(&m) && !ask.called.contains(&m) {
                 seen.insert(m.clone());
                 sel.excluded
                     .push(excluded(&m, &t.id, &Exclusion::NotOnCall));

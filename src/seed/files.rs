@@ -3,6 +3,7 @@
 use super::{DefaultRoster, Problem, Seed, TokenDef, line_of, volunteers};
 use crate::domain::access::{Role, Team};
 use crate::domain::incident::{BUILTIN_TEAM_KINDS, Level};
+use crate::domain::ladder::{Pool, Step, default_ladder, parse_wait};
 use crate::domain::plan::{Plan, Requirement};
 use crate::domain::region::{Region, RegionCode, RegionTree, Tier};
 use crate::domain::template::{
@@ -84,6 +85,7 @@ struct RawRegion {
     name: String,
     tier: S<String>,
     parent: Option<S<String>>,
+    alert_webhook: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +140,18 @@ struct RawPlan {
     levels: S<Vec<i64>>,
     region: Option<S<String>>,
     requirement: Vec<S<RawRequirement>>,
+    #[serde(default)]
+    step: Vec<S<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    scope: String,
+    pool: String,
+    wait: String,
+    #[serde(default)]
+    renotify: bool,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +233,16 @@ fn load_regions(path: &Path, problems: &mut Vec<Problem>) -> RegionTree {
                 name: r.name.clone(),
                 tier,
                 parent,
+                alert_webhook: match &r.alert_webhook {
+                    Some(u) => match super::volunteers::check_webhook(u.get_ref()) {
+                        Ok(()) => Some(u.get_ref().clone()),
+                        Err(e) => {
+                            ctx.at(u.span().start, format!("alert_webhook: {e}"));
+                            None
+                        }
+                    },
+                    None => None,
+                },
             },
         ));
     }
@@ -530,6 +554,40 @@ fn check_plan(
             needed: needed.clamp(1, 100_000) as u32,
         });
     }
+    let mut ladder = Vec::new();
+    for st in &raw.step {
+        let at = st.span().start;
+        let s = st.get_ref();
+        let scope = Tier::parse(&s.scope);
+        let pool = match s.pool.as_str() {
+            "on_call" => Some(Pool::OnCall),
+            "all" => Some(Pool::All),
+            _ => None,
+        };
+        match (scope, pool, parse_wait(&s.wait)) {
+            (Some(scope), Some(pool), Ok(wait_ms)) => ladder.push(Step {
+                scope,
+                pool,
+                wait_ms,
+                renotify: s.renotify,
+            }),
+            (None, _, _) => ctx.at(
+                at,
+                format!("step scope `{}` is not township, county or city", s.scope),
+            ),
+            (_, None, _) => ctx.at(at, format!("step pool `{}` is not on_call or all", s.pool)),
+            (_, _, Err(e)) => ctx.at(at, format!("step wait: {e}")),
+        }
+    }
+    if ladder.windows(2).any(|w| w[1].scope < w[0].scope) {
+        ctx.line(
+            None,
+            "a ladder's steps must never narrow (township, then county, then city)",
+        );
+    }
+    if ladder.is_empty() {
+        ladder = default_ladder();
+    }
     if ctx.problems.len() > before {
         return None;
     }
@@ -540,6 +598,7 @@ fn check_plan(
         levels,
         region,
         requirements: reqs,
+        ladder,
     })
 }
 

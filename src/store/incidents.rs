@@ -27,6 +27,8 @@ pub struct NewIncident {
     pub location: Option<serde_json::Value>,
     /// A drill that may call volunteers already accepted on a live incident.
     pub include_deployed: bool,
+    /// The plan's escalation ladder, fixed for the incident's life.
+    pub ladder: Vec<crate::domain::ladder::Step>,
     /// The plan chosen.
     pub plan_id: String,
     /// Its requirements.
@@ -175,6 +177,7 @@ impl Store {
             "raised_by": n.raised_by,
             "location": n.location.as_ref().map(|l| l.to_string()).unwrap_or_default(),
             "include_deployed": if n.include_deployed { "1" } else { "0" },
+            "ladder": serde_json::to_string(&n.ladder).unwrap_or_else(|_| "[]".into()),
             "reqs": serde_json::to_string(&reqs).unwrap_or_else(|_| "[]".into()),
             "seq": "0",
         });

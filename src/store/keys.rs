@@ -6,10 +6,12 @@
 //! | `P:{pK}:inc:ID:counts` | hash: `REQ:needed`, `REQ:<state>` counters, `REQ:step`, `REQ:tier` | every transition script | none | `{pK}` |
 //! | `P:{pK}:inc:ID:called` | hash: volunteer id → callout number; one callout per volunteer per incident | fan-out | none | `{pK}` |
 //! | `P:{pK}:inc:ID:co:N` | hash: callout N (`v`, `r`, `tier`, `step`, `ch`, `st`, timestamps, delivery marks) | fan-out, ack, notifier | none | `{pK}` |
+//! | `P:{pK}:inc:ID:rco:REQ` | list: callout numbers of requirement REQ, in creation order (silence, standby notices) | fan-out | none | `{pK}` |
 //! | `P:{pK}:inc:ID:standby:REQ` | list: callout numbers on standby, in acceptance order | ack | none | `{pK}` |
 //! | `P:{pK}:inc:ID:events` | stream: every change of the incident (SSE, audit) | every script | none | `{pK}` |
 //! | `P:{pK}:bus` | stream: domain events of partition K (groups `fanout`, `projection`) | raise, ack, stand-down | trimmed ~100k | `{pK}` |
 //! | `P:{pK}:deliveries` | stream: messages to hand to a channel (group `notifier`) | fan-out, ack, stand-down, scheduler | trimmed ~100k | `{pK}` |
+//! | `P:{pK}:timers` | zset: `incident\|requirement\|step` → end of that step's wait (ms), fired once into `bus` | fan-out | none | `{pK}` |
 //! | `P:{pK}:delayed` | zset: delivery retries, score = due time (ms) | notifier | none | `{pK}` |
 //! | `P:incidents` | zset: incident id → raised_at (ms), for listing | raise, projection | none | none (cold path) |
 //! | `P:meta` | hash: `partitions`, `token_secret`, `seed` | startup | none | none (cold path) |
@@ -90,6 +92,11 @@ impl Keys {
     /// The delivery queue of partition `p`.
     pub fn deliveries(&self, p: u16) -> String {
         format!("{}:{{p{}}}:deliveries", self.prefix, p)
+    }
+
+    /// The escalation timers of partition `p`.
+    pub fn timers(&self, p: u16) -> String {
+        format!("{}:{{p{}}}:timers", self.prefix, p)
     }
 
     /// The delayed retries of partition `p`.
@@ -177,6 +184,7 @@ mod tests {
             k.bus(p),
             k.deliveries(p),
             k.delayed(p),
+            k.timers(p),
         ] {
             assert!(key.starts_with("t:"), "{key}");
             assert!(key.contains(&tag), "{key}");

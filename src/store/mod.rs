@@ -24,6 +24,7 @@
 pub mod callouts;
 pub mod incidents;
 pub mod keys;
+pub mod ladder;
 pub mod queue;
 pub mod registry;
 mod scripts;

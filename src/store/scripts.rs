@@ -25,6 +25,9 @@ pub(crate) struct Scripts {
     pub stand_down_sweep: Script,
     pub project_status: Script,
     pub roster_put: Script,
+    pub step_begin: Script,
+    pub requirement_short: Script,
+    pub timers_due: Script,
 }
 
 impl Scripts {
@@ -46,6 +49,9 @@ impl Scripts {
             stand_down_sweep: script!("stand_down_sweep.lua"),
             project_status: script!("project_status.lua"),
             roster_put: script!("roster_put.lua"),
+            step_begin: script!("step_begin.lua"),
+            requirement_short: script!("requirement_short.lua"),
+            timers_due: script!("timers_due.lua"),
         }
     }
 }

@@ -35,6 +35,19 @@ else
   if state == 'standby' then redis.call('LREM', standby, 0, n) end
 end
 move(co, counts, req, state, new)
+-- The place just taken was the last: everyone reached but silent so far is told to stand by.
+if new == 'accepted' then
+  local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived')
+  if tonumber(c[2] or '0') + tonumber(c[3] or '0') == tonumber(c[1] or '0') then
+    for _, m in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
+      local mco = base .. ':co:' .. m
+      local st = redis.call('HGET', mco, 'st')
+      if (st == 'notified' or st == 'silent') and redis.call('HSETNX', mco, 'sbn', now) == 1 then
+        enqueue(KEYS[3], id, m, 'standby')
+      end
+    end
+  end
+end
 local stamp = ({accepted = 'aa', standby = 'aa', declined = 'da', withdrawn = 'wa', arrived = 'ra'})[new]
 if stamp then redis.call('HSET', co, stamp, now) end
 event(base, 'type', 'callout.' .. new, 'at', now, 'n', n, 'requirement', req, 'from', state, 'via', ARGV[5])

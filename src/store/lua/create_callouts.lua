@@ -16,6 +16,7 @@ for i = 6, #ARGV, 2 do
   if redis.call('HEXISTS', base .. ':called', vid) == 0 then
     local n = redis.call('HINCRBY', base, 'seq', 1)
     redis.call('HSET', base .. ':called', vid, n)
+    redis.call('RPUSH', base .. ':rco:' .. req, n)
     local co = base .. ':co:' .. n
     redis.call('HSET', co, 'v', vid, 'r', req, 'tier', tier, 'step', step, 'ch', ARGV[i + 1], 'ca', now)
     move(co, counts, req, nil, 'pending')
@@ -25,7 +26,7 @@ for i = 6, #ARGV, 2 do
   end
 end
 if created > 0 then
-  redis.call('HSET', counts, req .. ':step', step, req .. ':tier', tier)
+  redis.call('HINCRBY', counts, req .. ':called@' .. step, created)
   event(base, 'type', 'callouts.created', 'at', now, 'requirement', req, 'count', created, 'tier', tier, 'step', step)
 end
 return {created, first}

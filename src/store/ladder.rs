@@ -1,0 +1,126 @@
+//! Escalation in Redis: beginning a step once, declaring a requirement short, and the timers
+//! that end each step's wait.
+//!
+//! A step's deadline is a member `incident|requirement|step` of its partition's `timers`
+//! sorted set, scored by the due time on the injected clock. [`Store::fire_timers`] moves due
+//! members to the partition's bus as `requirement.step_due` events in one script, so exactly
+//! one instance fires each, and the fan-out group handles the event once. In-process sleeps are
+//! only how often instances look.
+
+use super::{Result, Store, retrying};
+use crate::domain::incident::IncidentId;
+use std::collections::HashSet;
+
+/// What beginning a step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStart {
+    /// Go on: select and call out.
+    Go,
+    /// A later step has begun already.
+    Stale,
+    /// The requirement has its headcount.
+    Filled,
+    /// The incident is stood down.
+    Closed,
+}
+
+impl Store {
+    /// Begins step `step` of requirement `req` (see `step_begin.lua`).
+    pub async fn step_begin(
+        &self,
+        id: &IncidentId,
+        req: &str,
+        step: usize,
+        tier: &str,
+        now: i64,
+    ) -> Result<StepStart> {
+        let base = self.keys.incident(id);
+        let r: String = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().step_begin.prepare_invoke();
+            inv.key(&base).arg(req).arg(step).arg(tier).arg(now);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(match r.as_str() {
+            "go" => StepStart::Go,
+            "stale" => StepStart::Stale,
+            "filled" => StepStart::Filled,
+            _ => StepStart::Closed,
+        })
+    }
+
+    /// Declares requirement `req` short; `Some((needed, taken))` the first time only.
+    pub async fn requirement_short(
+        &self,
+        id: &IncidentId,
+        req: &str,
+        now: i64,
+    ) -> Result<Option<(u32, u32)>> {
+        let base = self.keys.incident(id);
+        let bus = self.keys.bus(self.keys.partition_of(id));
+        let idt = id.to_string();
+        let r: Vec<u32> = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().requirement_short.prepare_invoke();
+            inv.key(&base).key(&bus).arg(req).arg(now).arg(&idt);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(match r.as_slice() {
+            [needed, taken] => Some((*needed, *taken)),
+            _ => None,
+        })
+    }
+
+    /// Arms the end of step `step`'s wait (idempotent: a re-armed timer keeps its first time).
+    pub async fn arm_timer(&self, id: &IncidentId, req: &str, step: usize, due: i64) -> Result<()> {
+        let key = self.keys.timers(self.keys.partition_of(id));
+        self.cmd::<()>(
+            redis::cmd("ZADD")
+                .arg(key)
+                .arg("NX")
+                .arg(due)
+                .arg(format!("{id}|{req}|{step}")),
+        )
+        .await
+    }
+
+    /// Fires the due timers of partition `p`; returns how many fired.
+    pub async fn fire_timers(&self, p: u16, now: i64, limit: usize) -> Result<u32> {
+        let timers = self.keys.timers(p);
+        let bus = self.keys.bus(p);
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().timers_due.prepare_invoke();
+            inv.key(&timers).key(&bus).arg(now).arg(limit);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Timers armed in partition `p` (for tests and the benchmark).
+    pub async fn armed_timers(&self, p: u16) -> Result<u64> {
+        self.cmd(redis::cmd("ZCARD").arg(self.keys.timers(p))).await
+    }
+
+    /// How many callouts step `step` of requirement `req` created.
+    pub async fn step_callouts(&self, id: &IncidentId, req: &str, step: usize) -> Result<u64> {
+        let v: Option<u64> = self
+            .cmd(
+                redis::cmd("HGET")
+                    .arg(self.keys.counts(id))
+                    .arg(format!("{req}:called@{step}")),
+            )
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Volunteers this incident has called.
+    pub async fn called_set(&self, id: &IncidentId) -> Result<HashSet<String>> {
+        let v: Vec<String> = self
+            .cmd(redis::cmd("HKEYS").arg(format!("{}:called", self.keys.incident(id))))
+            .await?;
+        Ok(v.into_iter().collect())
+    }
+}

@@ -1,0 +1,24 @@
+-- The ladder of a requirement is exhausted and its headcount unmet: it is `short`. Unanswered
+-- callouts become `silent` (they can still accept, and the requirement fills if enough do).
+-- Idempotent: only the first call reports the shortfall.
+-- KEYS[1] incident base key   KEYS[2] partition bus stream
+-- ARGV[1] requirement   ARGV[2] now   ARGV[3] incident id
+-- Returns {needed, taken} the first time, {} when filled, already short, or closed.
+local base, req = KEYS[1], ARGV[1]
+local status = redis.call('HGET', base, 'status')
+if not status or status == 'stood_down' or status == 'closed' then return {} end
+local counts = base .. ':counts'
+local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived', req .. ':short')
+local needed, taken = tonumber(c[1] or '0'), tonumber(c[2] or '0') + tonumber(c[3] or '0')
+if taken >= needed or c[4] then return {} end
+for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
+  local co = base .. ':co:' .. n
+  if redis.call('HGET', co, 'st') == 'notified' then
+    move(co, counts, req, 'notified', 'silent')
+    redis.call('HSET', co, 'sia', ARGV[2])
+  end
+end
+redis.call('HSET', counts, req .. ':short', ARGV[2])
+event(base, 'type', 'requirement.short', 'at', ARGV[2], 'requirement', req, 'needed', needed, 'taken', taken)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'requirement.short', 'incident', ARGV[3], 'requirement', req)
+return {needed, taken}

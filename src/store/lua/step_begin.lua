@@ -1,0 +1,27 @@
+-- Begins escalation step `step` of a requirement, once: callouts of earlier steps that are
+-- still unanswered become `silent` (they can still accept), and the requirement's step and
+-- tier move on. Re-running the step that is current is allowed (a re-delivered event redoes
+-- its idempotent selection); an older step is stale.
+-- KEYS[1] incident base key
+-- ARGV[1] requirement   ARGV[2] step   ARGV[3] tier   ARGV[4] now
+-- Returns 'go' | 'stale' | 'filled' | 'closed'.
+local base, req, step = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local status = redis.call('HGET', base, 'status')
+if not status or status == 'stood_down' or status == 'closed' then return 'closed' end
+local counts = base .. ':counts'
+local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived', req .. ':step', req .. ':begun')
+if tonumber(c[2] or '0') + tonumber(c[3] or '0') >= tonumber(c[1] or '0') then return 'filled' end
+local begun = tonumber(c[5] or '-1')
+if begun > step then return 'stale' end
+if begun < step then
+  for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
+    local co = base .. ':co:' .. n
+    if redis.call('HGET', co, 'st') == 'notified' then
+      move(co, counts, req, 'notified', 'silent')
+      redis.call('HSET', co, 'sia', ARGV[4])
+    end
+  end
+  redis.call('HSET', counts, req .. ':begun', step, req .. ':step', step, req .. ':tier', ARGV[3])
+  event(base, 'type', 'requirement.step', 'at', ARGV[4], 'requirement', req, 'step', step, 'tier', ARGV[3])
+end
+return 'go'
