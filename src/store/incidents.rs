@@ -95,6 +95,12 @@ pub struct RequirementProgress {
     pub step: u32,
     /// Scope of that step.
     pub tier: String,
+    /// When that step's wait runs out and the call widens (unset once filled or short, or
+    /// before the step has finished calling out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step_at: Option<String>,
+    /// The ladder ran out with the headcount unmet (it may still fill from late answers).
+    pub short: bool,
 }
 
 /// An incident with its progress, as the API shows it.
@@ -393,6 +399,14 @@ pub(crate) fn view(
                     + c("failed")
                     + c("stood_down"),
                 step: c("step"),
+                next_step_at: cnt
+                    .get(&format!("{}:due@{}", r.id, c("step")))
+                    .and_then(|d| d.parse().ok())
+                    .filter(|_| {
+                        accepted < r.needed && !cnt.contains_key(&format!("{}:short", r.id))
+                    })
+                    .map(crate::clock::rfc3339),
+                short: cnt.contains_key(&format!("{}:short", r.id)) && accepted < r.needed,
                 tier: cnt
                     .get(&format!("{}:tier", r.id))
                     .cloned()

@@ -76,14 +76,20 @@ impl Store {
     /// Arms the end of step `step`'s wait (idempotent: a re-armed timer keeps its first time).
     pub async fn arm_timer(&self, id: &IncidentId, req: &str, step: usize, due: i64) -> Result<()> {
         let key = self.keys.timers(self.keys.partition_of(id));
-        self.cmd::<()>(
-            redis::cmd("ZADD")
-                .arg(key)
-                .arg("NX")
-                .arg(due)
-                .arg(format!("{id}|{req}|{step}")),
-        )
-        .await
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("ZADD")
+            .arg(key)
+            .arg("NX")
+            .arg(due)
+            .arg(format!("{id}|{req}|{step}"))
+            .ignore()
+            .cmd("HSETNX")
+            .arg(self.keys.counts(id))
+            .arg(format!("{req}:due@{step}"))
+            .arg(due)
+            .ignore();
+        self.pipe(&p).await
     }
 
     /// Fires the due timers of partition `p`; returns how many fired.

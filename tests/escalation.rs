@@ -1,0 +1,280 @@
+//! The escalation ladder on the injected clock: the township fills (no escalation); the
+//! township is short and the county fills; every step is short and the requirement is `short`
+//! with the command centres alerted; a filled requirement tells the unanswered to stand by.
+//! A 15-minute ladder runs in well under a second: the test moves the clock, nothing sleeps.
+
+mod common;
+
+use common::*;
+use muster::clock::ManualClock;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+const ADMIN: &str = "demo-admin";
+const CITY: &str = "demo-city-commander";
+const MIN: i64 = 60_000;
+
+async fn start(
+    extra: impl FnOnce(&std::path::Path, &str),
+) -> (TestRedis, Receiver, TestApp, ManualClock) {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    extra(&seed, &rx.base());
+    let clock = ManualClock::new();
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    (redis, rx, app, clock)
+}
+
+async fn raise(app: &TestApp, body: Value) -> String {
+    let (s, b) = app.raise(CITY, body).await;
+    assert_eq!(s, 201, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// Rescue call-outs of an incident the receiver got.
+fn rescue_callouts(rx: &Receiver, id: &str) -> Vec<Received> {
+    rx.delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id && r.body["team_kind"] == "rescue")
+        .collect()
+}
+
+async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
+    req(&app.incident(id).await, rid).clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_township_that_fills_does_not_escalate_and_tells_the_rest_to_stand_by() {
+    let (_r, rx, app, clock) = start(|_, _| {}).await;
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"}),
+    )
+    .await;
+    eventually(T, "township rescue called", || async {
+        let called = progress(&app, &id, "rescue").await["called"]
+            .as_u64()
+            .unwrap();
+        called > 6 && rescue_callouts(&rx, &id).len() as u64 == called
+    })
+    .await;
+    let called = rescue_callouts(&rx, &id);
+    assert!(
+        called
+            .iter()
+            .all(|r| r.body["incident"]["id"] == id.as_str())
+    );
+    for r in called.iter().take(6) {
+        let (s, b) = app.ack(&r.token(), "accept").await;
+        assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "{b}");
+    }
+    // Everyone else who was reached is told to stand by, once.
+    let others = called.len() - 6;
+    eventually(T, "standby notices", || async {
+        rx.delivered("standby")
+            .iter()
+            .filter(|r| r.body["incident"]["id"] == id.as_str() && r.body["team_kind"] == "rescue")
+            .count()
+            == others
+    })
+    .await;
+    // An hour later the rescue requirement is still on its first step: nobody else was called.
+    for _ in 0..12 {
+        clock.advance(5 * MIN);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["tier"].as_str()),
+        (Some(0), Some("township")),
+        "{p}"
+    );
+    assert_eq!(p["accepted"], 6);
+    assert_eq!(
+        rescue_callouts(&rx, &id).len(),
+        called.len(),
+        "no escalation"
+    );
+    assert_eq!(
+        rx.delivered("standby")
+            .iter()
+            .filter(|r| r.body["incident"]["id"] == id.as_str() && r.body["team_kind"] == "rescue")
+            .count(),
+        others
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_township_escalates_to_the_county_which_fills() {
+    let (_r, rx, app, clock) = start(|_, _| {}).await;
+    // 990103003's only rescue team has two members.
+    assert_eq!(
+        app.json(
+            "PATCH",
+            "/v1/teams/t990103003-rescue",
+            ADMIN,
+            json!({"status": "suspended"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            "/v1/teams",
+            ADMIN,
+            json!({"id": "tiny", "name": "小队", "kind": "rescue", "region": "990103003"})
+        )
+        .await
+        .0,
+        201
+    );
+    for i in 0..2 {
+        let (s, b) = app
+            .json("POST", "/v1/volunteers", ADMIN, json!({"name": format!("小{i}"), "phone": format!("+861390000990{i}"), "teams": ["tiny"],
+                "webhook": format!("{}/hooks/tiny{i}", rx.base()), "insurance_valid_until": "2099-01-01",
+                "qualifications": [{"code": "water_rescue", "valid_until": "2099-01-01"}]}))
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990103003", "title": "内涝"}),
+    )
+    .await;
+    eventually(T, "two township call-outs", || async {
+        rescue_callouts(&rx, &id).len() == 2
+    })
+    .await;
+    for r in rescue_callouts(&rx, &id) {
+        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
+    }
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["accepted"].as_u64()),
+        (Some(0), Some(2)),
+        "{p}"
+    );
+    // Four minutes: still the township. Five: the county's on-call members are called.
+    clock.advance(4 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        rescue_callouts(&rx, &id).len(),
+        2,
+        "no escalation before the wait runs out"
+    );
+    clock.advance(MIN);
+    eventually(T, "county call-outs", || async {
+        rescue_callouts(&rx, &id).len() > 2
+    })
+    .await;
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["tier"].as_str()),
+        (Some(1), Some("county")),
+        "{p}"
+    );
+    let county: Vec<Received> = rescue_callouts(&rx, &id)
+        .into_iter()
+        .filter(|r| !r.volunteer.starts_with("tiny"))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        county.iter().all(|r| seen.insert(r.volunteer.clone())),
+        "nobody is called twice"
+    );
+    for r in county.iter().take(4) {
+        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
+    }
+    eventually(T, "rescue filled", || async {
+        progress(&app, &id, "rescue").await["accepted"] == 6
+    })
+    .await;
+    // Filled: later steps never come for rescue.
+    let before = rescue_callouts(&rx, &id).len();
+    clock.advance(30 * MIN);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(rescue_callouts(&rx, &id).len(), before);
+    assert_eq!(progress(&app, &id, "rescue").await["step"], 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
+    let (_r, rx, app, clock) = start(|seed, base| {
+        // Command centres of the city and of county 990101 take alerts.
+        let regions = std::fs::read_to_string(seed.join("regions.toml")).unwrap();
+        let regions = regions
+            .replacen("tier = \"city\"\n", &format!("tier = \"city\"\nalert_webhook = \"{base}/hooks/cc-city\"\n"), 1)
+            .replacen("code = \"990101\"\nname = \"东湖区\"\n", &format!("code = \"990101\"\nname = \"东湖区\"\nalert_webhook = \"{base}/hooks/cc-990101\"\n"), 1);
+        std::fs::write(seed.join("regions.toml"), regions).unwrap();
+        // A plan nobody can fill (a certificate nobody holds), with a short custom ladder.
+        std::fs::write(
+            seed.join("plans/chemical.toml"),
+            "name = \"危化\"\nkinds = [\"chemical\"]\nlevels = [1, 2, 3, 4]\n\n[[requirement]]\nid = \"hazmat\"\nteam_kind = \"fire\"\nqualification = \"hazmat_cert\"\nneeded = 3\n\n\
+             [[step]]\nscope = \"township\"\npool = \"on_call\"\nwait = \"1m\"\n\n[[step]]\nscope = \"county\"\npool = \"all\"\nwait = \"2m\"\n\n[[step]]\nscope = \"city\"\npool = \"all\"\nwait = \"3m\"\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let id = raise(
+        &app,
+        json!({"kind": "chemical", "level": 2, "region": "990101001", "title": "危化品泄漏"}),
+    )
+    .await;
+    // Every step finds only excluded volunteers, so the ladder runs to its last step at once
+    // and waits there.
+    eventually(T, "last step reached and waiting", || async {
+        let p = progress(&app, &id, "hazmat").await;
+        p["step"] == 2 && p["next_step_at"].is_string()
+    })
+    .await;
+    let (_, c) = app
+        .get(&format!("/v1/incidents/{id}/candidates"), Some(ADMIN))
+        .await;
+    let steps: Vec<u64> = c["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 1, 2], "{c}");
+    assert!(c.to_string().contains("qualification_missing"), "{c}");
+    clock.advance(3 * MIN - 1000);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.incident(&id).await["status"], "mustering");
+    clock.advance(1000);
+    eventually(T, "short", || async {
+        app.incident(&id).await["status"] == "short"
+    })
+    .await;
+    eventually(T, "both command centres alerted", || async {
+        rx.delivered("shortfall")
+            .iter()
+            .filter(|r| r.body["incident"]["id"] == id.as_str())
+            .count()
+            == 2
+    })
+    .await;
+    let alerts = rx.delivered("shortfall");
+    let mut to: Vec<&str> = alerts.iter().map(|r| r.volunteer.as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["cc-990101", "cc-city"]);
+    assert_eq!(
+        (
+            alerts[0].body["needed"].as_u64(),
+            alerts[0].body["short_by"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    assert!(alerts.iter().all(|r| r.signature_ok), "alerts are signed");
+    // Nothing fires twice.
+    clock.advance(60 * MIN);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(rx.delivered("shortfall").len(), 2);
+    app.stop().await;
+}
