@@ -317,6 +317,7 @@ async fn health_metrics_and_openapi() {
         "/metrics",
         "/openapi.json",
         "/v1/incidents/{id}/candidates",
+        "/v1/incidents/{id}/level",
         "/v1/volunteers",
         "/v1/volunteers:import",
         "/v1/volunteers/{id}",

@@ -278,3 +278,110 @@ async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
     assert_eq!(rx.delivered("shortfall").len(), 2);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upgrade_calls_out_only_the_difference() {
+    let (_r, rx, app, clock) = start(|_, _| {}).await;
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"}),
+    )
+    .await;
+    eventually(T, "township rescue called", || async {
+        let called = progress(&app, &id, "rescue").await["called"]
+            .as_u64()
+            .unwrap();
+        called > 8 && rescue_callouts(&rx, &id).len() as u64 == called
+    })
+    .await;
+    let first_wave = rescue_callouts(&rx, &id);
+    for r in first_wave.iter().take(8) {
+        assert_eq!(app.ack(&r.token(), "accept").await.0, 200);
+    }
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["accepted"].as_u64(), p["standby"].as_u64()),
+        (Some(6), Some(2)),
+        "{p}"
+    );
+
+    // Bad upgrades change nothing.
+    let path = format!("/v1/incidents/{id}/level");
+    assert_eq!(
+        app.json("POST", &path, "demo-viewer", json!({"level": 2}))
+            .await
+            .0,
+        403
+    );
+    let (s, b) = app.json("POST", &path, CITY, json!({"level": 7})).await;
+    assert_eq!(
+        (s, b["errors"][0]["field"].as_str()),
+        (422, Some("level")),
+        "{b}"
+    );
+    let (s, b) = app.json("POST", &path, CITY, json!({})).await;
+    assert_eq!(s, 422, "{b}");
+
+    // Level 4 → 2: the severe plan raises rescue to 20 and adds fire and psych.
+    let (s, inc) = app.json("POST", &path, CITY, json!({"level": 2})).await;
+    assert_eq!(s, 200, "{inc}");
+    assert_eq!(
+        (inc["level"].as_u64(), inc["plan_id"].as_str()),
+        (Some(2), Some("flood-severe"))
+    );
+    assert_eq!(req(&inc, "rescue")["needed"], 20);
+    assert_eq!(
+        req(&inc, "rescue")["accepted"],
+        8,
+        "the two on standby are promoted at once"
+    );
+    eventually(T, "promotions delivered", || async {
+        rx.delivered("promoted")
+            .iter()
+            .filter(|r| r.body["incident"]["id"] == id.as_str())
+            .count()
+            == 2
+    })
+    .await;
+    // New requirements are called out; nobody already called is called again.
+    eventually(T, "fire and psych called", || async {
+        let inc = app.incident(&id).await;
+        req(&inc, "fire")["called"].as_u64() > Some(0)
+            && req(&inc, "psych")["called"].as_u64() > Some(0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        rescue_callouts(&rx, &id).len(),
+        first_wave.len(),
+        "the township's rescuers were all called already"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for r in rx
+        .delivered("callout")
+        .iter()
+        .filter(|r| r.body["incident"]["id"] == id.as_str())
+    {
+        assert!(
+            seen.insert(r.volunteer.clone()),
+            "{} called twice",
+            r.volunteer
+        );
+    }
+    // Rescue is still short of 20: its ladder goes on to the county when the wait runs out.
+    clock.advance(5 * MIN);
+    eventually(T, "county rescuers called", || async {
+        rescue_callouts(&rx, &id).len() > first_wave.len()
+    })
+    .await;
+    // Downgrading is refused; the same level again changes nothing.
+    let (s, b) = app.json("POST", &path, CITY, json!({"level": 3})).await;
+    assert_eq!(
+        (s, b["errors"][0]["field"].as_str()),
+        (422, Some("level")),
+        "{b}"
+    );
+    let (s, b) = app.json("POST", &path, CITY, json!({"level": 2})).await;
+    assert_eq!((s, b["level"].as_u64()), (200, Some(2)));
+    app.stop().await;
+}

@@ -238,7 +238,7 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
     }
 }
 
-fn no_plan(
+pub(super) fn no_plan(
     st: &AppState,
     kind: &str,
     level: Level,

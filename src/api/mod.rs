@@ -2,7 +2,7 @@
 //! together so tests can drive it without a socket.
 //!
 //! - [`incidents`]: raise, list, read, callouts, stand down; [`candidates`]: who was called
-//!   and who was left out, with the reason.
+//!   and who was left out, with the reason; [`level`]: upgrading an incident.
 //! - [`volunteers`]: the registry and bulk import; [`teams`]: teams, rosters, on-call, iCal.
 //! - [`events`]: SSE of an incident.
 //! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod incidents;
+pub mod level;
 pub mod openapi;
 pub mod page;
 pub mod teams;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}", get(incidents::get))
         .route("/v1/incidents/{id}/callouts", get(incidents::callouts))
         .route("/v1/incidents/{id}/stand-down", post(incidents::stand_down))
+        .route("/v1/incidents/{id}/level", post(level::upgrade))
         .route("/v1/incidents/{id}/events", get(events::sse))
         .route("/v1/incidents/{id}/candidates", get(candidates::candidates))
         .route("/v1/volunteers", post(volunteers::create))

@@ -48,7 +48,9 @@ pub fn document() -> Value {
             "declined": {"type": "integer"}, "pending": {"type": "integer"}, "silent": {"type": "integer"},
             "arrived": {"type": "integer"}, "withdrawn": {"type": "integer"}, "failed": {"type": "integer"},
             "stood_down": {"type": "integer"}, "called": {"type": "integer"},
-            "step": {"type": "integer"}, "tier": {"type": "string", "enum": ["township", "county", "city"]}}},
+            "step": {"type": "integer"}, "tier": {"type": "string", "enum": ["township", "county", "city"]},
+            "next_step_at": {"type": "string", "format": "date-time", "description": "when the current step's wait runs out"},
+            "short": {"type": "boolean", "description": "the ladder ran out with the headcount unmet"}}},
           "Incident": {"type": "object", "properties": {
             "id": {"type": "string", "format": "uuid"}, "kind": {"type": "string"}, "level": {"type": "integer"},
             "region": {"type": "string"}, "title": {"type": "string"}, "mode": {"type": "string", "enum": ["live", "drill"]},
@@ -112,6 +114,7 @@ fn registry_paths() -> Value {
     let q = |name: &str, d: &str| json!({"name": name, "in": "query", "schema": {"type": "string"}, "description": d});
     let errs = |ok: Value| json!({"200": ok, "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(), "422": problem()});
     json!({
+      "/v1/incidents/{id}/level": {"post": {"summary": "Upgrade to a more severe level (commander): {level}. The new plan is merged in (requirements added, headcounts raised, nothing lost); standby volunteers are promoted first, then only the difference is called out", "security": bearer, "parameters": [id_param()], "responses": errs(obj("the incident"))}},
       "/v1/incidents/{id}/candidates": {"get": {"summary": "Per requirement and step: who was called (with their answer) and who was excluded, with reason codes not_on_call, status, qualification_missing, qualification_expired, insurance_missing, insurance_expired, unavailable, resting, engaged, no_channel", "security": bearer, "parameters": [id_param()], "responses": errs(obj("candidates"))}},
       "/v1/volunteers": {"post": {"summary": "Register a volunteer (coordinator). Body: name, phone (E.164), teams, locale?, webhook?, qualifications? [{code, valid_until}], insurance_valid_until?, home_region?, status?", "security": bearer,
           "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "phone", "teams"]}}}},

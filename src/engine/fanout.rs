@@ -3,7 +3,8 @@
 //!
 //! - `incident.raised`: step 0 of every requirement.
 //! - `requirement.step_due` (a fired timer): the next step, or `short` after the last.
-//! - `incident.upgraded`: step 0 of new requirements; a raised headcount resumes the ladder.
+//! - `incident.upgraded`: step 0 of new requirements; a raised headcount calls again at the
+//!   step it reached.
 //!
 //! A step begins once (`step_begin.lua` marks the earlier step's unanswered callouts
 //! `silent`), selects volunteers not yet called, creates their callouts in batches (each batch
@@ -103,6 +104,22 @@ impl Fanout {
         };
         for r in &l.reqs {
             self.run_step(&l, r, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// After a level upgrade: new requirements start their ladder; raised ones call out again
+    /// at the step they reached (only volunteers not yet called), re-arming its wait.
+    async fn upgraded(&self, id: &IncidentId, reqs: &str) -> Result<(), StoreError> {
+        let Some(l) = self.load(id).await? else {
+            return Ok(());
+        };
+        for rid in reqs.split(',').filter(|r| !r.is_empty()) {
+            let Some(r) = l.reqs.iter().find(|r| r.id == rid) else {
+                continue;
+            };
+            let step = self.ctx.store.step_begun(id, rid).await?.unwrap_or(0);
+            self.run_step(&l, r, step).await?;
         }
         Ok(())
     }
@@ -285,6 +302,9 @@ impl Handler for Fanout {
             match (e.get("type"), id) {
                 ("incident.raised", Some(id)) => self.raise(&id).await?,
                 ("incident.stood_down", Some(id)) => self.stand_down(&id).await?,
+                ("incident.upgraded", Some(id)) => {
+                    self.upgraded(&id, e.get("requirements")).await?
+                }
                 ("requirement.step_due", Some(id)) => {
                     if let Ok(due) = e.get("due").parse::<i64>() {
                         let late = (self.ctx.clock.now_ms() - due).max(0) as f64 / 1000.0;

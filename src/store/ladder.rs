@@ -110,6 +110,52 @@ impl Store {
         self.cmd(redis::cmd("ZCARD").arg(self.keys.timers(p))).await
     }
 
+    /// Applies a level upgrade (see `upgrade.lua`): `merged` is the full requirement list,
+    /// `changed` the added or raised requirements with their new headcount. Answers `ok`,
+    /// `closed` or `moved`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upgrade(
+        &self,
+        id: &IncidentId,
+        expected: u8,
+        level: u8,
+        plan_id: &str,
+        merged: &str,
+        changed: &str,
+        now: i64,
+    ) -> Result<String> {
+        let base = self.keys.incident(id);
+        let p = self.keys.partition_of(id);
+        let (bus, q) = (self.keys.bus(p), self.keys.deliveries(p));
+        let idt = id.to_string();
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().upgrade.prepare_invoke();
+            inv.key(&base)
+                .key(&bus)
+                .key(&q)
+                .arg(expected)
+                .arg(level)
+                .arg(plan_id)
+                .arg(merged)
+                .arg(changed)
+                .arg(now)
+                .arg(&idt);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// The step requirement `req` has begun, if any.
+    pub async fn step_begun(&self, id: &IncidentId, req: &str) -> Result<Option<usize>> {
+        self.cmd(
+            redis::cmd("HGET")
+                .arg(self.keys.counts(id))
+                .arg(format!("{req}:begun")),
+        )
+        .await
+    }
+
     /// How many callouts step `step` of requirement `req` created.
     pub async fn step_callouts(&self, id: &IncidentId, req: &str, step: usize) -> Result<u64> {
         let v: Option<u64> = self

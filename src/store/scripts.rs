@@ -28,6 +28,7 @@ pub(crate) struct Scripts {
     pub step_begin: Script,
     pub requirement_short: Script,
     pub timers_due: Script,
+    pub upgrade: Script,
 }
 
 impl Scripts {
@@ -52,6 +53,7 @@ impl Scripts {
             step_begin: script!("step_begin.lua"),
             requirement_short: script!("requirement_short.lua"),
             timers_due: script!("timers_due.lua"),
+            upgrade: script!("upgrade.lua"),
         }
     }
 }
