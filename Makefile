@@ -22,6 +22,7 @@ test: redis-server lint
 # The benchmarks whose figures the README quotes.
 bench: redis-server
 	$(CARGO) bench --bench registry
+	$(CARGO) bench --bench fanout
 
 lint:
 	$(CARGO) fmt --check
