@@ -565,6 +565,10 @@ fn check_plan(
             _ => None,
         };
         match (scope, pool, parse_wait(&s.wait)) {
+            _ if s.renotify => ctx.at(
+                at,
+                "renotify = true is not supported yet: silent callouts are not re-sent",
+            ),
             (Some(scope), Some(pool), Ok(wait_ms)) => ladder.push(Step {
                 scope,
                 pool,
