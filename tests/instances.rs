@@ -161,3 +161,108 @@ async fn sigkill_of_one_instance_mid_fan_out_loses_no_callout() {
         let _ = p.wait();
     }
 }
+
+/// Reads the incident's event stream straight from Redis: the `requirement.step` events.
+async fn step_events(redis: &TestRedis, prefix: &str, id: &str) -> Vec<(String, String)> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*:inc:{id}:events"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&keys[0])
+        .arg("-")
+        .arg("+")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .into_iter()
+        .filter(|e| e.get::<String>("type").as_deref() == Some("requirement.step"))
+        .map(|e| {
+            (
+                e.get::<String>("requirement").unwrap(),
+                e.get::<String>("step").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_dying_during_an_escalation_step_fires_it_once_elsewhere() {
+    use muster::clock::ManualClock;
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let pfx = prefix();
+    let clock = ManualClock::new();
+    let mut apps = Vec::new();
+    for i in 0..3 {
+        let mut c = config(&redis.url(), &pfx, &seed);
+        c.engine.consumer = Some(format!("node{i}"));
+        apps.push(TestApp::start(c, clock.clone()).await);
+    }
+    let (s, inc) = apps[0]
+        .raise(
+            "demo-township-commander",
+            serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "多实例升级"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_string();
+    eventually(T, "first step armed everywhere", || async {
+        let inc = apps[2].incident(&id).await;
+        inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["next_step_at"].is_string())
+    })
+    .await;
+    let before = rx.delivered("callout").len();
+    // The waits run out; one instance dies at that moment, whatever it was doing.
+    clock.advance(5 * 60_000);
+    let victim = apps.remove(1);
+    victim.kill();
+    eventually(T, "rescue and first aid on step 1", || async {
+        let inc = apps[0].incident(&id).await;
+        req(&inc, "rescue")["step"] == 1 && req(&inc, "first_aid")["step"] == 1
+    })
+    .await;
+    // Every callout the incident has reaches the receiver (the victim's unfinished work is
+    // reclaimed by the others after `reclaim_idle_ms`).
+    eventually(T, "every callout delivered", || async {
+        let inc = apps[0].incident(&id).await;
+        let total: u64 = inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["called"].as_u64().unwrap())
+            .sum();
+        let seen: std::collections::HashSet<String> = rx
+            .delivered("callout")
+            .iter()
+            .map(|r| r.callout_id())
+            .collect();
+        total > before as u64
+            && seen.len() as u64 == total
+            && inc["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["next_step_at"].is_string() || r["accepted"] == r["needed"])
+    })
+    .await;
+    // Each step began exactly once.
+    let steps = step_events(&redis, &pfx, &id).await;
+    for rid in ["rescue", "first_aid"] {
+        let ones = steps.iter().filter(|(r, s)| r == rid && s == "1").count();
+        assert_eq!(ones, 1, "{rid} step 1 began {ones} times: {steps:?}");
+    }
+    for a in apps {
+        a.stop().await;
+    }
+}
