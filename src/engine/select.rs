@@ -16,7 +16,7 @@ use crate::domain::incident::Mode;
 use crate::domain::ladder::{Pool, distance, scope_region};
 use crate::domain::plan::Requirement;
 use crate::domain::region::{RegionCode, Tier};
-use crate::store::{Result, field};
+use crate::store::Result;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -112,8 +112,8 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
     let rosters = ctx.rosters.get(&ctx.store, &sel.teams).await?;
     let mut seen = HashSet::new();
     let mut looked: Vec<(String, String, String)> = Vec::new(); // (volunteer, team, via)
-    for (t, roster) in teams.iter().zip(rosters) {
-        let members = ctx.store.team_member_ids(&t.id).await?;
+    let members_of = ctx.store.members_of(&sel.teams).await?;
+    for ((t, roster), members) in teams.iter().zip(rosters).zip(members_of) {
         let on_call: Vec<(String, String)> = match roster.filter(|_| ask.pool == Pool::OnCall) {
             Some(r) => r
                 .on_call_at(now)
@@ -171,11 +171,10 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
             })
             .and_then(|()| {
                 if vol.webhook.is_some() {
-                    Ok("webhook")
+                    Ok(())
                 } else {
                     Err(Exclusion::NoChannel)
                 }
-                .map(|_| ())
             }),
         };
         match verdict {
@@ -233,27 +232,23 @@ async fn busy(
     let rest_ms = i64::from(ctx.config.eligibility.rest_hours) * 3_600_000;
     let mut forget: HashMap<usize, Vec<String>> = HashMap::new();
     for ((i, inc, _), f) in pairs.into_iter().zip(facts) {
-        let live = matches!(
-            field(&f.0, "status").as_str(),
-            "mustering" | "filled" | "short"
-        );
-        let serving = matches!(field(&f.1, "st").as_str(), "accepted" | "arrived");
-        let served = matches!(field(&f.1, "was").as_str(), "accepted" | "arrived");
-        let ended: i64 = field(&f.0, "stood_down_at").parse().unwrap_or(0);
+        let live = matches!(f.status.as_str(), "mustering" | "filled" | "short");
+        let serving = matches!(f.state.as_str(), "accepted" | "arrived");
+        let served = matches!(f.was.as_str(), "accepted" | "arrived");
+        let rest_until = f.stood_down_at + rest_ms;
         let exclusion = if live && serving {
             if ask.mode == Mode::Drill && ask.include_deployed {
                 None
             } else {
                 Some(Exclusion::Engaged(inc.clone()))
             }
-        } else if !live && served && ended + rest_ms > now.as_millisecond() {
-            Timestamp::from_millisecond(ended + rest_ms)
+        } else if !live && served && rest_until > now.as_millisecond() {
+            Timestamp::from_millisecond(rest_until)
                 .ok()
                 .map(Exclusion::Resting)
         } else {
-            if !live || !serving {
-                forget.entry(i).or_default().push(inc.clone());
-            }
+            // Neither engaged nor resting: the record no longer matters.
+            forget.entry(i).or_default().push(inc.clone());
             None
         };
         if let Some(e) = exclusion {

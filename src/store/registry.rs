@@ -26,6 +26,19 @@ pub struct Stored {
     pub erased_at: Option<i64>,
 }
 
+/// What selection needs to know about one deployment of a volunteer.
+#[derive(Debug, Clone)]
+pub struct DeploymentFacts {
+    /// The incident's status.
+    pub status: String,
+    /// When it was stood down (ms; 0 if not).
+    pub stood_down_at: i64,
+    /// The callout's state.
+    pub state: String,
+    /// Its state before the stand-down.
+    pub was: String,
+}
+
 /// What an upsert did with one volunteer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upsert {
@@ -523,25 +536,31 @@ impl Store {
 
     /// For each (incident, callout n): the incident's `status` and `stood_down_at`, and the
     /// callout's `st` and `was` (its state before a stand-down).
-    pub async fn deployment_facts(
-        &self,
-        pairs: &[(String, u32)],
-    ) -> Result<Vec<(HashMap<String, String>, HashMap<String, String>)>> {
+    pub async fn deployment_facts(&self, pairs: &[(String, u32)]) -> Result<Vec<DeploymentFacts>> {
         let mut p = redis::pipe();
         for (inc, n) in pairs {
             let id = crate::domain::incident::IncidentId::parse(inc).ok_or_else(|| {
                 StoreError::Corrupt(format!("deployment of bad incident id {inc}"))
             })?;
-            p.cmd("HGETALL").arg(self.keys.incident(&id));
-            p.cmd("HGETALL").arg(self.keys.callout(&id, *n));
+            p.cmd("HMGET")
+                .arg(self.keys.incident(&id))
+                .arg("status")
+                .arg("stood_down_at");
+            p.cmd("HMGET")
+                .arg(self.keys.callout(&id, *n))
+                .arg("st")
+                .arg("was");
         }
-        let maps: Vec<HashMap<String, String>> = self.pipe(&p).await?;
-        let mut it = maps.into_iter();
-        let mut out = Vec::with_capacity(pairs.len());
-        while let (Some(a), Some(b)) = (it.next(), it.next()) {
-            out.push((a, b));
-        }
-        Ok(out)
+        let rows: Vec<(Option<String>, Option<String>)> = self.pipe(&p).await?;
+        Ok(rows
+            .chunks(2)
+            .map(|c| DeploymentFacts {
+                status: c[0].0.clone().unwrap_or_default(),
+                stood_down_at: c[0].1.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
+                state: c[1].0.clone().unwrap_or_default(),
+                was: c[1].1.clone().unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Stores the selection of a requirement at an escalation step (idempotent: a re-run of

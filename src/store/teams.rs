@@ -82,12 +82,17 @@ impl Store {
         if written > 0 {
             self.pipe::<()>(&p).await?;
         }
-        for t in teams {
-            let (ver, _) = self.roster_doc(&t.id).await?;
-            if ver > 0 {
-                continue;
-            }
-            let members = self.team_member_ids(&t.id).await?;
+        // Default rosters for the teams that have none, read in two pipelines.
+        let ids: Vec<String> = teams.iter().map(|t| t.id.clone()).collect();
+        let versions = self.roster_versions(&ids).await?;
+        let bare: Vec<&Team> = teams
+            .iter()
+            .zip(versions)
+            .filter(|(_, v)| *v == 0)
+            .map(|(t, _)| t)
+            .collect();
+        let bare_ids: Vec<String> = bare.iter().map(|t| t.id.clone()).collect();
+        for (t, members) in bare.into_iter().zip(self.members_of(&bare_ids).await?) {
             if let Some(doc) = roster_for(t, &members) {
                 self.put_roster(&t.id, 0, &doc).await?;
             }
@@ -156,18 +161,18 @@ impl Store {
             p.cmd("SMEMBERS").arg(self.keys.region_teams(r.as_str()));
         }
         let sets: Vec<Vec<String>> = self.pipe(&p).await?;
-        let mut out = Vec::with_capacity(sets.len());
-        for mut ids in sets {
-            ids.sort();
-            out.push(
-                self.teams_by_id(&ids)
-                    .await?
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            );
-        }
-        Ok(out)
+        // One read of every team, then regrouped by region.
+        let all: Vec<String> = sets.iter().flatten().cloned().collect();
+        let mut teams = self.teams_by_id(&all).await?.into_iter();
+        Ok(sets
+            .into_iter()
+            .map(|ids| {
+                let mut group: Vec<Team> =
+                    ids.iter().filter_map(|_| teams.next().flatten()).collect();
+                group.sort_by(|a, b| a.id.cmp(&b.id));
+                group
+            })
+            .collect())
     }
 
     /// A roster's version (0 when it has none) and document.
