@@ -5,8 +5,9 @@ use super::auth::Caller;
 use super::error::{ApiError, FieldError, json_object};
 use crate::domain::incident::{IncidentId, Level, Mode, Status};
 use crate::domain::plan;
+use crate::domain::region::RegionCode;
 use crate::domain::volunteer::{mask_name, mask_phone};
-use crate::store::incidents::{NewIncident, Raised};
+use crate::store::incidents::{IncidentView, NewIncident, Raised};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -397,28 +398,43 @@ pub async fn callouts(
     .into_response())
 }
 
+/// An incident a commander acts on: 403 for a non-commander, 404 outside the token's scope
+/// (the scope check is `visible`'s). Answers its id, view and region.
+pub(super) async fn commanded(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(IncidentId, IncidentView, RegionCode), ApiError> {
+    caller.require_commander()?;
+    let (iid, v) = visible(st, caller, id).await?;
+    let region = RegionCode::parse(&v.region)
+        .map_err(|e| ApiError::Internal(format!("stored region: {e}")))?;
+    Ok((iid, v, region))
+}
+
+/// The incident as it is now, after a change.
+pub(super) async fn reread(st: &AppState, iid: &IncidentId) -> Result<Response, ApiError> {
+    let v = st
+        .ctx
+        .store
+        .incident(iid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident `{iid}`")))?;
+    Ok(Json(v).into_response())
+}
+
 /// `POST /v1/incidents/{id}/stand-down`
 pub async fn stand_down(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require_commander()?;
-    let (iid, v) = visible(&st, &caller, &id).await?;
-    let region = crate::domain::region::RegionCode::parse(&v.region)
-        .map_err(|e| ApiError::Internal(format!("stored region: {e}")))?;
-    caller.require_scope(&st, &region)?;
+    let (iid, _, _) = commanded(&st, &caller, &id).await?;
     let now = st.ctx.clock.now_ms();
     match st.ctx.store.stand_down(&iid, now, &caller.name).await? {
         None => return Err(ApiError::NotFound(format!("no incident `{id}`"))),
         Some(true) => tracing::info!(incident = %iid, "stand-down ordered"),
         Some(false) => {}
     }
-    let v = st
-        .ctx
-        .store
-        .incident(&iid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
-    Ok(Json(v).into_response())
+    reread(&st, &iid).await
 }

@@ -6,16 +6,16 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, json_body};
-use super::incidents::{no_plan, visible};
+use super::incidents::{commanded, no_plan, reread};
 use crate::domain::incident::Level;
 use crate::domain::plan;
-use crate::domain::region::RegionCode;
+use crate::domain::plan::Requirement;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// `POST /v1/incidents/{id}/level` with body `{"level": N}` (1 = most severe).
 pub async fn upgrade(
@@ -24,17 +24,13 @@ pub async fn upgrade(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require_commander()?;
     let obj = json_body(raw)?;
     let level = obj
         .get("level")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::invalid("level", "is required: an integer from 1 to 4"))
         .and_then(|l| Level::new(l).map_err(|e| ApiError::invalid("level", e)))?;
-    let (iid, v) = visible(&st, &caller, &id).await?;
-    let region = RegionCode::parse(&v.region)
-        .map_err(|e| ApiError::Internal(format!("stored region: {e}")))?;
-    caller.require_scope(&st, &region)?;
+    let (iid, v, region) = commanded(&st, &caller, &id).await?;
     if !matches!(v.status(), Some(s) if s.is_active()) {
         return Err(ApiError::Conflict(format!(
             "incident {id} is {}; it cannot change level",
@@ -62,25 +58,24 @@ pub async fn upgrade(
         &region,
     )
     .ok_or_else(|| no_plan(&st, &v.kind, level, &region))?;
-    let mut merged: Vec<Value> = v
+    let mut merged: Vec<Requirement> = v
         .requirements
         .iter()
-        .map(|r| json!({"id": r.id, "team_kind": r.team_kind, "qualification": r.qualification, "needed": r.needed}))
+        .map(|r| Requirement {
+            id: r.id.clone(),
+            team_kind: r.team_kind.clone(),
+            qualification: r.qualification.clone(),
+            needed: r.needed,
+        })
         .collect();
     let mut changed = Map::new();
     for r in &plan.requirements {
-        match merged.iter_mut().find(|m| m["id"] == r.id.as_str()) {
-            Some(m) => {
-                if u64::from(r.needed) > m["needed"].as_u64().unwrap_or(0) {
-                    m["needed"] = r.needed.into();
-                    changed.insert(r.id.clone(), r.needed.to_string().into());
-                }
-            }
-            None => {
-                merged.push(json!({"id": r.id, "team_kind": r.team_kind, "qualification": r.qualification, "needed": r.needed}));
-                changed.insert(r.id.clone(), r.needed.to_string().into());
-            }
+        match merged.iter_mut().find(|m| m.id == r.id) {
+            Some(m) if r.needed <= m.needed => continue, // nothing shrinks
+            Some(m) => m.needed = r.needed,
+            None => merged.push(r.clone()),
         }
+        changed.insert(r.id.clone(), r.needed.to_string().into());
     }
     let now = st.ctx.clock.now_ms();
     let outcome = st
@@ -91,7 +86,7 @@ pub async fn upgrade(
             v.level,
             level.get(),
             &plan.id,
-            &Value::Array(merged).to_string(),
+            &serde_json::to_string(&merged).map_err(|e| ApiError::Internal(e.to_string()))?,
             &Value::Object(changed.clone()).to_string(),
             now,
         )
@@ -111,11 +106,5 @@ pub async fn upgrade(
     }
     metrics::counter!("muster_incidents_upgraded_total").increment(1);
     tracing::info!(incident = %iid, from = v.level, to = level.get(), plan = %plan.id, changed = changed.len(), by = %caller.name, "incident upgraded");
-    let v = st
-        .ctx
-        .store
-        .incident(&iid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
-    Ok(Json(v).into_response())
+    reread(&st, &iid).await
 }

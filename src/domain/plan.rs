@@ -2,10 +2,10 @@
 
 use super::incident::Level;
 use super::region::{RegionCode, RegionTree};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// "N volunteers of team kind K (and qualification Q)".
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Requirement {
     /// Stable within the plan (`rescue`, `first_aid_medics`, …).
     pub id: String,

@@ -43,14 +43,6 @@ struct Loaded {
     ladder: Vec<Step>,
 }
 
-#[derive(serde::Deserialize)]
-struct StoredReq {
-    id: String,
-    team_kind: String,
-    qualification: Option<String>,
-    needed: u32,
-}
-
 impl Fanout {
     /// A handler on `ctx`.
     pub fn new(ctx: Arc<Ctx>) -> Fanout {
@@ -70,8 +62,7 @@ impl Fanout {
         let corrupt =
             |what: &str, e: String| StoreError::Corrupt(format!("incident {id} {what}: {e}"));
         let region = RegionCode::parse(&field(&inc, "region")).map_err(|e| corrupt("region", e))?;
-        let reqs: Vec<StoredReq> = serde_json::from_str(&field(&inc, "reqs"))
-            .map_err(|e| corrupt("reqs", e.to_string()))?;
+        let reqs = crate::store::incidents::requirements_of(&inc)?;
         let ladder: Vec<Step> = match inc.get("ladder") {
             Some(l) => serde_json::from_str(l).map_err(|e| corrupt("ladder", e.to_string()))?,
             None => crate::domain::ladder::default_ladder(),
@@ -79,15 +70,7 @@ impl Fanout {
         Ok(Some(Loaded {
             id: *id,
             region,
-            reqs: reqs
-                .into_iter()
-                .map(|r| Requirement {
-                    id: r.id,
-                    team_kind: r.team_kind,
-                    qualification: r.qualification,
-                    needed: r.needed,
-                })
-                .collect(),
+            reqs,
             ladder: if ladder.is_empty() {
                 crate::domain::ladder::default_ladder()
             } else {

@@ -47,12 +47,6 @@ struct IncidentInfo {
     team_kinds: HashMap<String, String>,
 }
 
-#[derive(serde::Deserialize)]
-struct StoredReq {
-    id: String,
-    team_kind: String,
-}
-
 /// The notifier handler: a cheap handle on its shared state, so each delivery runs as its own
 /// task.
 pub struct Notifier {
@@ -107,7 +101,7 @@ impl Inner {
             title: field(&inc, "title"),
             mode: field(&inc, "mode"),
             raised_at: field(&inc, "raised_at").parse().unwrap_or(0),
-            team_kinds: serde_json::from_str::<Vec<StoredReq>>(&field(&inc, "reqs"))
+            team_kinds: crate::store::incidents::requirements_of(&inc)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|r| (r.id, r.team_kind))

@@ -146,12 +146,10 @@ impl IncidentView {
     }
 }
 
-#[derive(serde::Deserialize, Serialize)]
-struct StoredRequirement {
-    id: String,
-    team_kind: String,
-    qualification: Option<String>,
-    needed: u32,
+/// The requirements an incident carries (its `reqs` field), as raised or upgraded.
+pub fn requirements_of(inc: &HashMap<String, String>) -> Result<Vec<Requirement>> {
+    serde_json::from_str(&field(inc, "reqs"))
+        .map_err(|e| StoreError::Corrupt(format!("incident reqs: {e}")))
 }
 
 impl Store {
@@ -159,16 +157,6 @@ impl Store {
     pub async fn raise(&self, n: &NewIncident) -> Result<Raised> {
         let base = self.keys.incident(&n.id);
         let bus = self.keys.bus(self.keys.partition_of(&n.id));
-        let reqs: Vec<StoredRequirement> = n
-            .requirements
-            .iter()
-            .map(|r| StoredRequirement {
-                id: r.id.clone(),
-                team_kind: r.team_kind.clone(),
-                qualification: r.qualification.clone(),
-                needed: r.needed,
-            })
-            .collect();
         // Every value is a string: Lua's cjson would turn large numbers into floats.
         let fields = serde_json::json!({
             "id": n.id.to_string(),
@@ -184,7 +172,7 @@ impl Store {
             "location": n.location.as_ref().map(|l| l.to_string()).unwrap_or_default(),
             "include_deployed": if n.include_deployed { "1" } else { "0" },
             "ladder": serde_json::to_string(&n.ladder).unwrap_or_else(|_| "[]".into()),
-            "reqs": serde_json::to_string(&reqs).unwrap_or_else(|_| "[]".into()),
+            "reqs": serde_json::to_string(&n.requirements).unwrap_or_else(|_| "[]".into()),
             "seq": "0",
         });
         let mut counts = serde_json::Map::new();
@@ -371,9 +359,7 @@ pub(crate) fn view(
     inc: &HashMap<String, String>,
     cnt: &HashMap<String, String>,
 ) -> Result<IncidentView> {
-    let reqs: Vec<StoredRequirement> = serde_json::from_str(&field(inc, "reqs"))
-        .map_err(|e| StoreError::Corrupt(format!("incident reqs: {e}")))?;
-    let requirements = reqs
+    let requirements = requirements_of(inc)?
         .into_iter()
         .map(|r| {
             let c = |s: &str| num(cnt, &format!("{}:{}", r.id, s));
