@@ -68,10 +68,9 @@ impl App {
                 );
             }
         };
-        if config.webhook.secret.trim().is_empty() {
-            bail!(
-                "webhook.secret is not set (MUSTER__WEBHOOK__SECRET): receivers could not verify call-outs"
-            );
+        let problems = config.problems();
+        if !problems.is_empty() {
+            bail!("{}", problems.join("; "));
         }
         let mut embedded = None;
         let url = match &config.redis.url {

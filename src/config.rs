@@ -97,6 +97,27 @@ impl Default for Redis {
     }
 }
 
+impl Config {
+    /// What is wrong with the configuration itself (the seed is checked separately), for
+    /// `muster check` and for refusing to start.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.webhook.secret.trim().is_empty() {
+            out.push(
+                "webhook.secret is not set (MUSTER__WEBHOOK__SECRET): receivers could not verify call-outs"
+                    .to_string(),
+            );
+        }
+        if jiff::tz::TimeZone::get(&self.eligibility.time_zone).is_err() {
+            out.push(format!(
+                "eligibility.time_zone `{}` is not an IANA time zone",
+                self.eligibility.time_zone
+            ));
+        }
+        out
+    }
+}
+
 /// `[eligibility]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

@@ -125,10 +125,11 @@ async fn main() -> ExitCode {
 }
 
 fn check(config: &Config) -> ExitCode {
-    let mut problems = Vec::new();
-    if config.webhook.secret.trim().is_empty() {
-        problems.push("config: webhook.secret is not set".to_string());
-    }
+    let mut problems: Vec<String> = config
+        .problems()
+        .into_iter()
+        .map(|p| format!("config: {p}"))
+        .collect();
     match Seed::load(&config.seed.dir) {
         Ok(seed) => {
             if problems.is_empty() {

@@ -176,3 +176,15 @@ fn import_through_the_binary_reports_lines_and_is_idempotent() {
         "the import stopped the Redis it started"
     );
 }
+
+#[test]
+fn check_refuses_an_unknown_eligibility_time_zone() {
+    let out = muster()
+        .arg("check")
+        .env("MUSTER__ELIGIBILITY__TIME_ZONE", "Mars/Base")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eligibility.time_zone `Mars/Base`"), "{err}");
+}

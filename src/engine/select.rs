@@ -147,6 +147,7 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
     let ids: Vec<String> = looked.iter().map(|(v, _, _)| v.clone()).collect();
     let stored = ctx.store.volunteers(&ids).await?;
     let busy = busy(ctx, &ids, ask, now).await?;
+    // Checked at start-up (`Config::problems`).
     let tz = TimeZone::get(&ctx.config.eligibility.time_zone).unwrap_or(TimeZone::UTC);
     let today = tz.to_datetime(now).date();
     for ((v, team, via), s) in looked.into_iter().zip(stored) {
