@@ -45,6 +45,17 @@ async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
     req(&app.incident(id).await, rid).clone()
 }
 
+/// Waits until more than `over` rescuers are called and every one of them was reached.
+async fn township_called(app: &TestApp, rx: &Receiver, id: &str, over: u64) {
+    eventually(T, "township rescue called", || async {
+        let called = progress(app, id, "rescue").await["called"]
+            .as_u64()
+            .unwrap();
+        called > over && rescue_callouts(rx, id).len() as u64 == called
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_township_that_fills_does_not_escalate_and_tells_the_rest_to_stand_by() {
     let (_r, rx, app, clock) = start(|_, _| {}).await;
@@ -53,13 +64,7 @@ async fn a_township_that_fills_does_not_escalate_and_tells_the_rest_to_stand_by(
         json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"}),
     )
     .await;
-    eventually(T, "township rescue called", || async {
-        let called = progress(&app, &id, "rescue").await["called"]
-            .as_u64()
-            .unwrap();
-        called > 6 && rescue_callouts(&rx, &id).len() as u64 == called
-    })
-    .await;
+    township_called(&app, &rx, &id, 6).await;
     let called = rescue_callouts(&rx, &id);
     assert!(
         called
@@ -287,13 +292,7 @@ async fn an_upgrade_calls_out_only_the_difference() {
         json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"}),
     )
     .await;
-    eventually(T, "township rescue called", || async {
-        let called = progress(&app, &id, "rescue").await["called"]
-            .as_u64()
-            .unwrap();
-        called > 8 && rescue_callouts(&rx, &id).len() as u64 == called
-    })
-    .await;
+    township_called(&app, &rx, &id, 8).await;
     let first_wave = rescue_callouts(&rx, &id);
     for r in first_wave.iter().take(8) {
         assert_eq!(app.ack(&r.token(), "accept").await.0, 200);

@@ -489,6 +489,46 @@ async fn coordinators_act_only_within_their_scope() {
         )
         .await;
     assert_eq!((s, b["status"].as_str()), (200, Some("suspended")), "{b}");
+    // A team of its own it can create and remove; its members lose the membership, and
+    // one outside the scope it cannot remove.
+    let (s, b) = app
+        .json(
+            "POST",
+            "/v1/teams",
+            coord,
+            json!({"id": "t-temp", "name": "临时队", "kind": "rescue", "region": "990101002"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .json(
+            "PATCH",
+            &format!("/v1/volunteers/{vid}"),
+            coord,
+            json!({"teams": ["t990101002-rescue", "t-temp"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        app.send(
+            "DELETE",
+            &format!("/v1/teams/{outside}"),
+            Some(coord),
+            vec![]
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        app.send("DELETE", "/v1/teams/t-temp", Some(coord), vec![])
+            .await
+            .0,
+        204
+    );
+    assert_eq!(app.get("/v1/teams/t-temp", Some(coord)).await.0, 404);
+    let (_, v) = app.get(&format!("/v1/volunteers/{vid}"), Some(coord)).await;
+    assert_eq!(v["teams"], json!(["t990101002-rescue"]), "{v}");
     app.stop().await;
 }
 
