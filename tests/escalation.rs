@@ -373,6 +373,15 @@ async fn an_upgrade_calls_out_only_the_difference() {
         rescue_callouts(&rx, &id).len() > first_wave.len()
     })
     .await;
+    // The township's unanswered rescuers are now silent (and could still accept).
+    let p = progress(&app, &id, "rescue").await;
+    let unanswered = first_wave.len() as u64 - 8;
+    assert_eq!(p["silent"].as_u64(), Some(unanswered), "{p}");
+    let late = &first_wave[first_wave.len() - 1];
+    assert_eq!(
+        app.ack(&late.token(), "accept").await.1["state"],
+        "accepted"
+    );
     // Downgrading is refused; the same level again changes nothing.
     let (s, b) = app.json("POST", &path, CITY, json!({"level": 3})).await;
     assert_eq!(

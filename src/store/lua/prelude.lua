@@ -9,6 +9,18 @@ local function move(co, counts, req, from, to)
   redis.call('HSET', co, 'st', to)
 end
 
+-- Marks every unanswered (`notified`) callout of requirement `req` `silent`: its step's wait
+-- ran out. Silent callouts can still accept.
+local function silence(base, counts, req, now)
+  for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
+    local co = base .. ':co:' .. n
+    if redis.call('HGET', co, 'st') == 'notified' then
+      move(co, counts, req, 'notified', 'silent')
+      redis.call('HSET', co, 'sia', now)
+    end
+  end
+end
+
 -- Appends an event to an incident's stream.
 local function event(base, ...)
   redis.call('XADD', base .. ':events', '*', ...)

@@ -11,13 +11,7 @@ local counts = base .. ':counts'
 local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived', req .. ':short')
 local needed, taken = tonumber(c[1] or '0'), tonumber(c[2] or '0') + tonumber(c[3] or '0')
 if taken >= needed or c[4] then return {} end
-for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
-  local co = base .. ':co:' .. n
-  if redis.call('HGET', co, 'st') == 'notified' then
-    move(co, counts, req, 'notified', 'silent')
-    redis.call('HSET', co, 'sia', ARGV[2])
-  end
-end
+silence(base, counts, req, ARGV[2])
 redis.call('HSET', counts, req .. ':short', ARGV[2])
 event(base, 'type', 'requirement.short', 'at', ARGV[2], 'requirement', req, 'needed', needed, 'taken', taken)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'requirement.short', 'incident', ARGV[3], 'requirement', req)

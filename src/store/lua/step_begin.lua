@@ -14,13 +14,7 @@ if tonumber(c[2] or '0') + tonumber(c[3] or '0') >= tonumber(c[1] or '0') then r
 local begun = tonumber(c[5] or '-1')
 if begun > step then return 'stale' end
 if begun < step then
-  for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
-    local co = base .. ':co:' .. n
-    if redis.call('HGET', co, 'st') == 'notified' then
-      move(co, counts, req, 'notified', 'silent')
-      redis.call('HSET', co, 'sia', ARGV[4])
-    end
-  end
+  silence(base, counts, req, ARGV[4])
   redis.call('HSET', counts, req .. ':begun', step, req .. ':step', step, req .. ':tier', ARGV[3])
   event(base, 'type', 'requirement.step', 'at', ARGV[4], 'requirement', req, 'step', step, 'tier', ARGV[3])
 end
