@@ -38,12 +38,7 @@ impl Projection {
         if !matches!(co.get("st"), "accepted" | "arrived") {
             return Ok(());
         }
-        let mode = store
-            .incident_fields(id)
-            .await?
-            .and_then(|f| f.get("mode").cloned())
-            .unwrap_or_default();
-        if mode == "live" {
+        if store.incident_field(id, "mode").await?.as_deref() == Some("live") {
             store
                 .record_deployment(co.get("v"), &id.to_string(), n)
                 .await?;

@@ -226,6 +226,12 @@ impl Store {
         .await
     }
 
+    /// One field of an incident.
+    pub async fn incident_field(&self, id: &IncidentId, name: &str) -> Result<Option<String>> {
+        self.cmd(redis::cmd("HGET").arg(self.keys.incident(id)).arg(name))
+            .await
+    }
+
     /// The raw incident hash, or `None`.
     pub async fn incident_fields(
         &self,
