@@ -138,9 +138,11 @@ impl App {
             webhook: WebhookSender::new(
                 &config.webhook.secret,
                 Duration::from_millis(config.webhook.timeout_ms),
+                config.webhook.concurrency.max(1),
             ),
             rosters: Default::default(),
             in_flight: Arc::new(Semaphore::new(config.webhook.concurrency.max(1))),
+            delivery_entries: Arc::new(Semaphore::new(engine::notifier::ENTRIES_IN_FLIGHT)),
             seed: Arc::new(seed),
             clock,
             signer: TokenSigner::new(&secret),
@@ -205,7 +207,13 @@ impl App {
         }
         let all = self.ctx.config.webhook.concurrency.max(1) as u32;
         let wait = Duration::from_millis(self.ctx.config.webhook.timeout_ms + 1000);
-        let _ = tokio::time::timeout(wait, self.ctx.in_flight.acquire_many(all)).await;
+        // Delivery entries finish after their sends: wait for both.
+        let entries = engine::notifier::ENTRIES_IN_FLIGHT as u32;
+        let _ = tokio::time::timeout(wait, async {
+            let _e = self.ctx.delivery_entries.acquire_many(entries).await;
+            let _s = self.ctx.in_flight.acquire_many(all).await;
+        })
+        .await;
         if let Some(mut e) = self.embedded.take() {
             e.stop().await;
         }

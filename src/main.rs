@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// mimalloc: the fan-out allocates many small, short-lived buffers on several threads, where
+/// glibc's allocator spent a third of the process's time (measured with `perf`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 usage:
   muster serve  [--config FILE] [--role all|api|worker]   the service: HTTP API and workers

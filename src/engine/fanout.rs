@@ -13,7 +13,7 @@
 //! changes nothing twice.
 
 use super::Ctx;
-use super::select::{Ask, select};
+use super::select::{Ask, Selection, check, consider};
 use super::worker::Handler;
 use crate::domain::incident::{IncidentId, Mode};
 use crate::domain::ladder::Step;
@@ -28,6 +28,17 @@ use std::sync::Arc;
 
 /// Consumer group name.
 pub const GROUP: &str = "fanout";
+
+/// Volunteers checked for eligibility before the first callouts are created: small, so the
+/// first messages leave within milliseconds of the raise.
+const FIRST_CHECK: usize = 250;
+
+/// Volunteers checked at once after the first chunk.
+const CHECK: usize = 2_000;
+
+/// Largest callout batch (one script, one delivery entry), whatever `engine.fanout_batch` says:
+/// the script passes a batch's numbers to one Redis call, and Lua's stack has a limit.
+const MAX_BATCH: usize = 5_000;
 
 /// The fan-out handler.
 pub struct Fanout {
@@ -158,30 +169,8 @@ impl Fanout {
                 incident: &field(&l.fields, "id"),
                 now_ms: now,
             };
-            let sel = select(ctx, &ask).await?;
-            ctx.store
-                .save_selection(id, &req.id, step as u32, &sel)
-                .await?;
-            let tier = sel.tier.as_str();
-            tracing::debug!(incident = %id, requirement = %req.id, step, tier, candidates = sel.candidates.len(), excluded = sel.excluded.len(), "selected");
-            for chunk in sel.candidates.chunks(ctx.config.engine.fanout_batch.max(1)) {
-                let batch: Vec<NewCallout> = chunk
-                    .iter()
-                    .map(|c| NewCallout {
-                        volunteer_id: c.volunteer_id.clone(),
-                        channel: c.channel.clone(),
-                    })
-                    .collect();
-                match ctx
-                    .store
-                    .create_callouts(id, ctx.clock.now_ms(), &req.id, tier, step as u32, &batch)
-                    .await?
-                {
-                    Some(n) => {
-                        metrics::counter!("muster_callouts_created_total").increment(u64::from(n))
-                    }
-                    None => return Ok(()), // stood down meanwhile
-                }
+            if self.call_out(l, req, step, &ask).await?.is_none() {
+                return Ok(()); // stood down meanwhile
             }
             let called_here = ctx.store.step_callouts(id, &req.id, step).await?;
             if called_here == 0 && step + 1 < l.ladder.len() {
@@ -193,6 +182,63 @@ impl Fanout {
                 .arm_timer(id, &req.id, step, now + st.wait_ms)
                 .await;
         }
+    }
+
+    /// Calls out step `step` of `req`: selects in chunks and creates each chunk's callouts
+    /// (in batches of `engine.fanout_batch`, each one delivery entry) before checking the
+    /// next, so the first messages leave while the rest of a large pool is still being
+    /// checked. Stores the whole selection at the end. `None` if the incident was stood down.
+    async fn call_out(
+        &self,
+        l: &Loaded,
+        req: &Requirement,
+        step: usize,
+        ask: &Ask<'_>,
+    ) -> Result<Option<()>, StoreError> {
+        let ctx = &self.ctx;
+        let pool = consider(ctx, ask).await?;
+        let tier = pool.tier.as_str();
+        let batch_size = ctx.config.engine.fanout_batch.clamp(1, MAX_BATCH);
+        let mut sel = Selection {
+            tier: pool.tier,
+            region: pool.region,
+            teams: pool.teams,
+            candidates: Vec::with_capacity(pool.looked.len()),
+            excluded: pool.not_on_call,
+        };
+        let mut rest = &pool.looked[..];
+        let mut chunk = FIRST_CHECK;
+        while !rest.is_empty() {
+            let (now_chunk, later) = rest.split_at(chunk.min(rest.len()));
+            rest = later;
+            chunk = CHECK;
+            let (candidates, mut excluded) = check(ctx, ask, now_chunk).await?;
+            for part in candidates.chunks(batch_size) {
+                let batch: Vec<NewCallout> = part
+                    .iter()
+                    .map(|c| NewCallout {
+                        volunteer_id: c.volunteer_id.clone(),
+                        channel: c.channel.clone(),
+                    })
+                    .collect();
+                let at = ctx.clock.now_ms();
+                let created = ctx
+                    .store
+                    .create_callouts(&l.id, at, &req.id, tier, step as u32, &batch)
+                    .await?;
+                let Some(n) = created else {
+                    return Ok(None);
+                };
+                metrics::counter!("muster_callouts_created_total").increment(u64::from(n));
+            }
+            sel.candidates.extend(candidates);
+            sel.excluded.append(&mut excluded);
+        }
+        tracing::debug!(incident = %l.id, requirement = %req.id, step, tier, candidates = sel.candidates.len(), excluded = sel.excluded.len(), "called out");
+        ctx.store
+            .save_selection(&l.id, &req.id, step as u32, &sel)
+            .await?;
+        Ok(Some(()))
     }
 
     /// The ladder is exhausted with the headcount unmet: the requirement is short, and the

@@ -52,6 +52,9 @@ pub struct Ctx {
     pub rosters: crate::store::teams::RosterCache,
     /// Permits for deliveries in flight (`webhook.concurrency`); shutdown waits for them.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Slots for delivery entries being worked on ([`notifier::ENTRIES_IN_FLIGHT`]); shutdown
+    /// waits for them, as an entry records its outcomes after its last send.
+    pub delivery_entries: Arc<tokio::sync::Semaphore>,
 }
 
 /// Starts every worker for every partition.

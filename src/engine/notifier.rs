@@ -1,14 +1,22 @@
-//! The notifier: hands each queued message (a call-out, a standby / promoted / stand-down
-//! notice) to the volunteer's channel.
+//! The notifier: hands queued messages (call-outs; standby, promoted and stand-down notices)
+//! to the volunteers' channels, a batch at a time.
 //!
-//! Per message: claim it (`delivery_begin`: skips what is no longer needed and marks it in
-//! flight), render it in the volunteer's locale, POST the signed webhook, then record the
-//! outcome and acknowledge the queue entry in one script (`delivery_done`). A failed attempt
-//! is re-queued through the partition's `delayed` set with exponential backoff and jitter
-//! (or the receiver's `Retry-After`); after the last one the callout is `failed`. If this
-//! instance dies mid-send, the entry is reclaimed and the in-flight mark tells the next
-//! attempt that the first outcome is unknown: that re-send is the only possible duplicate and
-//! is counted in `muster_delivery_resends_total`.
+//! One delivery entry names one message kind for many callouts of one incident (a fan-out
+//! batch is one entry). Its callouts go out in chunks: the chunk's send permits are taken
+//! first, then one script claims the chunk (`deliveries_begin`: skips what is no longer needed
+//! and marks the rest in flight), one pipeline reads the volunteers' contacts, and each message
+//! is rendered, signed and POSTed as its own task. Outcomes are collected and recorded many
+//! per script (`deliveries_done`) as they come in; when the entry's last outcome is recorded
+//! the entry is acknowledged. A failed attempt is re-queued through the partition's `delayed`
+//! set with exponential backoff and jitter (or the receiver's `Retry-After`) as an entry of
+//! its own; after the last attempt the callout is `failed`.
+//!
+//! On shutdown an entry stops claiming, lets its sends finish, and hands what it never got to
+//! back to the queue as a new entry (atomically with acknowledging the old one). If this
+//! instance dies mid-entry, the entry is reclaimed by another; callouts with a recorded
+//! outcome are skipped, and an in-flight mark tells the next attempt that the first outcome is
+//! unknown: that re-send is the only possible duplicate and is counted in
+//! `muster_delivery_resends_total`.
 
 use super::Ctx;
 use super::worker::Handler;
@@ -16,14 +24,16 @@ use crate::domain::incident::IncidentId;
 use crate::domain::template::MessageVars;
 use crate::domain::token::AckToken;
 use crate::notify::webhook::SendError;
-use crate::store::callouts::{DeliveryClaim, DeliveryOutcome};
-use crate::store::queue::Entry;
+use crate::store::callouts::{Claim, DeliveryOutcome, Finish};
+use crate::store::queue::{Entry, parse_ns};
+use crate::store::registry::Contact;
 use crate::store::{Keys, StoreError, field};
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 /// Consumer group name.
@@ -32,6 +42,17 @@ pub const GROUP: &str = "notifier";
 /// How long incident details stay cached: they never change except status, which the claim
 /// script checks in Redis anyway.
 const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Callouts claimed at once: small enough that a claim is soon followed by its sends (so the
+/// in-flight marks a crash leaves name few messages), large enough to amortise the script.
+const CHUNK: usize = 64;
+
+/// Delivery entries one instance works on at once; each runs its chunks concurrently with the
+/// others, all bounded by the shared send permits.
+pub const ENTRIES_IN_FLIGHT: usize = 16;
+
+/// Outcomes recorded per script at most.
+const FLUSH_MAX: usize = 512;
 
 /// What a message needs to know about its incident.
 #[derive(Debug, Clone)]
@@ -47,7 +68,7 @@ struct IncidentInfo {
     team_kinds: HashMap<String, String>,
 }
 
-/// The notifier handler: a cheap handle on its shared state, so each delivery runs as its own
+/// The notifier handler: a cheap handle on its shared state, so each entry runs as its own
 /// task.
 pub struct Notifier {
     inner: Arc<Inner>,
@@ -55,16 +76,70 @@ pub struct Notifier {
 
 struct Inner {
     ctx: Arc<Ctx>,
+    /// Send permits (`webhook.concurrency`), shared with shutdown, which waits for them.
     permits: Arc<Semaphore>,
+    /// Entry slots ([`ENTRIES_IN_FLIGHT`]): the read side's backpressure.
+    entries: Arc<Semaphore>,
     cache: Mutex<HashMap<Uuid, (Instant, Arc<IncidentInfo>)>>,
 }
 
+/// One delivery entry, parsed.
+struct Job {
+    p: u16,
+    entry: String,
+    id: IncidentId,
+    kind: String,
+    attempt: u32,
+    ns: Vec<u32>,
+}
+
+/// The outcome of one send, on its way to the collector.
+struct Sent {
+    n: u32,
+    outcome: DeliveryOutcome,
+    secs: f64,
+}
+
+/// The webhook body (`api.md`), serialised straight from borrowed parts.
+#[derive(Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    callout_id: String,
+    incident: PayloadIncident<'a>,
+    team_kind: &'a str,
+    requirement_id: &'a str,
+    message: String,
+    drill: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<PayloadAck>,
+}
+
+#[derive(Serialize)]
+struct PayloadIncident<'a> {
+    id: String,
+    kind: &'a str,
+    level: u8,
+    region: &'a str,
+    title: &'a str,
+    mode: &'a str,
+}
+
+#[derive(Serialize)]
+struct PayloadAck {
+    token: String,
+    accept_url: String,
+    decline_url: String,
+    page_url: String,
+}
+
 impl Notifier {
-    /// A handler on `ctx`, with at most `webhook.concurrency` deliveries in flight.
+    /// A handler on `ctx`, with at most `webhook.concurrency` sends in flight.
     pub fn new(ctx: Arc<Ctx>) -> Notifier {
         Notifier {
             inner: Arc::new(Inner {
                 permits: ctx.in_flight.clone(),
+                entries: ctx.delivery_entries.clone(),
                 ctx,
                 cache: Mutex::new(HashMap::new()),
             }),
@@ -115,80 +190,197 @@ impl Inner {
         Ok(Some(info))
     }
 
-    async fn deliver(&self, p: u16, e: &Entry) -> Result<(), StoreError> {
-        let store = &self.ctx.store;
-        let stream = store.keys.deliveries(p);
-        let (Some(id), Ok(n), kind, attempt) = (
-            IncidentId::parse(e.get("i")),
-            e.get("n").parse::<u32>(),
-            e.get("k").to_string(),
-            e.get("a").parse::<u32>().unwrap_or(1),
-        ) else {
+    /// Parses an entry; `None` (after acknowledging it) if it is malformed.
+    async fn job(&self, p: u16, e: Entry) -> Result<Option<Job>, StoreError> {
+        let ns = match e.fields.get("ns") {
+            Some(spec) => parse_ns(spec),
+            None => parse_ns(e.get("n")), // entries written before batching
+        };
+        let parsed = (IncidentId::parse(e.get("i")), ns, e.get("k"));
+        let (Some(id), Some(ns), kind) = parsed else {
             tracing::warn!(entry = %e.id, "malformed delivery entry dropped");
-            return store
+            let stream = self.ctx.store.keys.deliveries(p);
+            self.ctx
+                .store
                 .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
+                .await?;
+            return Ok(None);
+        };
+        Ok(Some(Job {
+            p,
+            id,
+            kind: kind.to_string(),
+            attempt: e.get("a").parse::<u32>().unwrap_or(1).max(1),
+            ns,
+            entry: e.id,
+        }))
+    }
+
+    /// Delivers every message of one entry, then finishes it.
+    async fn run(self: &Arc<Self>, job: Job) -> Result<(), StoreError> {
+        let store = &self.ctx.store;
+        let Some(info) = self.incident_info(&job.id).await? else {
+            let stream = store.keys.deliveries(job.p);
+            return store
+                .ack_entries(&stream, GROUP, std::slice::from_ref(&job.entry))
                 .await;
         };
-        let claim = store.delivery_begin(&id, n, &kind).await?;
-        let DeliveryClaim::Send {
-            volunteer_id,
-            requirement,
-            resend,
-            ..
-        } = claim
-        else {
-            return store
-                .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
-                .await;
-        };
-        if resend {
-            metrics::counter!("muster_delivery_resends_total", "kind" => kind.clone()).increment(1);
-            tracing::warn!(incident = %id, n, kind, "re-sending a message whose first outcome is unknown");
-        }
-        let Some(info) = self.incident_info(&id).await? else {
-            return store
-                .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
-                .await;
-        };
+        let (tx, rx) = mpsc::unbounded_channel::<Sent>();
+        let failed = AtomicBool::new(false);
+        let (produced, collected) = tokio::join!(
+            self.produce(&job, &info, tx, &failed),
+            self.collect(&job, rx, &failed)
+        );
+        collected?;
+        let rest = produced?;
         let now = self.ctx.clock.now_ms();
-        if kind == "callout" && n == 1 && attempt == 1 {
-            let secs = (now - info.raised_at).max(0) as f64 / 1000.0;
-            metrics::histogram!("muster_raise_to_first_handoff_seconds").record(secs);
+        let finish = Finish {
+            entry: &job.entry,
+            group: GROUP,
+            rest: &rest,
+            attempt: job.attempt,
+        };
+        store
+            .deliveries_done(&job.id, &job.kind, now, &[], Some(&finish))
+            .await?;
+        Ok(())
+    }
+
+    /// Claims and sends the entry's messages chunk by chunk. Returns the callouts it never got
+    /// to because the process is shutting down.
+    async fn produce(
+        self: &Arc<Self>,
+        job: &Job,
+        info: &Arc<IncidentInfo>,
+        tx: mpsc::UnboundedSender<Sent>,
+        failed: &AtomicBool,
+    ) -> Result<Vec<u32>, StoreError> {
+        let store = &self.ctx.store;
+        let chunk = CHUNK.min(self.ctx.config.webhook.concurrency.max(1));
+        for (i, ns) in job.ns.chunks(chunk).enumerate() {
+            if failed.load(Ordering::Relaxed) {
+                return Err(StoreError::Corrupt("delivery outcomes not recorded".into()));
+            }
+            let mut permits = self
+                .permits
+                .clone()
+                .acquire_many_owned(ns.len() as u32)
+                .await
+                .expect("semaphore is never closed");
+            if *self.ctx.shutdown.borrow() {
+                return Ok(job.ns[i * chunk..].to_vec());
+            }
+            let claims = store
+                .deliveries_begin(&job.id, &job.kind, job.attempt, ns)
+                .await?;
+            let sending: Vec<&Claim> = claims.iter().filter(|c| c.skip.is_none()).collect();
+            let vids: Vec<String> = sending.iter().map(|c| c.volunteer_id.clone()).collect();
+            let contacts = store.delivery_contacts(&vids).await?;
+            for (c, contact) in sending.into_iter().zip(contacts) {
+                if c.resend {
+                    metrics::counter!("muster_delivery_resends_total", "kind" => job.kind.clone())
+                        .increment(1);
+                    tracing::warn!(incident = %job.id, n = c.n, kind = job.kind, "re-sending a message whose first outcome is unknown");
+                }
+                let permit = permits.split(1).expect("one permit per message");
+                let me = self.clone();
+                let tx = tx.clone();
+                let (info, id, kind, attempt) =
+                    (info.clone(), job.id, job.kind.clone(), job.attempt);
+                let (n, requirement) = (c.n, c.requirement.clone());
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let outcome = me
+                        .send(&id, n, &kind, attempt, &requirement, &info, &contact)
+                        .await;
+                    let secs = started.elapsed().as_secs_f64();
+                    let _ = tx.send(Sent { n, outcome, secs });
+                    drop(permit);
+                });
+            }
         }
-        let vol = store.volunteer_fields(&volunteer_id).await?;
-        let outcome = match vol.get("webhook").filter(|w| !w.is_empty()) {
-            Some(url) => {
-                let body = self.payload(&id, n, &kind, &requirement, &info, &vol);
-                let msg_id = format!("msg_{}_{}_{}", id.0.simple(), n, kind);
-                let started = Instant::now();
-                let r = self.ctx.webhook.send(url, &msg_id, body).await;
-                metrics::histogram!("muster_delivery_duration_seconds", "channel" => "webhook")
-                    .record(started.elapsed().as_secs_f64());
-                match r {
-                    Ok(()) => DeliveryOutcome::Delivered {
-                        channel: "webhook".into(),
-                    },
-                    Err(err) => self.retry_or_fail(attempt, &err),
+        Ok(vec![])
+    }
+
+    /// Records outcomes as they come in, many per script, until every send has reported.
+    async fn collect(
+        &self,
+        job: &Job,
+        mut rx: mpsc::UnboundedReceiver<Sent>,
+        failed: &AtomicBool,
+    ) -> Result<(), StoreError> {
+        let mut batch: Vec<(u32, DeliveryOutcome)> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut sent = vec![first];
+            while sent.len() < FLUSH_MAX {
+                match rx.try_recv() {
+                    Ok(s) => sent.push(s),
+                    Err(_) => break,
                 }
             }
-            None => DeliveryOutcome::Failed {
-                error: "no channel: the volunteer has no webhook".into(),
-            },
-        };
-        let label = match &outcome {
-            DeliveryOutcome::Delivered { .. } => "delivered",
-            DeliveryOutcome::Retry { .. } => "retry",
-            DeliveryOutcome::Failed { .. } => "failed",
-        };
-        metrics::counter!("muster_deliveries_total", "kind" => kind.clone(), "outcome" => label)
-            .increment(1);
-        if let DeliveryOutcome::Failed { error } = &outcome {
-            tracing::warn!(incident = %id, n, kind, error, "delivery failed for good");
+            let mut tally: HashMap<&'static str, u64> = HashMap::new();
+            for s in sent {
+                metrics::histogram!("muster_delivery_duration_seconds", "channel" => "webhook")
+                    .record(s.secs);
+                let label = match &s.outcome {
+                    DeliveryOutcome::Delivered { .. } => "delivered",
+                    DeliveryOutcome::Retry { .. } => "retry",
+                    DeliveryOutcome::Failed { error } => {
+                        tracing::warn!(incident = %job.id, n = s.n, kind = job.kind, error, "delivery failed for good");
+                        "failed"
+                    }
+                };
+                *tally.entry(label).or_default() += 1;
+                batch.push((s.n, s.outcome));
+            }
+            for (label, k) in tally {
+                metrics::counter!("muster_deliveries_total", "kind" => job.kind.clone(), "outcome" => label)
+                    .increment(k);
+            }
+            let now = self.ctx.clock.now_ms();
+            if let Err(e) = self
+                .ctx
+                .store
+                .deliveries_done(&job.id, &job.kind, now, &batch, None)
+                .await
+            {
+                failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            batch.clear();
         }
-        let now = self.ctx.clock.now_ms();
-        store
-            .delivery_done(&id, n, &kind, &outcome, now, &e.id, GROUP)
-            .await
+        Ok(())
+    }
+
+    /// Renders, signs and sends one message; the outcome says what to record.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        kind: &str,
+        attempt: u32,
+        requirement: &str,
+        info: &IncidentInfo,
+        contact: &Contact,
+    ) -> DeliveryOutcome {
+        if kind == "callout" && n == 1 && attempt == 1 {
+            let secs = (self.ctx.clock.now_ms() - info.raised_at).max(0) as f64 / 1000.0;
+            metrics::histogram!("muster_raise_to_first_handoff_seconds").record(secs);
+        }
+        let Some(url) = contact.webhook.as_deref().filter(|w| !w.is_empty()) else {
+            return DeliveryOutcome::Failed {
+                error: "no channel: the volunteer has no webhook".into(),
+            };
+        };
+        let body = self.payload(id, n, kind, requirement, info, contact);
+        let msg_id = format!("msg_{}_{}_{}", id.0.simple(), n, kind);
+        match self.ctx.webhook.send(url, &msg_id, body).await {
+            Ok(()) => DeliveryOutcome::Delivered {
+                channel: "webhook".into(),
+            },
+            Err(err) => self.retry_or_fail(attempt, &err),
+        }
     }
 
     fn retry_or_fail(&self, attempt: u32, err: &SendError) -> DeliveryOutcome {
@@ -218,7 +410,7 @@ impl Inner {
         kind: &str,
         requirement: &str,
         info: &IncidentInfo,
-        vol: &HashMap<String, String>,
+        contact: &Contact,
     ) -> Vec<u8> {
         let token = self.ctx.signer.sign(AckToken { incident: *id, n });
         let base = &self.ctx.public_url;
@@ -226,46 +418,45 @@ impl Inner {
         let team_kind = info
             .team_kinds
             .get(requirement)
-            .cloned()
-            .unwrap_or_else(|| requirement.to_string());
+            .map(String::as_str)
+            .unwrap_or(requirement);
         let drill = info.mode == "drill";
-        let locale = vol.get("locale").map(String::as_str).unwrap_or("zh-CN");
         let vars = MessageVars {
             title: &info.title,
             kind: &info.kind,
             level: info.level,
             region: &info.region_name,
-            team_kind: &team_kind,
+            team_kind,
             link: &link,
             code: "",
-            name: vol.get("name").map(String::as_str).unwrap_or(""),
+            name: contact.name.as_deref().unwrap_or(""),
             drill,
         };
+        let locale = contact.locale.as_deref().unwrap_or("zh-CN");
         let message = self.ctx.seed.templates.render(locale, kind, &vars);
-        let mut body = json!({
-            "type": kind,
-            "callout_id": format!("{id}.{n}"),
-            "incident": {
-                "id": id.to_string(),
-                "kind": info.kind,
-                "level": info.level,
-                "region": info.region,
-                "title": info.title,
-                "mode": info.mode,
-            },
-            "team_kind": team_kind,
-            "requirement_id": requirement,
-            "message": message,
-            "drill": drill,
+        let ack = (kind != "stand_down").then(|| PayloadAck {
+            accept_url: format!("{base}/v1/acks/{token}?response=accept"),
+            decline_url: format!("{base}/v1/acks/{token}?response=decline"),
+            page_url: link.clone(),
+            token,
         });
-        if kind != "stand_down" {
-            body["ack"] = json!({
-                "token": token,
-                "accept_url": format!("{base}/v1/acks/{token}?response=accept"),
-                "decline_url": format!("{base}/v1/acks/{token}?response=decline"),
-                "page_url": link,
-            });
-        }
+        let body = Payload {
+            kind,
+            callout_id: format!("{id}.{n}"),
+            incident: PayloadIncident {
+                id: id.to_string(),
+                kind: &info.kind,
+                level: info.level,
+                region: &info.region,
+                title: &info.title,
+                mode: &info.mode,
+            },
+            team_kind,
+            requirement_id: requirement,
+            message,
+            drill,
+            ack,
+        };
         serde_json::to_vec(&body).unwrap_or_default()
     }
 }
@@ -280,24 +471,28 @@ impl Handler for Notifier {
     }
 
     fn capacity(&self) -> usize {
-        self.inner.permits.available_permits().clamp(1, 256)
+        self.inner.entries.available_permits().max(1)
     }
 
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> Result<(), StoreError> {
         for e in entries {
-            let permit = self
+            let slot = self
                 .inner
-                .permits
+                .entries
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
+            let Some(job) = self.inner.job(p, e).await? else {
+                continue;
+            };
             let me = self.inner.clone();
             tokio::spawn(async move {
-                if let Err(err) = me.deliver(p, &e).await {
-                    tracing::warn!(entry = %e.id, error = %err, "delivery interrupted; it will be reclaimed");
+                let entry = job.entry.clone();
+                if let Err(err) = me.run(job).await {
+                    tracing::warn!(entry, error = %err, "delivery interrupted; it will be reclaimed");
                 }
-                drop(permit);
+                drop(slot);
             });
         }
         Ok(())

@@ -86,8 +86,38 @@ pub struct Ask<'a> {
     pub now_ms: i64,
 }
 
-/// Selects candidates for one requirement.
+/// Who a step looks at: the teams of its scope and, of each, the members of its pool.
+#[derive(Debug, Clone)]
+pub struct Considered {
+    /// The tier of the region whose teams were used.
+    pub tier: Tier,
+    /// That region.
+    pub region: Option<String>,
+    /// The teams used, closest to the incident first.
+    pub teams: Vec<String>,
+    /// (volunteer, team, via) to check for eligibility, in calling order; none already called.
+    pub looked: Vec<(String, String, String)>,
+    /// Members left out for not being on call.
+    pub not_on_call: Vec<Excluded>,
+}
+
+/// Selects candidates for one requirement: [`consider`], then [`check`] of all of it.
 pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
+    let pool = consider(ctx, ask).await?;
+    let (candidates, mut excluded) = check(ctx, ask, &pool.looked).await?;
+    let mut all = pool.not_on_call;
+    all.append(&mut excluded);
+    Ok(Selection {
+        tier: pool.tier,
+        region: pool.region,
+        teams: pool.teams,
+        candidates,
+        excluded: all,
+    })
+}
+
+/// The teams of the step's scope and the members of its pool, closest to the incident first.
+pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
     let tree = &ctx.seed.regions;
     let top = scope_region(tree, ask.region, ask.scope);
     let regions = tree.subtree(&top);
@@ -101,18 +131,17 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
         .filter(|t| t.kind == ask.requirement.team_kind && t.status.as_str() == "active")
         .collect();
     teams.sort_by_key(|t| (distance(tree, ask.region, &t.region), t.id.clone()));
-    let mut sel = Selection {
+    let mut pool = Considered {
         tier: ask.scope,
         region: Some(top.to_string()),
         teams: teams.iter().map(|t| t.id.clone()).collect(),
-        candidates: vec![],
-        excluded: vec![],
+        looked: vec![],
+        not_on_call: vec![],
     };
     let now = Timestamp::from_millisecond(ask.now_ms).unwrap_or_else(|_| Timestamp::now());
-    let rosters = ctx.rosters.get(&ctx.store, &sel.teams).await?;
+    let rosters = ctx.rosters.get(&ctx.store, &pool.teams).await?;
     let mut seen = HashSet::new();
-    let mut looked: Vec<(String, String, String)> = Vec::new(); // (volunteer, team, via)
-    let members_of = ctx.store.members_of(&sel.teams).await?;
+    let members_of = ctx.store.members_of(&pool.teams).await?;
     for ((t, roster), members) in teams.iter().zip(rosters).zip(members_of) {
         let on_call: Vec<(String, String)> = match roster.filter(|_| ask.pool == Pool::OnCall) {
             Some(r) => r
@@ -133,24 +162,36 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
         };
         for (v, via) in on_call {
             if !ask.called.contains(&v) && seen.insert(v.clone()) {
-                looked.push((v, t.id.clone(), via));
+                pool.looked.push((v, t.id.clone(), via));
             }
         }
         for m in members {
             if !seen.contains(&m) && !ask.called.contains(&m) {
                 seen.insert(m.clone());
-                sel.excluded
+                pool.not_on_call
                     .push(excluded(&m, &t.id, &Exclusion::NotOnCall));
             }
         }
     }
+    Ok(pool)
+}
+
+/// Checks `looked` (part of [`Considered`]) for eligibility: who to call, in order, and who is
+/// left out with the reason.
+pub async fn check(
+    ctx: &Ctx,
+    ask: &Ask<'_>,
+    looked: &[(String, String, String)],
+) -> Result<(Vec<Candidate>, Vec<Excluded>)> {
+    let now = Timestamp::from_millisecond(ask.now_ms).unwrap_or_else(|_| Timestamp::now());
     let ids: Vec<String> = looked.iter().map(|(v, _, _)| v.clone()).collect();
-    let stored = ctx.store.volunteers(&ids).await?;
-    let busy = busy(ctx, &ids, ask, now).await?;
+    let (stored, busy) = futures::try_join!(ctx.store.volunteers(&ids), busy(ctx, &ids, ask, now))?;
     // Checked at start-up (`Config::problems`).
     let tz = TimeZone::get(&ctx.config.eligibility.time_zone).unwrap_or(TimeZone::UTC);
     let today = tz.to_datetime(now).date();
-    for ((v, team, via), s) in looked.into_iter().zip(stored) {
+    let mut candidates = Vec::with_capacity(looked.len());
+    let mut left_out = Vec::new();
+    for ((v, team, via), s) in looked.iter().zip(stored) {
         let verdict = match s
             .as_ref()
             .and_then(|s| s.volunteer.as_ref().map(|v| (s, v)))
@@ -166,7 +207,7 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
                 today,
                 now,
             )
-            .and_then(|()| match busy.get(&v) {
+            .and_then(|()| match busy.get(v) {
                 Some(e) => Err(e.clone()),
                 None => Ok(()),
             })
@@ -179,16 +220,16 @@ pub async fn select(ctx: &Ctx, ask: &Ask<'_>) -> Result<Selection> {
             }),
         };
         match verdict {
-            Ok(()) => sel.candidates.push(Candidate {
-                volunteer_id: v,
-                team,
-                via,
+            Ok(()) => candidates.push(Candidate {
+                volunteer_id: v.clone(),
+                team: team.clone(),
+                via: via.clone(),
                 channel: "webhook".into(),
             }),
-            Err(e) => sel.excluded.push(excluded(&v, &team, &e)),
+            Err(e) => left_out.push(excluded(v, team, &e)),
         }
     }
-    Ok(sel)
+    Ok((candidates, left_out))
 }
 
 fn excluded(v: &str, team: &str, e: &Exclusion) -> Excluded {

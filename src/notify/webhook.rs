@@ -80,12 +80,14 @@ pub struct WebhookSender {
 }
 
 impl WebhookSender {
-    /// A sender signing with `secret`, each attempt timing out after `timeout`.
-    pub fn new(secret: &str, timeout: Duration) -> WebhookSender {
+    /// A sender signing with `secret`, each attempt timing out after `timeout`, keeping up to
+    /// `pool` idle connections per receiver host (the send concurrency, so a busy fan-out to
+    /// one host reuses its connections instead of opening new ones).
+    pub fn new(secret: &str, timeout: Duration, pool: usize) -> WebhookSender {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(pool)
             .user_agent(concat!("muster/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client builds with static settings");

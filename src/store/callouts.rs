@@ -1,7 +1,7 @@
 //! Callouts in Redis: creating them in batches, answering them against the headcount, the
 //! delivery bookkeeping, and listing.
 
-use super::{Result, Store, retrying};
+use super::{Result, Store, StoreError, retrying};
 use crate::clock::{Millis, rfc3339};
 use crate::domain::callout::Response;
 use crate::domain::incident::IncidentId;
@@ -48,26 +48,20 @@ pub enum AckOutcome {
     },
 }
 
-/// The claim on one delivery.
+/// The claim on one message of a delivery batch.
 #[derive(Debug, Clone)]
-pub enum DeliveryClaim {
-    /// Nothing to send (already done, answered, or stood down).
-    Skip(String),
-    /// Send it.
-    Send {
-        /// Callout state now.
-        state: String,
-        /// Volunteer id.
-        volunteer_id: String,
-        /// Requirement id.
-        requirement: String,
-        /// Tier of the step that called.
-        tier: String,
-        /// Planned channel.
-        channel: String,
-        /// An earlier attempt's outcome is unknown: this is a re-send.
-        resend: bool,
-    },
+pub struct Claim {
+    /// Callout number.
+    pub n: u32,
+    /// `None`: send it; otherwise why not (`done`, `gone`, `later`, `closed`, or the
+    /// answered callout's state).
+    pub skip: Option<String>,
+    /// Volunteer id.
+    pub volunteer_id: String,
+    /// Requirement id.
+    pub requirement: String,
+    /// An earlier attempt's outcome is unknown: this is a re-send.
+    pub resend: bool,
 }
 
 /// How one delivery attempt ended.
@@ -92,6 +86,19 @@ pub enum DeliveryOutcome {
         /// Why.
         error: String,
     },
+}
+
+/// Finishing a delivery entry (see [`Store::deliveries_done`]).
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    /// The stream entry id.
+    pub entry: &'a str,
+    /// The consumer group that read it.
+    pub group: &'a str,
+    /// Callouts of the entry never attempted, to enqueue again.
+    pub rest: &'a [u32],
+    /// The entry's attempt number (kept by the re-enqueued rest).
+    pub attempt: u32,
 }
 
 /// A callout as stored, for listing.
@@ -213,82 +220,95 @@ impl Store {
         })
     }
 
-    /// Claims delivery `kind` of callout `n`; see [`DeliveryClaim`].
-    pub async fn delivery_begin(
+    /// Claims message `kind` (attempt `attempt`) to callouts `ns` and marks those to send in
+    /// flight; see [`Claim`].
+    pub async fn deliveries_begin(
         &self,
         id: &IncidentId,
-        n: u32,
         kind: &str,
-    ) -> Result<DeliveryClaim> {
+        attempt: u32,
+        ns: &[u32],
+    ) -> Result<Vec<Claim>> {
         let base = self.keys.incident(id);
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().delivery_begin.prepare_invoke();
-            inv.key(&base).arg(n).arg(kind);
+            let mut inv = self.scripts().deliveries_begin.prepare_invoke();
+            inv.key(&base).arg(kind).arg(attempt).arg(ns);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
-        let t: Vec<String> = reply.iter().map(text).collect();
-        let at = |i: usize| t.get(i).cloned().unwrap_or_default();
-        Ok(if at(0) == "send" {
-            DeliveryClaim::Send {
-                state: at(1),
-                volunteer_id: at(2),
-                requirement: at(3),
-                tier: at(4),
-                channel: at(5),
-                resend: at(6) == "1",
-            }
-        } else {
-            DeliveryClaim::Skip(at(1))
-        })
+        if reply.len() != ns.len() * 4 {
+            return Err(StoreError::Corrupt(format!(
+                "deliveries_begin answered {} items for {} callouts",
+                reply.len(),
+                ns.len()
+            )));
+        }
+        Ok(ns
+            .iter()
+            .zip(reply.chunks(4))
+            .map(|(n, f)| {
+                let verdict = text(&f[0]);
+                Claim {
+                    n: *n,
+                    skip: (verdict != "send").then_some(verdict),
+                    volunteer_id: text(&f[1]),
+                    requirement: text(&f[2]),
+                    resend: text(&f[3]) == "1",
+                }
+            })
+            .collect())
     }
 
-    /// Records a delivery attempt's outcome and acknowledges its queue entry atomically.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn delivery_done(
+    /// Records the outcomes of delivery attempts of message `kind`. With `finish`, also
+    /// finishes the delivery entry they came from, atomically: the callouts in `finish.rest`
+    /// (never attempted, e.g. at shutdown) are enqueued again as a new entry and the old one is
+    /// acknowledged. Returns how many outcomes were recorded.
+    pub async fn deliveries_done(
         &self,
         id: &IncidentId,
-        n: u32,
         kind: &str,
-        outcome: &DeliveryOutcome,
         now: Millis,
-        entry_id: &str,
-        group: &str,
-    ) -> Result<()> {
+        outcomes: &[(u32, DeliveryOutcome)],
+        finish: Option<&Finish<'_>>,
+    ) -> Result<u32> {
         let p = self.keys.partition_of(id);
         let base = self.keys.incident(id);
         let q = self.keys.deliveries(p);
         let delayed = self.keys.delayed(p);
-        let (name, due, member, detail) = match outcome {
-            DeliveryOutcome::Delivered { channel } => ("ok", 0, String::new(), channel.clone()),
-            DeliveryOutcome::Retry { at, attempt, error } => (
-                "retry",
-                *at,
-                format!("{id}|{n}|{kind}|{attempt}"),
-                error.clone(),
-            ),
-            DeliveryOutcome::Failed { error } => ("failed", 0, String::new(), error.clone()),
+        let idt = id.to_string();
+        let (entry, group, rest, attempt) = match finish {
+            Some(f) => (f.entry, f.group, super::queue::format_ns(f.rest), f.attempt),
+            None => ("", "", String::new(), 0),
         };
         retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().delivery_done.prepare_invoke();
+            let mut inv = self.scripts().deliveries_done.prepare_invoke();
             inv.key(&base)
                 .key(&q)
                 .key(&delayed)
-                .arg(n)
                 .arg(kind)
-                .arg(name)
                 .arg(now)
-                .arg(entry_id)
+                .arg(&idt)
+                .arg(entry)
                 .arg(group)
-                .arg(due)
-                .arg(&member)
-                .arg(&detail);
-            async move { inv.invoke_async::<i64>(&mut c).await }
+                .arg(&rest)
+                .arg(attempt);
+            for (n, o) in outcomes {
+                inv.arg(*n);
+                match o {
+                    DeliveryOutcome::Delivered { channel } => {
+                        inv.arg("ok").arg(channel).arg(0).arg(0)
+                    }
+                    DeliveryOutcome::Retry { at, attempt, error } => {
+                        inv.arg("retry").arg(error).arg(*at).arg(*attempt)
+                    }
+                    DeliveryOutcome::Failed { error } => inv.arg("failed").arg(error).arg(0).arg(0),
+                };
+            }
+            async move { inv.invoke_async(&mut c).await }
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Moves due retries of partition `p` back to its delivery stream; returns how many.

@@ -35,6 +35,52 @@ impl Entry {
     }
 }
 
+/// Most callouts one delivery entry may name (a guard against a malformed entry).
+pub const MAX_ENTRY_CALLOUTS: usize = 100_000;
+
+/// Parses the callout numbers of a delivery entry: `"1-500"`, `"3,7,9-12"`, or `"5"`.
+/// `None` if malformed, empty, or naming more than [`MAX_ENTRY_CALLOUTS`].
+pub fn parse_ns(spec: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in spec.split(',') {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let a = part.trim().parse::<u32>().ok()?;
+                (a, a)
+            }
+        };
+        if b < a || out.len() + (b - a) as usize >= MAX_ENTRY_CALLOUTS {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Writes callout numbers in the form [`parse_ns`] reads, runs of consecutive numbers as
+/// ranges.
+pub fn format_ns(ns: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ns.len() {
+        let mut j = i;
+        while j + 1 < ns.len() && ns[j + 1] == ns[j].wrapping_add(1) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if j == i {
+            out.push_str(&ns[i].to_string());
+        } else {
+            out.push_str(&format!("{}-{}", ns[i], ns[j]));
+        }
+        i = j + 1;
+    }
+    out
+}
+
 /// The entries of an `XREAD` / `XREADGROUP` reply (none on a timeout).
 fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
     reply
@@ -156,5 +202,36 @@ impl Store {
             .query_async(conn)
             .await?;
         Ok(entries(reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn delivery_entry_numbers_parse() {
+        assert_eq!(parse_ns("5"), Some(vec![5]));
+        assert_eq!(parse_ns("1-3,7,9-10"), Some(vec![1, 2, 3, 7, 9, 10]));
+        for bad in ["", "x", "3-1", "1-", "-", "1,,2", "0-4000000000"] {
+            assert_eq!(parse_ns(bad), None, "{bad}");
+        }
+        assert_eq!(format_ns(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
+        assert_eq!(format_ns(&[]), "");
+    }
+
+    proptest! {
+        #[test]
+        fn format_then_parse_gives_the_numbers_back(mut ns in proptest::collection::vec(1u32..5000, 1..300)) {
+            ns.sort_unstable();
+            ns.dedup();
+            prop_assert_eq!(parse_ns(&format_ns(&ns)), Some(ns));
+        }
+
+        #[test]
+        fn parsing_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_ns(&s);
+        }
     }
 }

@@ -26,6 +26,17 @@ pub struct Stored {
     pub erased_at: Option<i64>,
 }
 
+/// How to reach a volunteer (see [`Store::delivery_contacts`]).
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    /// Webhook URL.
+    pub webhook: Option<String>,
+    /// Message locale.
+    pub locale: Option<String>,
+    /// Name (templates may greet by it).
+    pub name: Option<String>,
+}
+
 /// What selection needs to know about one deployment of a volunteer.
 #[derive(Debug, Clone)]
 pub struct DeploymentFacts {
@@ -508,6 +519,28 @@ impl Store {
                 .arg("phone");
         }
         self.pipe(&p).await
+    }
+
+    /// What the notifier needs of each volunteer, in order: webhook, locale, name. One
+    /// pipeline of `HMGET`s; an erased or unknown volunteer has none of them.
+    pub async fn delivery_contacts(&self, vids: &[String]) -> Result<Vec<Contact>> {
+        let mut p = redis::pipe();
+        for v in vids {
+            p.cmd("HMGET")
+                .arg(self.keys.volunteer(v))
+                .arg("webhook")
+                .arg("locale")
+                .arg("name");
+        }
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self.pipe(&p).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(webhook, locale, name)| Contact {
+                webhook,
+                locale,
+                name,
+            })
+            .collect())
     }
 
     /// Records that a volunteer accepted callout `n` of live incident `incident`.

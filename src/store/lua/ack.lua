@@ -39,13 +39,16 @@ move(co, counts, req, state, new)
 if new == 'accepted' then
   local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived')
   if tonumber(c[2] or '0') + tonumber(c[3] or '0') == tonumber(c[1] or '0') then
+    local told = {}
     for _, m in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
       local mco = base .. ':co:' .. m
       local st = redis.call('HGET', mco, 'st')
       if (st == 'notified' or st == 'silent') and redis.call('HSETNX', mco, 'sbn', now) == 1 then
-        enqueue(KEYS[3], id, m, 'standby')
+        told[#told + 1] = tonumber(m)
+        if #told == 1000 then enqueue(KEYS[3], id, told, 'standby'); told = {} end
       end
     end
+    if #told > 0 then enqueue(KEYS[3], id, told, 'standby') end
   end
 end
 local stamp = ({accepted = 'aa', standby = 'aa', declined = 'da', withdrawn = 'wa', arrived = 'ra'})[new]
@@ -67,5 +70,5 @@ if verb == 'promote' then
     end
   end
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'callout.answered', 'incident', id, 'n', n, 'promoted', promoted)
+redis.call('XADD', KEYS[2], '*', 'type', 'callout.answered', 'incident', id, 'n', n, 'promoted', promoted)
 return {'changed', new, promoted}

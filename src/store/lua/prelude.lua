@@ -26,7 +26,24 @@ local function event(base, ...)
   redis.call('XADD', base .. ':events', '*', ...)
 end
 
--- Enqueues a delivery (kind: callout, standby, promoted, stand_down) of callout n.
-local function enqueue(deliveries, id, n, kind)
-  redis.call('XADD', deliveries, 'MAXLEN', '~', 100000, '*', 'i', id, 'n', n, 'k', kind, 'a', 1)
+-- Writes an ascending list of callout numbers compactly: {1,2,3,7,9,10} -> "1-3,7,9-10".
+local function ranges(ns)
+  local out, i = {}, 1
+  while i <= #ns do
+    local j = i
+    while j < #ns and tonumber(ns[j + 1]) == tonumber(ns[j]) + 1 do j = j + 1 end
+    if j == i then out[#out + 1] = tostring(ns[i]) else out[#out + 1] = ns[i] .. '-' .. ns[j] end
+    i = j + 1
+  end
+  return table.concat(out, ',')
+end
+
+-- Enqueues one delivery entry: message `kind` (callout, standby, promoted, stand_down) to
+-- callouts `ns` (one number, or an ascending list written with `ranges`). The notifier sends
+-- a whole entry's messages as one batch. Streams are trimmed by the scheduler only below what
+-- every consumer group has finished, never by length here.
+local function enqueue(deliveries, id, ns, kind)
+  local spec = ns
+  if type(ns) == 'table' then spec = ranges(ns) end
+  redis.call('XADD', deliveries, '*', 'i', id, 'ns', spec, 'k', kind, 'a', 1)
 end

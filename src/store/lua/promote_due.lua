@@ -7,7 +7,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, m in ipairs(due) do
   local i, n, k, a = string.match(m, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
   if i then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'i', i, 'n', n, 'k', k, 'a', a)
+    redis.call('XADD', KEYS[2], '*', 'i', i, 'ns', n, 'k', k, 'a', a)
   end
   redis.call('ZREM', KEYS[1], m)
 end

@@ -20,5 +20,5 @@ for k, v in pairs(cjson.decode(ARGV[5])) do
 end
 if #counts > 0 then redis.call('HSET', base .. ':counts', unpack(counts)) end
 event(base, 'type', 'incident.raised', 'at', ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'incident.raised', 'incident', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'type', 'incident.raised', 'incident', ARGV[1])
 return {1, ARGV[2]}

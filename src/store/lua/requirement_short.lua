@@ -14,5 +14,5 @@ if taken >= needed or c[4] then return {} end
 silence(base, counts, req, ARGV[2])
 redis.call('HSET', counts, req .. ':short', ARGV[2])
 event(base, 'type', 'requirement.short', 'at', ARGV[2], 'requirement', req, 'needed', needed, 'taken', taken)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'requirement.short', 'incident', ARGV[3], 'requirement', req)
+redis.call('XADD', KEYS[2], '*', 'type', 'requirement.short', 'incident', ARGV[3], 'requirement', req)
 return {needed, taken}

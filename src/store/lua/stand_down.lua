@@ -8,5 +8,5 @@ if not status then return 'unknown' end
 if status == 'stood_down' or status == 'closed' then return 'already' end
 redis.call('HSET', base, 'status', 'stood_down', 'stood_down_at', ARGV[2], 'stood_down_by', ARGV[3])
 event(base, 'type', 'incident.stood_down', 'at', ARGV[2], 'by', ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'incident.stood_down', 'incident', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'type', 'incident.stood_down', 'incident', ARGV[1])
 return 'ok'

@@ -4,11 +4,11 @@
 -- failed ones keep their final state. Idempotent.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream
 -- ARGV[1] id   ARGV[2] now   ARGV[3] first n   ARGV[4] last n
--- Returns the number of notices enqueued.
+-- Returns the number of notices enqueued (as one delivery entry).
 local base, id, now = KEYS[1], ARGV[1], ARGV[2]
 local counts = base .. ':counts'
 local told = {notified = true, silent = true, accepted = true, standby = true, arrived = true}
-local notices = 0
+local notices = {}
 for n = tonumber(ARGV[3]), tonumber(ARGV[4]) do
   local co = base .. ':co:' .. n
   local f = redis.call('HMGET', co, 'st', 'r', 'if_callout', 'ok_callout')
@@ -17,9 +17,9 @@ for n = tonumber(ARGV[3]), tonumber(ARGV[4]) do
     move(co, counts, f[2], st, 'stood_down')
     redis.call('HSET', co, 'sa', now, 'was', st)
     if told[st] or f[3] or f[4] then
-      enqueue(KEYS[2], id, n, 'stand_down')
-      notices = notices + 1
+      notices[#notices + 1] = n
     end
   end
 end
-return notices
+if #notices > 0 then enqueue(KEYS[2], id, notices, 'stand_down') end
+return #notices

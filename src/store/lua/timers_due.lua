@@ -11,7 +11,7 @@ for i = 1, #due, 2 do
   local inc, req, step = string.match(m, '^([^|]+)|([^|]+)|(%d+)$')
   redis.call('ZREM', KEYS[1], m)
   if inc then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'requirement.step_due',
+    redis.call('XADD', KEYS[2], '*', 'type', 'requirement.step_due',
       'incident', inc, 'requirement', req, 'step', step, 'due', due[i + 1])
     fired = fired + 1
   end

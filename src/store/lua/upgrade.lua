@@ -34,6 +34,6 @@ for req, needed in pairs(cjson.decode(ARGV[5])) do
   end
 end
 event(base, 'type', 'incident.upgraded', 'at', ARGV[6], 'level', ARGV[2], 'plan_id', ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'type', 'incident.upgraded', 'incident', ARGV[7],
+redis.call('XADD', KEYS[2], '*', 'type', 'incident.upgraded', 'incident', ARGV[7],
   'requirements', table.concat(changed, ','))
 return 'ok'
