@@ -2,18 +2,30 @@
 //! and fires due escalation timers from its `timers` set onto its bus. Each move is one script,
 //! so with many instances ticking, each retry moves and each timer fires exactly once. Due
 //! times are on the injected clock: tests move time instead of sleeping.
+//!
+//! Every [`TRIM_EVERY`] it also trims each partition's `bus` and `deliveries` streams below
+//! what every consumer group has finished ([`crate::store::Store::trim_finished`]): streams
+//! are never trimmed by length, which could cut a backlog nobody has read yet.
 
 use super::Ctx;
 use super::worker::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often the finished part of the streams is trimmed (wall time).
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
 /// Runs until shutdown.
 pub async fn run(ctx: Arc<Ctx>) {
     let tick = Duration::from_millis(ctx.config.engine.scheduler_tick_ms.max(5));
     let mut shutdown = ctx.shutdown.clone();
     let mut backoff = Backoff::new();
+    let mut last_trim = std::time::Instant::now();
     while !*shutdown.borrow() {
+        if last_trim.elapsed() >= TRIM_EVERY {
+            last_trim = std::time::Instant::now();
+            trim(&ctx).await;
+        }
         let mut failed = None;
         for p in 0..ctx.store.keys.partitions() {
             loop {
@@ -39,6 +51,23 @@ pub async fn run(ctx: Arc<Ctx>) {
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
                     _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Trims the finished part of every partition's streams; a failure waits for the next round.
+async fn trim(ctx: &Ctx) {
+    let keys = &ctx.store.keys;
+    for p in 0..keys.partitions() {
+        for stream in [keys.bus(p), keys.deliveries(p)] {
+            match ctx.store.trim_finished(&stream).await {
+                Ok(n) if n > 0 => tracing::debug!(stream, trimmed = n, "trimmed finished entries"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(stream, error = %e, "trim skipped");
+                    return;
                 }
             }
         }

@@ -81,6 +81,12 @@ pub fn format_ns(ns: &[u32]) -> String {
     out
 }
 
+/// A stream entry id `ms-seq` as numbers, to compare.
+fn parse_entry_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// The entries of an `XREAD` / `XREADGROUP` reply (none on a timeout).
 fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
     reply
@@ -180,6 +186,59 @@ impl Store {
             .query_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Trims `stream` below the oldest entry any of its consumer groups still needs — its
+    /// oldest pending entry (read, not yet acknowledged) or, with none pending, its last read
+    /// one — so a backlog is never cut, however long. Safe against concurrent work: pending
+    /// entries only get acknowledged and new reads only take newer entries, so the floor only
+    /// rises. A stream without groups is left alone. Returns how many entries went.
+    pub async fn trim_finished(&self, stream: &str) -> Result<u64> {
+        let groups: redis::Value = match self
+            .cmd(redis::cmd("XINFO").arg("GROUPS").arg(stream))
+            .await
+        {
+            Ok(v) => v,
+            Err(super::StoreError::Redis(e)) if e.code() == Some("ERR") => return Ok(0), // no stream yet
+            Err(e) => return Err(e),
+        };
+        let redis::Value::Array(groups) = groups else {
+            return Ok(0);
+        };
+        let mut floor: Option<(u64, u64)> = None;
+        for g in groups {
+            let info: HashMap<String, redis::Value> = redis::from_redis_value(g)
+                .map_err(|e| super::StoreError::Corrupt(format!("XINFO GROUPS {stream}: {e}")))?;
+            let text = |k: &str| -> String {
+                info.get(k)
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                    .unwrap_or_default()
+            };
+            let pending: u64 = text("pending").parse().unwrap_or(0);
+            let needed = if pending > 0 {
+                let summary: (u64, Option<String>, Option<String>, redis::Value) = self
+                    .cmd(redis::cmd("XPENDING").arg(stream).arg(text("name")))
+                    .await?;
+                summary.1.unwrap_or_default()
+            } else {
+                text("last-delivered-id")
+            };
+            let Some(id) = parse_entry_id(&needed) else {
+                return Ok(0); // cannot tell: keep everything
+            };
+            floor = Some(floor.map_or(id, |f| f.min(id)));
+        }
+        let Some((ms, seq)) = floor else {
+            return Ok(0);
+        };
+        self.cmd(
+            redis::cmd("XTRIM")
+                .arg(stream)
+                .arg("MINID")
+                .arg("~")
+                .arg(format!("{ms}-{seq}")),
+        )
+        .await
     }
 
     /// Reads an incident's event stream after `after` (`$` for only new ones), blocking up to

@@ -1,0 +1,101 @@
+//! Stream upkeep: trimming removes only what every consumer group has finished.
+
+mod common;
+
+use common::*;
+use muster::store::Store;
+
+async fn ids(c: &mut redis::aio::MultiplexedConnection, stream: &str) -> Vec<String> {
+    let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(c)
+        .await
+        .unwrap();
+    r.ids.into_iter().map(|e| e.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_keeps_every_unread_and_unacknowledged_entry() {
+    let redis = TestRedis::start().await;
+    let store = Store::connect(&redis.url(), &prefix(), 2).await.unwrap();
+    let mut c = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream = store.keys.deliveries(0);
+    // No stream yet, then a stream without groups: nothing to do, no error.
+    assert_eq!(store.trim_finished(&stream).await.unwrap(), 0);
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(store.trim_finished(&stream).await.unwrap(), 0);
+    store.ensure_group(&stream, "fast").await.unwrap();
+    store.ensure_group(&stream, "slow").await.unwrap();
+    for i in 0..2999 {
+        let _: String = redis::cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("i")
+            .arg(i)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let all = ids(&mut c, &stream).await;
+    assert_eq!(all.len(), 3000);
+    let mut bc = store.blocking_connection().await.unwrap();
+    // "fast" read and acknowledged everything; "slow" read 2,000, acknowledged all but the
+    // entry at 1,500, and never read the last 1,000.
+    let fast = store
+        .read_group(&mut bc, &stream, "fast", "a", 3000, 10)
+        .await
+        .unwrap();
+    let fast_ids: Vec<String> = fast.iter().map(|e| e.id.clone()).collect();
+    store.ack_entries(&stream, "fast", &fast_ids).await.unwrap();
+    let slow = store
+        .read_group(&mut bc, &stream, "slow", "b", 2000, 10)
+        .await
+        .unwrap();
+    let mut slow_ids: Vec<String> = slow.iter().map(|e| e.id.clone()).collect();
+    let kept = slow_ids.remove(1500);
+    store.ack_entries(&stream, "slow", &slow_ids).await.unwrap();
+    let trimmed = store.trim_finished(&stream).await.unwrap();
+    let left = ids(&mut c, &stream).await;
+    assert!(trimmed > 0, "finished entries below the floor go");
+    assert_eq!(trimmed as usize + left.len(), 3000);
+    assert!(left.contains(&kept), "the unacknowledged entry stays");
+    assert!(
+        all[1500..].iter().all(|id| left.contains(id)),
+        "nothing at or above the oldest unfinished entry goes"
+    );
+    // Once it is acknowledged, the floor moves to the last entry "slow" read.
+    store
+        .ack_entries(&stream, "slow", std::slice::from_ref(&kept))
+        .await
+        .unwrap();
+    store.trim_finished(&stream).await.unwrap();
+    let left = ids(&mut c, &stream).await;
+    assert!(
+        !left.contains(&kept) && left.len() < 1200,
+        "finished entries go (whole stream nodes at a time): {} left",
+        left.len()
+    );
+    assert!(
+        all[1999..].iter().all(|id| left.contains(id)),
+        "the 1,000 entries \"slow\" never read are all there"
+    );
+    // "slow" reads them all: every entry it had not read arrives.
+    let rest = store
+        .read_group(&mut bc, &stream, "slow", "b", 5000, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1000);
+}
