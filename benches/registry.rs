@@ -311,13 +311,11 @@ async fn run(volunteers: usize) {
         needed: 6,
     };
     let mut sel_ms = Vec::new();
-    let nobody = std::collections::HashSet::new();
     for i in 0..120 {
         let ask = Ask {
             region: &region,
             scope: muster::domain::region::Tier::Township,
             pool: muster::domain::ladder::Pool::OnCall,
-            called: &nobody,
             requirement: &req,
             mode: Mode::Live,
             include_deployed: false,

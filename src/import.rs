@@ -259,8 +259,12 @@ fn parse_row(
             parse_date(until).ok_or_else(|| format!("qualification `{q}` has no valid date"))?;
         qualifications.push((code.trim().to_string(), d));
     }
+    let id = get(Col::Id).unwrap_or_default();
+    if !id.is_empty() {
+        crate::domain::volunteer::check_volunteer_id(&id)?;
+    }
     Ok(Volunteer {
-        id: get(Col::Id).unwrap_or_default(),
+        id,
         name,
         phone,
         locale,

@@ -87,6 +87,13 @@ impl EmbeddedRedis {
             .arg(&self.appendfsync)
             .arg("--save")
             .arg("")
+            // Rewrite (compact) the AOF once it has grown by its own size and past 256 MiB,
+            // not Redis's 64 MiB: a rewrite forks and serialises the whole dataset, a core's
+            // worth of work that a large fan-out on a small machine should not pay mid-way.
+            .arg("--auto-aof-rewrite-percentage")
+            .arg("100")
+            .arg("--auto-aof-rewrite-min-size")
+            .arg("256mb")
             .arg("--daemonize")
             .arg("no")
             .arg("--logfile")

@@ -68,10 +68,32 @@ impl Exclusion {
     }
 }
 
+/// What eligibility needs of a registry record (and no more: selection reads just these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing<'a> {
+    /// Registry status.
+    pub status: VolunteerStatus,
+    /// Qualification code and valid-until date (inclusive).
+    pub qualifications: &'a [(String, Date)],
+    /// Insurance valid until (inclusive).
+    pub insurance_valid_until: Option<Date>,
+}
+
+impl Volunteer {
+    /// The part of the record eligibility looks at.
+    pub fn standing(&self) -> Standing<'_> {
+        Standing {
+            status: self.status,
+            qualifications: &self.qualifications,
+            insurance_valid_until: self.insurance_valid_until,
+        }
+    }
+}
+
 /// Checks what the registry alone can tell: status, qualification, insurance, unavailability.
 /// `today` is the incident's day in the deployment's time zone.
 pub fn check_registry(
-    v: &Volunteer,
+    v: &Standing<'_>,
     unavailable: &[Unavailable],
     qualification: Option<&str>,
     today: Date,
@@ -133,7 +155,7 @@ mod tests {
     fn each_rule_excludes_with_its_reason() {
         let today: Date = "2026-11-23".parse().unwrap();
         let now: Timestamp = "2026-11-23T02:00:00Z".parse().unwrap();
-        let ok = |v: &Volunteer, q| check_registry(v, &[], q, today, now);
+        let ok = |v: &Volunteer, q| check_registry(&v.standing(), &[], q, today, now);
         assert_eq!(
             ok(&vol(), Some("water_rescue")),
             Ok(()),
@@ -145,7 +167,8 @@ mod tests {
         );
         let tomorrow = today.tomorrow().unwrap();
         assert_eq!(
-            check_registry(&vol(), &[], Some("water_rescue"), tomorrow, now).unwrap_err(),
+            check_registry(&vol().standing(), &[], Some("water_rescue"), tomorrow, now)
+                .unwrap_err(),
             Exclusion::QualificationExpired("water_rescue".into(), today)
         );
         let mut v = vol();
@@ -166,9 +189,12 @@ mod tests {
             reason: None,
         }];
         assert_eq!(
-            check_registry(&vol(), &away, None, today, now),
+            check_registry(&vol().standing(), &away, None, today, now),
             Err(Exclusion::Unavailable(until))
         );
-        assert_eq!(check_registry(&vol(), &away, None, today, until), Ok(()));
+        assert_eq!(
+            check_registry(&vol().standing(), &away, None, today, until),
+            Ok(())
+        );
     }
 }

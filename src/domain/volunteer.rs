@@ -31,6 +31,22 @@ pub struct Volunteer {
     pub qualifications: Vec<(String, Date)>,
 }
 
+/// Checks a volunteer id given in a seed or an import: 1–64 letters, digits, `_` or `-`
+/// (ids end up in Redis keys and in delivery records, which use `:`, `|` and `,` as
+/// separators).
+pub fn check_volunteer_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(format!("id `{id}` must be 1 to 64 characters"));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!("id `{id}` may hold only letters, digits, _ and -"));
+    }
+    Ok(())
+}
+
 /// A time the volunteer said they cannot be called.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unavailable {
@@ -163,6 +179,25 @@ impl VolunteerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volunteer_ids_are_safe_to_embed() {
+        for ok in ["v0001", "v-k3m9", "A_1", &"x".repeat(64)] {
+            assert_eq!(check_volunteer_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "a|b",
+            "a:b",
+            "a,b",
+            "a b",
+            "v\n1",
+            "张三",
+            &"x".repeat(65),
+        ] {
+            assert!(check_volunteer_id(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn phones_parse_and_mask() {

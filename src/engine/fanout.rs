@@ -13,7 +13,7 @@
 //! changes nothing twice.
 
 use super::Ctx;
-use super::select::{Ask, Selection, check, consider};
+use super::select::{Ask, Selection, check, consider, not_called};
 use super::worker::Handler;
 use crate::domain::incident::{IncidentId, Mode};
 use crate::domain::ladder::Step;
@@ -157,12 +157,10 @@ impl Fanout {
                 StepStart::Go => {}
                 StepStart::Stale | StepStart::Filled | StepStart::Closed => return Ok(()),
             }
-            let called = ctx.store.called_set(id).await?;
             let ask = Ask {
                 region: &l.region,
                 scope: st.scope,
                 pool: st.pool,
-                called: &called,
                 requirement: req,
                 mode: Mode::parse(&field(&l.fields, "mode")).unwrap_or_default(),
                 include_deployed: field(&l.fields, "include_deployed") == "1",
@@ -199,12 +197,23 @@ impl Fanout {
         let pool = consider(ctx, ask).await?;
         let tier = pool.tier.as_str();
         let batch_size = ctx.config.engine.fanout_batch.clamp(1, MAX_BATCH);
+        let mut not_on_call = Vec::with_capacity(pool.not_on_call.len());
+        for part in pool.not_on_call.chunks(CHECK) {
+            let ids: Vec<String> = part.iter().map(|e| e.volunteer_id.clone()).collect();
+            let fresh = not_called(ctx, ask, &ids).await?;
+            not_on_call.extend(
+                part.iter()
+                    .zip(fresh)
+                    .filter(|(_, f)| *f)
+                    .map(|(e, _)| e.clone()),
+            );
+        }
         let mut sel = Selection {
             tier: pool.tier,
             region: pool.region,
             teams: pool.teams,
             candidates: Vec::with_capacity(pool.looked.len()),
-            excluded: pool.not_on_call,
+            excluded: not_on_call,
         };
         let mut rest = &pool.looked[..];
         let mut chunk = FIRST_CHECK;

@@ -11,7 +11,7 @@
 //! reason, which the fan-out stores for `GET /v1/incidents/{id}/candidates`.
 
 use super::Ctx;
-use crate::domain::eligibility::{Exclusion, check_registry};
+use crate::domain::eligibility::{Exclusion, Standing, check_registry};
 use crate::domain::incident::Mode;
 use crate::domain::ladder::{Pool, distance, scope_region};
 use crate::domain::plan::Requirement;
@@ -72,8 +72,6 @@ pub struct Ask<'a> {
     pub scope: Tier,
     /// The step's pool.
     pub pool: Pool,
-    /// Volunteers this incident already called (never called twice).
-    pub called: &'a HashSet<String>,
     /// The requirement.
     pub requirement: &'a Requirement,
     /// Live or drill.
@@ -95,7 +93,8 @@ pub struct Considered {
     pub region: Option<String>,
     /// The teams used, closest to the incident first.
     pub teams: Vec<String>,
-    /// (volunteer, team, via) to check for eligibility, in calling order; none already called.
+    /// (volunteer, team, via) to check for eligibility, in calling order (some may have been
+    /// called already: [`check`] leaves them out).
     pub looked: Vec<(String, String, String)>,
     /// Members left out for not being on call.
     pub not_on_call: Vec<Excluded>,
@@ -161,13 +160,12 @@ pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
                 .collect(),
         };
         for (v, via) in on_call {
-            if !ask.called.contains(&v) && seen.insert(v.clone()) {
+            if seen.insert(v.clone()) {
                 pool.looked.push((v, t.id.clone(), via));
             }
         }
         for m in members {
-            if !seen.contains(&m) && !ask.called.contains(&m) {
-                seen.insert(m.clone());
+            if seen.insert(m.clone()) {
                 pool.not_on_call
                     .push(excluded(&m, &t.id, &Exclusion::NotOnCall));
             }
@@ -177,32 +175,42 @@ pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
 }
 
 /// Checks `looked` (part of [`Considered`]) for eligibility: who to call, in order, and who is
-/// left out with the reason.
+/// left out with the reason. Volunteers this incident already called are dropped first, with
+/// no reason (they are not called twice).
 pub async fn check(
     ctx: &Ctx,
     ask: &Ask<'_>,
     looked: &[(String, String, String)],
 ) -> Result<(Vec<Candidate>, Vec<Excluded>)> {
     let now = Timestamp::from_millisecond(ask.now_ms).unwrap_or_else(|_| Timestamp::now());
+    let all: Vec<String> = looked.iter().map(|(v, _, _)| v.clone()).collect();
+    let fresh = not_called(ctx, ask, &all).await?;
+    let looked: Vec<&(String, String, String)> = looked
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, f)| **f)
+        .map(|(l, _)| l)
+        .collect();
     let ids: Vec<String> = looked.iter().map(|(v, _, _)| v.clone()).collect();
-    let (stored, busy) = futures::try_join!(ctx.store.volunteers(&ids), busy(ctx, &ids, ask, now))?;
+    let (facts, busy) =
+        futures::try_join!(ctx.store.eligibility_facts(&ids), busy(ctx, &ids, ask, now))?;
     // Checked at start-up (`Config::problems`).
     let tz = TimeZone::get(&ctx.config.eligibility.time_zone).unwrap_or(TimeZone::UTC);
     let today = tz.to_datetime(now).date();
     let mut candidates = Vec::with_capacity(looked.len());
     let mut left_out = Vec::new();
-    for ((v, team, via), s) in looked.iter().zip(stored) {
-        let verdict = match s
-            .as_ref()
-            .and_then(|s| s.volunteer.as_ref().map(|v| (s, v)))
-        {
+    for ((v, team, via), f) in looked.iter().zip(facts) {
+        let verdict = match &f {
             None => Err(Exclusion::Status(
-                s.map(|s| s.status)
-                    .unwrap_or(crate::domain::volunteer::VolunteerStatus::Erased),
+                crate::domain::volunteer::VolunteerStatus::Erased,
             )),
-            Some((s, vol)) => check_registry(
-                vol,
-                &s.unavailable,
+            Some(f) => check_registry(
+                &Standing {
+                    status: f.status,
+                    qualifications: &f.qualifications,
+                    insurance_valid_until: f.insurance_valid_until,
+                },
+                &f.unavailable,
                 ask.requirement.qualification.as_deref(),
                 today,
                 now,
@@ -211,12 +219,10 @@ pub async fn check(
                 Some(e) => Err(e.clone()),
                 None => Ok(()),
             })
-            .and_then(|()| {
-                if vol.webhook.is_some() {
-                    Ok(())
-                } else {
-                    Err(Exclusion::NoChannel)
-                }
+            .and(if f.webhook {
+                Ok(())
+            } else {
+                Err(Exclusion::NoChannel)
             }),
         };
         match verdict {
@@ -230,6 +236,20 @@ pub async fn check(
         }
     }
     Ok((candidates, left_out))
+}
+
+/// For each volunteer, whether this incident has not called them yet.
+pub async fn not_called(ctx: &Ctx, ask: &Ask<'_>, ids: &[String]) -> Result<Vec<bool>> {
+    match crate::domain::incident::IncidentId::parse(ask.incident) {
+        Some(id) if !ids.is_empty() => Ok(ctx
+            .store
+            .called_numbers(&id, ids)
+            .await?
+            .into_iter()
+            .map(|n| n.is_none())
+            .collect()),
+        _ => Ok(vec![true; ids.len()]),
+    }
 }
 
 fn excluded(v: &str, team: &str, e: &Exclusion) -> Excluded {

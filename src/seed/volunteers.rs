@@ -81,6 +81,7 @@ fn parse_row<'r>(
     if id.is_empty() {
         return Err("id is empty".into());
     }
+    crate::domain::volunteer::check_volunteer_id(id)?;
     let name = col(1);
     if name.is_empty() {
         return Err("name is empty".into());

@@ -230,34 +230,36 @@ impl Store {
         ns: &[u32],
     ) -> Result<Vec<Claim>> {
         let base = self.keys.incident(id);
-        let reply: Vec<Value> = retrying(|| {
+        let reply: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().deliveries_begin.prepare_invoke();
             inv.key(&base).arg(kind).arg(attempt).arg(ns);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
-        if reply.len() != ns.len() * 4 {
+        let claims: Vec<Claim> = ns
+            .iter()
+            .zip(reply.split('\n'))
+            .map(|(n, line)| {
+                let mut f = line.split('|');
+                let verdict = f.next().unwrap_or_default();
+                Claim {
+                    n: *n,
+                    skip: (verdict != "send").then(|| verdict.to_string()),
+                    volunteer_id: f.next().unwrap_or_default().to_string(),
+                    requirement: f.next().unwrap_or_default().to_string(),
+                    resend: f.next() == Some("1"),
+                }
+            })
+            .collect();
+        if claims.len() != ns.len() {
             return Err(StoreError::Corrupt(format!(
-                "deliveries_begin answered {} items for {} callouts",
-                reply.len(),
+                "deliveries_begin answered {} claims for {} callouts",
+                claims.len(),
                 ns.len()
             )));
         }
-        Ok(ns
-            .iter()
-            .zip(reply.chunks(4))
-            .map(|(n, f)| {
-                let verdict = text(&f[0]);
-                Claim {
-                    n: *n,
-                    skip: (verdict != "send").then_some(verdict),
-                    volunteer_id: text(&f[1]),
-                    requirement: text(&f[2]),
-                    resend: text(&f[3]) == "1",
-                }
-            })
-            .collect())
+        Ok(claims)
     }
 
     /// Records the outcomes of delivery attempts of message `kind`. With `finish`, also

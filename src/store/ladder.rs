@@ -9,7 +9,6 @@
 
 use super::{Result, Store, retrying};
 use crate::domain::incident::IncidentId;
-use std::collections::HashSet;
 
 /// What beginning a step found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,11 +167,19 @@ impl Store {
         Ok(v.unwrap_or(0))
     }
 
-    /// Volunteers this incident has called.
-    pub async fn called_set(&self, id: &IncidentId) -> Result<HashSet<String>> {
-        let v: Vec<String> = self
-            .cmd(redis::cmd("HKEYS").arg(format!("{}:called", self.keys.incident(id))))
-            .await?;
-        Ok(v.into_iter().collect())
+    /// The callout number of each volunteer this incident called, in order (`None`: not
+    /// called). Reads just those fields, so a step of a large incident does not read everyone
+    /// it called.
+    pub async fn called_numbers(
+        &self,
+        id: &IncidentId,
+        vids: &[String],
+    ) -> Result<Vec<Option<u32>>> {
+        self.cmd(
+            redis::cmd("HMGET")
+                .arg(format!("{}:called", self.keys.incident(id)))
+                .arg(vids),
+        )
+        .await
     }
 }

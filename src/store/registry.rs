@@ -26,6 +26,21 @@ pub struct Stored {
     pub erased_at: Option<i64>,
 }
 
+/// What selection reads of a volunteer (see [`Store::eligibility_facts`]).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Registry status (`erased` too).
+    pub status: VolunteerStatus,
+    /// Qualification code and valid-until date.
+    pub qualifications: Vec<(String, Date)>,
+    /// Insurance valid until.
+    pub insurance_valid_until: Option<Date>,
+    /// Times they said they cannot be called.
+    pub unavailable: Vec<Unavailable>,
+    /// Whether they have a webhook.
+    pub webhook: bool,
+}
+
 /// How to reach a volunteer (see [`Store::delivery_contacts`]).
 #[derive(Debug, Clone, Default)]
 pub struct Contact {
@@ -519,6 +534,51 @@ impl Store {
                 .arg("phone");
         }
         self.pipe(&p).await
+    }
+
+    /// What eligibility needs of each volunteer, in order, read with one `HMGET` each rather
+    /// than the whole record; `None` for an unknown volunteer.
+    pub async fn eligibility_facts(&self, ids: &[String]) -> Result<Vec<Option<Facts>>> {
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let mut p = redis::pipe();
+        for id in ids {
+            p.cmd("HMGET")
+                .arg(self.keys.volunteer(id))
+                .arg("status")
+                .arg("quals")
+                .arg("ins")
+                .arg("unavail")
+                .arg("webhook");
+        }
+        let rows: Vec<Row> = self.pipe(&p).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, quals, ins, unavail, webhook)| {
+                Some(Facts {
+                    status: VolunteerStatus::parse(&status?)?,
+                    qualifications: quals
+                        .unwrap_or_default()
+                        .split(';')
+                        .filter_map(|q| {
+                            let (c, d) = q.split_once(':')?;
+                            Some((c.to_string(), d.parse::<Date>().ok()?))
+                        })
+                        .collect(),
+                    insurance_valid_until: ins.and_then(|d| d.parse().ok()),
+                    unavailable: unavail
+                        .filter(|u| !u.is_empty())
+                        .and_then(|u| serde_json::from_str(&u).ok())
+                        .unwrap_or_default(),
+                    webhook: webhook.is_some_and(|w| !w.is_empty()),
+                })
+            })
+            .collect())
     }
 
     /// What the notifier needs of each volunteer, in order: webhook, locale, name. One

@@ -2,11 +2,15 @@
 -- those to send in flight, and says for each whether to send. Skips what is no longer needed:
 -- a callout that is gone, a message already delivered or given up, one a later attempt owns
 -- (a retry is scheduled), and for a call-out also an answered callout or a stood-down
--- incident. An in-flight mark left by an earlier claim means that attempt's outcome is
--- unknown (its worker died mid-send): the caller counts the re-send.
+-- incident. The in-flight mark `if_KIND` holds the attempt that claimed it; finding it set to
+-- this attempt means this attempt was claimed before and its outcome is unknown (its worker
+-- died mid-send): the caller counts the re-send. (Recording an outcome leaves the mark: a
+-- delivered or failed message is skipped anyway, and a retry is a later attempt.)
 -- KEYS[1] incident base key
 -- ARGV[1] kind   ARGV[2] attempt   ARGV[3..] callout numbers
--- Returns four items per callout: 'send' or why not, volunteer id, requirement, resend 0/1.
+-- Returns one string (one reply to parse, however large the batch): per callout, in order,
+-- "verdict|volunteer|requirement|resend" (verdict 'send' or why not, resend 0/1), the callouts
+-- separated by newlines. Ids never contain '|' or newlines (they are checked where made).
 local base, kind, attempt = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local closed = false
 if kind == 'callout' then
@@ -26,12 +30,9 @@ for i = 3, #ARGV do
   elseif closed then verdict = 'closed' end
   local resend = 0
   if verdict == 'send' then
-    if f[4] then resend = 1 end
-    redis.call('HSET', co, inflight, 1)
+    if tonumber(f[4] or '0') == attempt then resend = 1 end
+    redis.call('HSET', co, inflight, attempt)
   end
-  out[#out + 1] = verdict
-  out[#out + 1] = f[2] or ''
-  out[#out + 1] = f[3] or ''
-  out[#out + 1] = resend
+  out[#out + 1] = verdict .. '|' .. (f[2] or '') .. '|' .. (f[3] or '') .. '|' .. resend
 end
-return out
+return table.concat(out, '\n')

@@ -18,15 +18,15 @@ for i = 8, #ARGV, 5 do
   local cs = redis.call('HMGET', co, 'st', 'r')
   if cs[2] then
     recorded = recorded + 1
-    redis.call('HDEL', co, 'if_' .. kind)
     if outcome == 'ok' then
       if kind == 'callout' then
-        redis.call('HSET', co, 'ok_callout', now, 'na', now, 'ch', detail)
         if cs[1] == 'pending' then
-          redis.call('HSET', co, 'st', 'notified')
+          redis.call('HSET', co, 'ok_callout', now, 'na', now, 'ch', detail, 'st', 'notified')
           local l = notified[cs[2]]
           if not l then l = {}; notified[cs[2]] = l; reqs[#reqs + 1] = cs[2] end
           l[#l + 1] = tonumber(n)
+        else
+          redis.call('HSET', co, 'ok_callout', now, 'na', now, 'ch', detail)
         end
       else
         redis.call('HSET', co, 'ok_' .. kind, now)
