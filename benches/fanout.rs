@@ -83,6 +83,32 @@ async fn fan_out(n: usize) -> f64 {
         .await
         .unwrap();
     let base = format!("http://{}", app.addr.unwrap());
+    // BENCH_DETAIL=1: progress every 500 ms and Redis's own CPU and commands for the run.
+    let detail = std::env::var("BENCH_DETAIL").is_ok();
+    let mut rc = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    let cpu = |info: &str| -> f64 {
+        info.lines()
+            .filter_map(|l| {
+                l.strip_prefix("used_cpu_user:")
+                    .or_else(|| l.strip_prefix("used_cpu_sys:"))
+            })
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .sum()
+    };
+    let info0: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
     let t0 = Instant::now();
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/incidents"))
@@ -93,7 +119,16 @@ async fn fan_out(n: usize) -> f64 {
         .unwrap();
     assert_eq!(r.status(), 201);
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut next_report = Duration::from_millis(500);
     while got.load(Ordering::Relaxed) < n {
+        if detail && t0.elapsed() >= next_report {
+            eprintln!(
+                "  {:>5.1} s: {} delivered",
+                t0.elapsed().as_secs_f64(),
+                got.load(Ordering::Relaxed)
+            );
+            next_report += Duration::from_millis(500);
+        }
         assert!(
             Instant::now() < deadline,
             "only {} of {n} delivered",
@@ -102,6 +137,26 @@ async fn fan_out(n: usize) -> f64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let info1: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    println!(
+        "  redis-server CPU during the run: {:.2} s ({:.0} µs per call-out)",
+        cpu(&info1) - cpu(&info0),
+        (cpu(&info1) - cpu(&info0)) * 1e6 / n as f64
+    );
+    if detail {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        for l in stats.lines().filter(|l| l.starts_with("cmdstat_")) {
+            eprintln!("  {l}");
+        }
+    }
     app.stop().await;
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -43,9 +43,16 @@ pub const GROUP: &str = "notifier";
 /// script checks in Redis anyway.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Callouts claimed at once: small enough that a claim is soon followed by its sends (so the
-/// in-flight marks a crash leaves name few messages), large enough to amortise the script.
+/// Callouts claimed at once: small enough that a claim is soon followed by its sends (so a
+/// crash leaves few messages whose outcome is unknown), large enough to amortise the script.
+/// Fixed, whatever the configuration, because an entry reclaimed by another instance must be
+/// cut into the same chunks for their claim marks to match.
 const CHUNK: usize = 64;
+
+/// The claim mark of chunk `ns` of entry `entry`.
+fn chunk_mark(entry: &str, ns: &[u32]) -> String {
+    format!("{entry}:{}", ns.first().copied().unwrap_or(0))
+}
 
 /// Delivery entries one instance works on at once; each runs its chunks concurrently with the
 /// others, all bounded by the shared send permits.
@@ -91,6 +98,8 @@ struct Job {
     kind: String,
     attempt: u32,
     ns: Vec<u32>,
+    /// Volunteer ids of `ns`, in order, and their requirement, when the entry carries them.
+    known: Option<(Vec<String>, String)>,
 }
 
 /// The outcome of one send, on its way to the collector.
@@ -206,8 +215,17 @@ impl Inner {
                 .await?;
             return Ok(None);
         };
+        let vs: Vec<String> = e
+            .get("vs")
+            .split(',')
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect();
+        let known =
+            (vs.len() == ns.len() && !e.get("r").is_empty()).then(|| (vs, e.get("r").to_string()));
         Ok(Some(Job {
             p,
+            known,
             id,
             kind: kind.to_string(),
             attempt: e.get("a").parse::<u32>().unwrap_or(1).max(1),
@@ -234,11 +252,17 @@ impl Inner {
         collected?;
         let rest = produced?;
         let now = self.ctx.clock.now_ms();
+        let marks: Vec<String> = job
+            .ns
+            .chunks(CHUNK)
+            .map(|c| chunk_mark(&job.entry, c))
+            .collect();
         let finish = Finish {
             entry: &job.entry,
             group: GROUP,
             rest: &rest,
             attempt: job.attempt,
+            marks: &marks,
         };
         store
             .deliveries_done(&job.id, &job.kind, now, &[], Some(&finish))
@@ -256,33 +280,61 @@ impl Inner {
         failed: &AtomicBool,
     ) -> Result<Vec<u32>, StoreError> {
         let store = &self.ctx.store;
-        let chunk = CHUNK.min(self.ctx.config.webhook.concurrency.max(1));
-        for (i, ns) in job.ns.chunks(chunk).enumerate() {
+        let concurrency = self.ctx.config.webhook.concurrency.max(1);
+        for (i, ns) in job.ns.chunks(CHUNK).enumerate() {
             if failed.load(Ordering::Relaxed) {
-                return Err(StoreError::Corrupt("delivery outcomes not recorded".into()));
+                return Ok(vec![]); // the collector failed: the entry stays pending
             }
+            // The chunk's permits come first, so a claimed chunk is a chunk being sent (a crash
+            // then leaves few messages whose outcome is unknown).
             let mut permits = self
                 .permits
                 .clone()
-                .acquire_many_owned(ns.len() as u32)
+                .acquire_many_owned(ns.len().min(concurrency) as u32)
                 .await
                 .expect("semaphore is never closed");
             if *self.ctx.shutdown.borrow() {
-                return Ok(job.ns[i * chunk..].to_vec());
+                return Ok(job.ns[i * CHUNK..].to_vec());
             }
+            let known = job.known.as_ref().map(|(vs, r)| {
+                let at = i * CHUNK;
+                (&vs[at..at + ns.len()], r.as_str())
+            });
             let claims = store
-                .deliveries_begin(&job.id, &job.kind, job.attempt, ns)
+                .deliveries_begin(
+                    &job.id,
+                    &job.kind,
+                    job.attempt,
+                    &chunk_mark(&job.entry, ns),
+                    ns,
+                    known,
+                )
                 .await?;
             let sending: Vec<&Claim> = claims.iter().filter(|c| c.skip.is_none()).collect();
             let vids: Vec<String> = sending.iter().map(|c| c.volunteer_id.clone()).collect();
             let contacts = store.delivery_contacts(&vids).await?;
+            let mut unsent = Vec::new();
+            let mut resends = 0;
             for (c, contact) in sending.into_iter().zip(contacts) {
-                if c.resend {
-                    metrics::counter!("muster_delivery_resends_total", "kind" => job.kind.clone())
-                        .increment(1);
-                    tracing::warn!(incident = %job.id, n = c.n, kind = job.kind, "re-sending a message whose first outcome is unknown");
-                }
-                let permit = permits.split(1).expect("one permit per message");
+                let permit = match permits.split(1) {
+                    Some(p) => p,
+                    // Fewer permits than a chunk (`webhook.concurrency` < CHUNK): wait per
+                    // message, and stop sending if the process is going away meanwhile.
+                    None => {
+                        let p = self
+                            .permits
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("semaphore is never closed");
+                        if *self.ctx.shutdown.borrow() {
+                            unsent.push(c.n);
+                            continue;
+                        }
+                        p
+                    }
+                };
+                resends += u64::from(c.resend);
                 let me = self.clone();
                 let tx = tx.clone();
                 let (info, id, kind, attempt) =
@@ -297,6 +349,15 @@ impl Inner {
                     let _ = tx.send(Sent { n, outcome, secs });
                     drop(permit);
                 });
+            }
+            if resends > 0 {
+                metrics::counter!("muster_delivery_resends_total", "kind" => job.kind.clone())
+                    .increment(resends);
+                tracing::warn!(incident = %job.id, kind = job.kind, resends, first = ns[0], "re-sending messages whose first outcome is unknown (their worker stopped mid-send)");
+            }
+            if !unsent.is_empty() {
+                unsent.extend_from_slice(&job.ns[((i + 1) * CHUNK).min(job.ns.len())..]);
+                return Ok(unsent);
             }
         }
         Ok(vec![])

@@ -99,6 +99,8 @@ pub struct Finish<'a> {
     pub rest: &'a [u32],
     /// The entry's attempt number (kept by the re-enqueued rest).
     pub attempt: u32,
+    /// The chunk marks its claims made, to drop.
+    pub marks: &'a [String],
 }
 
 /// A callout as stored, for listing.
@@ -220,23 +222,47 @@ impl Store {
         })
     }
 
-    /// Claims message `kind` (attempt `attempt`) to callouts `ns` and marks those to send in
-    /// flight; see [`Claim`].
+    /// Claims message `kind` (attempt `attempt`) to one chunk `ns` of a delivery entry, marked
+    /// `mark`. `known` gives each callout's volunteer and the requirement when the entry
+    /// carries them (a fan-out batch): its first claim then reads nothing back. See
+    /// `deliveries_begin.lua` and [`Claim`].
     pub async fn deliveries_begin(
         &self,
         id: &IncidentId,
         kind: &str,
         attempt: u32,
+        mark: &str,
         ns: &[u32],
+        known: Option<(&[String], &str)>,
     ) -> Result<Vec<Claim>> {
         let base = self.keys.incident(id);
+        let fast = known.is_some_and(|(vs, _)| vs.len() == ns.len());
         let reply: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().deliveries_begin.prepare_invoke();
-            inv.key(&base).arg(kind).arg(attempt).arg(ns);
+            inv.key(&base)
+                .arg(kind)
+                .arg(attempt)
+                .arg(mark)
+                .arg(if fast { "1" } else { "0" })
+                .arg(ns);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
+        if let ("*send" | "*closed", Some((vs, r))) = (reply.as_str(), known) {
+            let skip = (reply == "*closed").then(|| "closed".to_string());
+            return Ok(ns
+                .iter()
+                .zip(vs)
+                .map(|(n, v)| Claim {
+                    n: *n,
+                    skip: skip.clone(),
+                    volunteer_id: v.clone(),
+                    requirement: r.to_string(),
+                    resend: false,
+                })
+                .collect());
+        }
         let claims: Vec<Claim> = ns
             .iter()
             .zip(reply.split('\n'))
@@ -279,9 +305,15 @@ impl Store {
         let q = self.keys.deliveries(p);
         let delayed = self.keys.delayed(p);
         let idt = id.to_string();
-        let (entry, group, rest, attempt) = match finish {
-            Some(f) => (f.entry, f.group, super::queue::format_ns(f.rest), f.attempt),
-            None => ("", "", String::new(), 0),
+        let (entry, group, rest, attempt, marks) = match finish {
+            Some(f) => (
+                f.entry,
+                f.group,
+                super::queue::format_ns(f.rest),
+                f.attempt,
+                f.marks.join(","),
+            ),
+            None => ("", "", String::new(), 0, String::new()),
         };
         retrying(|| {
             let mut c = self.conn();
@@ -295,7 +327,8 @@ impl Store {
                 .arg(entry)
                 .arg(group)
                 .arg(&rest)
-                .arg(attempt);
+                .arg(attempt)
+                .arg(&marks);
             for (n, o) in outcomes {
                 inv.arg(*n);
                 match o {

@@ -1,6 +1,8 @@
 -- Creates callouts for a batch of candidates of one requirement, skipping volunteers this
 -- incident already called, and enqueues one delivery entry for all of them. Idempotent. The
--- new callouts get consecutive numbers, so the entry names them as one range.
+-- new callouts get consecutive numbers, so the entry names them as one range; it also carries
+-- their volunteer ids (`vs`, in order) and requirement (`r`), so the notifier's first attempt
+-- need not read each callout back.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream
 -- ARGV[1] id   ARGV[2] now   ARGV[3] requirement   ARGV[4] tier   ARGV[5] step
 -- ARGV[6..] pairs of (volunteer id, channel)
@@ -13,24 +15,28 @@ local id, now, req, tier, step = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local called = base .. ':called'
 local seq = tonumber(redis.call('HGET', base, 'seq') or '0')
 local first = seq + 1
-local ns = {}
+local ns, vs = {}, {}
 for i = 6, #ARGV, 2 do
-  local n = seq + 1
+  -- Numbers as integer text: Lua's own number-to-string goes through float formatting.
+  local n = string.format('%d', seq + 1)
   if redis.call('HSETNX', called, ARGV[i], n) == 1 then
-    seq = n
+    seq = seq + 1
     redis.call('HSET', base .. ':co:' .. n, 'v', ARGV[i], 'r', req, 'tier', tier, 'step', step,
       'ch', ARGV[i + 1], 'ca', now, 'st', 'pending')
     ns[#ns + 1] = n
+    vs[#vs + 1] = ARGV[i]
   end
 end
 local created = #ns
 if created == 0 then return {0, 0} end
-redis.call('HSET', base, 'seq', seq)
+local span = string.format('%d-%d', first, seq)
+redis.call('HSET', base, 'seq', string.format('%d', seq))
 redis.call('RPUSH', base .. ':rco:' .. req, unpack(ns))
 local counts = base .. ':counts'
 redis.call('HINCRBY', counts, req .. ':pending', created)
 redis.call('HINCRBY', counts, req .. ':called@' .. step, created)
-enqueue(KEYS[2], id, first .. '-' .. seq, 'callout')
+redis.call('XADD', KEYS[2], '*', 'i', id, 'ns', span, 'k', 'callout', 'a', 1, 'r', req,
+  'vs', table.concat(vs, ','))
 event(base, 'type', 'callouts.created', 'at', now, 'requirement', req, 'count', created, 'tier', tier,
-  'step', step, 'ns', first .. '-' .. seq)
+  'step', step, 'ns', span)
 return {created, first}

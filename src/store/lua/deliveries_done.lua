@@ -1,23 +1,30 @@
 -- Records the outcomes of a batch of delivery attempts of message `kind` and, when an entry id
 -- is given, finishes the delivery entry they came from: callouts it never got to (shutdown)
--- are enqueued again as a new entry and the old one is acknowledged — atomically, so a
--- reclaimed entry re-sends only messages with no recorded outcome.
+-- are enqueued again as a new entry, its chunk claims are dropped and it is acknowledged —
+-- atomically, so a reclaimed entry re-sends only messages with no recorded outcome. A call-out
+-- delivered after its incident was stood down (it was in flight) gets its stand-down notice.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream   KEYS[3] partition delayed set
 -- ARGV[1] kind   ARGV[2] now   ARGV[3] incident id   ARGV[4] entry id to finish ('' if none)
 -- ARGV[5] consumer group   ARGV[6] callouts to enqueue again ('' if none)   ARGV[7] attempt
--- ARGV[8..] five per callout: n, outcome (ok | retry | failed), detail (channel or error),
+-- ARGV[8] the entry's chunk marks, comma-separated ('' if none)
+-- ARGV[9..] five per callout: n, outcome (ok | retry | failed), detail (channel or error),
 --   retry due time (ms), retry attempt number
 -- Returns the number of outcomes recorded.
 local base, kind, now, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local counts = base .. ':counts'
 local notified, reqs = {}, {}
 local recorded = 0
-for i = 8, #ARGV, 5 do
+local late = {}
+for i = 9, #ARGV, 5 do
   local n, outcome, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local co = base .. ':co:' .. n
   local cs = redis.call('HMGET', co, 'st', 'r')
   if cs[2] then
     recorded = recorded + 1
+    if outcome == 'ok' and kind == 'callout' and cs[1] == 'stood_down'
+        and redis.call('HSETNX', co, 'sdn', now) == 1 then
+      late[#late + 1] = n
+    end
     if outcome == 'ok' then
       if kind == 'callout' then
         if cs[1] == 'pending' then
@@ -51,7 +58,16 @@ for _, req in ipairs(reqs) do
   redis.call('HINCRBY', counts, req .. ':notified', #l)
   event(base, 'type', 'callouts.notified', 'at', now, 'requirement', req, 'count', #l, 'ns', ranges(l))
 end
+if #late > 0 then
+  table.sort(late, function(a, b) return tonumber(a) < tonumber(b) end)
+  enqueue(KEYS[2], id, late, 'stand_down')
+end
 if ARGV[4] ~= '' then
+  if ARGV[8] ~= '' then
+    local marks = {}
+    for m in string.gmatch(ARGV[8], '[^,]+') do marks[#marks + 1] = m end
+    redis.call('HDEL', base .. ':claims', unpack(marks))
+  end
   if ARGV[6] ~= '' then
     redis.call('XADD', KEYS[2], '*', 'i', id, 'ns', ARGV[6], 'k', kind, 'a', ARGV[7])
   end

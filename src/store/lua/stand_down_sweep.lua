@@ -1,7 +1,8 @@
 -- Marks callouts first..last of a stood-down incident `stood_down` and enqueues a stand-down
--- notice for everyone who was reached (accepted, standby, notified, silent, arrived, or whose
--- call-out was in flight). Never-sent callouts are closed silently; declined, withdrawn and
--- failed ones keep their final state. Idempotent.
+-- notice for everyone who was reached (accepted, standby, notified, silent, arrived). Callouts
+-- not yet delivered are closed silently; one whose call-out was in flight gets its notice when
+-- that delivery is recorded (deliveries_done.lua). Declined, withdrawn and failed ones keep
+-- their final state. Idempotent.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream
 -- ARGV[1] id   ARGV[2] now   ARGV[3] first n   ARGV[4] last n
 -- Returns the number of notices enqueued (as one delivery entry).
@@ -11,12 +12,12 @@ local told = {notified = true, silent = true, accepted = true, standby = true, a
 local notices = {}
 for n = tonumber(ARGV[3]), tonumber(ARGV[4]) do
   local co = base .. ':co:' .. n
-  local f = redis.call('HMGET', co, 'st', 'r', 'if_callout', 'ok_callout')
+  local f = redis.call('HMGET', co, 'st', 'r')
   local st = f[1]
   if st and (told[st] or st == 'pending') then
     move(co, counts, f[2], st, 'stood_down')
     redis.call('HSET', co, 'sa', now, 'was', st)
-    if told[st] or f[3] or f[4] then
+    if told[st] then
       notices[#notices + 1] = n
     end
   end
