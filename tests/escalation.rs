@@ -393,3 +393,78 @@ async fn an_upgrade_calls_out_only_the_difference() {
     assert_eq!((s, b["level"].as_u64()), (200, Some(2)));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renotify_step_calls_the_silent_again_with_the_same_link() {
+    let (_r, rx, app, clock) = start(|seed, _| {
+        // The flood plan with a ladder whose second step re-sends to those still silent.
+        let plan = std::fs::read_to_string(seed.join("plans/flood.toml")).unwrap();
+        let plan = format!(
+            "{plan}\n[[step]]\nscope = \"township\"\npool = \"on_call\"\nwait = \"2m\"\n\n\
+             [[step]]\nscope = \"county\"\npool = \"on_call\"\nwait = \"3m\"\nrenotify = true\n"
+        );
+        std::fs::write(seed.join("plans/flood.toml"), plan).unwrap();
+    })
+    .await;
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "内涝"}),
+    )
+    .await;
+    township_called(&app, &rx, &id, 2).await;
+    let first = rescue_callouts(&rx, &id);
+    // Two answer (one yes, one no); everyone else stays silent.
+    assert_eq!(app.ack(&first[0].token(), "accept").await.0, 200);
+    assert_eq!(app.ack(&first[1].token(), "decline").await.0, 200);
+    let silent: Vec<&Received> = first[2..].iter().collect();
+    clock.advance(2 * MIN);
+    eventually(T, "the silent are called again", || async {
+        let again = rescue_callouts(&rx, &id)
+            .into_iter()
+            .filter(|r| silent.iter().any(|s| s.volunteer == r.volunteer))
+            .count();
+        again == 2 * silent.len()
+    })
+    .await;
+    let all = rescue_callouts(&rx, &id);
+    for s in &silent {
+        let mine: Vec<&Received> = all.iter().filter(|r| r.volunteer == s.volunteer).collect();
+        assert_eq!(mine.len(), 2, "called once, re-sent once: {}", s.volunteer);
+        assert_ne!(mine[0].webhook_id, mine[1].webhook_id, "a new message");
+        assert_eq!(mine[0].token(), mine[1].token(), "the same ack link");
+        assert!(mine[1].signature_ok);
+        let text = mine[1].body["message"].as_str().unwrap();
+        assert!(
+            text.contains("再次提醒") || text.starts_with("REMINDER"),
+            "the recall template, in the volunteer's locale: {text}"
+        );
+    }
+    for answered in &first[..2] {
+        assert_eq!(
+            all.iter()
+                .filter(|r| r.volunteer == answered.volunteer)
+                .count(),
+            1,
+            "those who answered are not called again"
+        );
+    }
+    // A re-sent call-out is answered like the first: the silent can still accept.
+    let late = silent[0].token();
+    let (s, b) = app.ack(&late, "accept").await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "{b}");
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["accepted"].as_u64()),
+        (Some(1), Some(2)),
+        "{p}"
+    );
+    // Nothing is re-sent again while the step waits.
+    clock.advance(MIN);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let again: usize = rescue_callouts(&rx, &id)
+        .iter()
+        .filter(|r| silent.iter().any(|s| s.volunteer == r.volunteer))
+        .count();
+    assert_eq!(again, 2 * silent.len());
+    app.stop().await;
+}

@@ -12,6 +12,10 @@ pub const DEFAULT_LOCALE: &str = "zh-CN";
 /// The message kinds every locale must define.
 pub const MESSAGE_KINDS: [&str; 4] = ["callout", "standby", "promoted", "stand_down"];
 
+/// Message kinds a locale may define: `recall`, a call-out sent again to those who stayed
+/// silent (a ladder step with `renotify`); without it the `callout` text is sent again.
+pub const OPTIONAL_MESSAGE_KINDS: [&str; 1] = ["recall"];
+
 /// Placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 9] = [
     "title",
@@ -83,6 +87,12 @@ impl Templates {
         self.locales
             .get(locale)
             .or_else(|| self.locales.get(DEFAULT_LOCALE))
+    }
+
+    /// Whether `locale` (or the default locale standing in for it) has message `kind`.
+    pub fn has(&self, locale: &str, kind: &str) -> bool {
+        self.locale(locale)
+            .is_some_and(|t| t.messages.contains_key(kind))
     }
 
     /// Renders message `kind` for `locale`; drills get the drill prefix.

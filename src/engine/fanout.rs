@@ -151,7 +151,7 @@ impl Fanout {
             let now = ctx.clock.now_ms();
             match ctx
                 .store
-                .step_begin(id, &req.id, step, st.scope.as_str(), now)
+                .step_begin(id, &req.id, step, st.scope.as_str(), now, st.renotify)
                 .await?
             {
                 StepStart::Go => {}

@@ -494,7 +494,14 @@ impl Inner {
             drill,
         };
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
-        let message = self.ctx.seed.templates.render(locale, kind, &vars);
+        // A re-sent call-out (`recall:STEP`) is a call-out to the volunteer, in the `recall`
+        // template where the locale has one.
+        let (kind, template) = match kind.strip_prefix("recall:") {
+            Some(_) if self.ctx.seed.templates.has(locale, "recall") => ("callout", "recall"),
+            Some(_) => ("callout", "callout"),
+            None => (kind, kind),
+        };
+        let message = self.ctx.seed.templates.render(locale, template, &vars);
         let ack = (kind != "stand_down").then(|| PayloadAck {
             accept_url: format!("{base}/v1/acks/{token}?response=accept"),
             decline_url: format!("{base}/v1/acks/{token}?response=decline"),

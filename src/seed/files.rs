@@ -7,7 +7,7 @@ use crate::domain::ladder::{Pool, Step, default_ladder, parse_wait};
 use crate::domain::plan::{Plan, Requirement};
 use crate::domain::region::{Region, RegionCode, RegionTree, Tier};
 use crate::domain::template::{
-    LocaleTemplates, MESSAGE_KINDS, PLACEHOLDERS, Templates, placeholders,
+    LocaleTemplates, MESSAGE_KINDS, OPTIONAL_MESSAGE_KINDS, PLACEHOLDERS, Templates, placeholders,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -565,10 +565,6 @@ fn check_plan(
             _ => None,
         };
         match (scope, pool, parse_wait(&s.wait)) {
-            _ if s.renotify => ctx.at(
-                at,
-                "renotify = true is not supported yet: silent callouts are not re-sent",
-            ),
             (Some(scope), Some(pool), Ok(wait_ms)) => ladder.push(Step {
                 scope,
                 pool,
@@ -619,8 +615,27 @@ fn load_templates(dir: &Path, problems: &mut Vec<Problem>) -> Templates {
         let Some(lt) = parse::<LocaleTemplates>(&mut ctx) else {
             continue;
         };
-        for kind in MESSAGE_KINDS {
-            match lt.messages.get(kind) {
+        for kind in lt.messages.keys() {
+            if !MESSAGE_KINDS.contains(&kind.as_str())
+                && !OPTIONAL_MESSAGE_KINDS.contains(&kind.as_str())
+            {
+                let line = ctx
+                    .text
+                    .find(&format!("\n{kind}"))
+                    .map(|o| line_of(&ctx.text, o + 1));
+                ctx.line(
+                    line,
+                    format!(
+                        "unknown message `{kind}` (known: {}, {})",
+                        MESSAGE_KINDS.join(", "),
+                        OPTIONAL_MESSAGE_KINDS.join(", ")
+                    ),
+                );
+            }
+        }
+        for kind in MESSAGE_KINDS.iter().chain(&OPTIONAL_MESSAGE_KINDS) {
+            match lt.messages.get(*kind) {
+                None if OPTIONAL_MESSAGE_KINDS.contains(kind) => {}
                 None => ctx.line(None, format!("[messages] lacks `{kind}`")),
                 Some(text) => {
                     for ph in placeholders(text) {

@@ -32,12 +32,22 @@ impl Store {
         step: usize,
         tier: &str,
         now: i64,
+        renotify: bool,
     ) -> Result<StepStart> {
         let base = self.keys.incident(id);
+        let q = self.keys.deliveries(self.keys.partition_of(id));
+        let idt = id.to_string();
         let r: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().step_begin.prepare_invoke();
-            inv.key(&base).arg(req).arg(step).arg(tier).arg(now);
+            inv.key(&base)
+                .key(&q)
+                .arg(req)
+                .arg(step)
+                .arg(tier)
+                .arg(now)
+                .arg(if renotify { "1" } else { "0" })
+                .arg(&idt);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;

@@ -1,9 +1,12 @@
 -- Begins escalation step `step` of a requirement, once: callouts of earlier steps that are
 -- still unanswered become `silent` (they can still accept), and the requirement's step and
 -- tier move on. Re-running the step that is current is allowed (a re-delivered event redoes
--- its idempotent selection); an older step is stale.
--- KEYS[1] incident base key
--- ARGV[1] requirement   ARGV[2] step   ARGV[3] tier   ARGV[4] now
+-- its idempotent selection); an older step is stale. A step with `renotify` sends the call-out
+-- again (delivery kind `recall:STEP`, a new message id, the same ack link) to every callout
+-- of the requirement still silent, once, as the step begins.
+-- KEYS[1] incident base key   KEYS[2] partition delivery stream
+-- ARGV[1] requirement   ARGV[2] step   ARGV[3] tier   ARGV[4] now   ARGV[5] renotify 0/1
+-- ARGV[6] incident id
 -- Returns 'go' | 'stale' | 'filled' | 'closed'.
 local base, req, step = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local status = redis.call('HGET', base, 'status')
@@ -17,5 +20,19 @@ if begun < step then
   silence(base, counts, req, ARGV[4])
   redis.call('HSET', counts, req .. ':begun', step, req .. ':step', step, req .. ':tier', ARGV[3])
   event(base, 'type', 'requirement.step', 'at', ARGV[4], 'requirement', req, 'step', step, 'tier', ARGV[3])
+  if ARGV[5] == '1' then
+    local again, total = {}, 0
+    local kind = 'recall:' .. ARGV[2]
+    for _, m in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
+      if redis.call('HGET', base .. ':co:' .. m, 'st') == 'silent' then
+        again[#again + 1] = tonumber(m)
+        if #again == 1000 then enqueue(KEYS[2], ARGV[6], again, kind); total = total + #again; again = {} end
+      end
+    end
+    if #again > 0 then enqueue(KEYS[2], ARGV[6], again, kind); total = total + #again end
+    if total > 0 then
+      event(base, 'type', 'requirement.renotified', 'at', ARGV[4], 'requirement', req, 'step', step, 'count', total)
+    end
+  end
 end
 return 'go'
