@@ -245,24 +245,35 @@ impl Inner {
         };
         let (tx, rx) = mpsc::unbounded_channel::<Sent>();
         let failed = AtomicBool::new(false);
-        let (produced, collected) = tokio::join!(
-            self.produce(&job, &info, tx, &failed),
-            self.collect(&job, rx, &failed)
-        );
+        let work = async {
+            tokio::join!(
+                self.produce(&job, &info, tx, &failed),
+                self.collect(&job, rx, &failed)
+            )
+        };
+        tokio::pin!(work);
+        // While the entry is worked on, its idle time is reset regularly, so other instances
+        // reclaim it only if this one stops (dies or stalls), not because a batch is long.
+        let beat = Duration::from_millis((self.ctx.config.engine.reclaim_idle_ms / 3).max(100));
+        let stream = store.keys.deliveries(job.p);
+        let (produced, collected) = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = tokio::time::sleep(beat) => {
+                    if let Err(e) = store.touch_entry(&stream, GROUP, &self.ctx.consumer, &job.entry).await {
+                        tracing::debug!(entry = job.entry, error = %e, "could not refresh the entry's claim");
+                    }
+                }
+            }
+        };
         collected?;
         let rest = produced?;
         let now = self.ctx.clock.now_ms();
-        let marks: Vec<String> = job
-            .ns
-            .chunks(CHUNK)
-            .map(|c| chunk_mark(&job.entry, c))
-            .collect();
         let finish = Finish {
             entry: &job.entry,
             group: GROUP,
             rest: &rest,
             attempt: job.attempt,
-            marks: &marks,
         };
         store
             .deliveries_done(&job.id, &job.kind, now, &[], Some(&finish))

@@ -99,8 +99,6 @@ pub struct Finish<'a> {
     pub rest: &'a [u32],
     /// The entry's attempt number (kept by the re-enqueued rest).
     pub attempt: u32,
-    /// The chunk marks its claims made, to drop.
-    pub marks: &'a [String],
 }
 
 /// A callout as stored, for listing.
@@ -305,15 +303,9 @@ impl Store {
         let q = self.keys.deliveries(p);
         let delayed = self.keys.delayed(p);
         let idt = id.to_string();
-        let (entry, group, rest, attempt, marks) = match finish {
-            Some(f) => (
-                f.entry,
-                f.group,
-                super::queue::format_ns(f.rest),
-                f.attempt,
-                f.marks.join(","),
-            ),
-            None => ("", "", String::new(), 0, String::new()),
+        let (entry, group, rest, attempt) = match finish {
+            Some(f) => (f.entry, f.group, super::queue::format_ns(f.rest), f.attempt),
+            None => ("", "", String::new(), 0),
         };
         retrying(|| {
             let mut c = self.conn();
@@ -327,8 +319,7 @@ impl Store {
                 .arg(entry)
                 .arg(group)
                 .arg(&rest)
-                .arg(attempt)
-                .arg(&marks);
+                .arg(attempt);
             for (n, o) in outcomes {
                 inv.arg(*n);
                 match o {

@@ -8,7 +8,7 @@
 //! | `P:{pK}:inc:ID:co:N` | hash: callout N (`v`, `r`, `tier`, `step`, `ch`, `st`, timestamps, delivery marks) | fan-out, ack, notifier | none | `{pK}` |
 //! | `P:{pK}:inc:ID:rco:REQ` | list: callout numbers of requirement REQ, in creation order (silence, standby notices) | fan-out | none | `{pK}` |
 //! | `P:{pK}:inc:ID:standby:REQ` | list: callout numbers on standby, in acceptance order | ack | none | `{pK}` |
-//! | `P:{pK}:inc:ID:claims` | hash: `ENTRY:FIRST_N` → attempt, one per delivery chunk being sent; a second claim of a chunk means its first sender stopped mid-send (re-sends counted) | notifier | dropped when the entry is finished | `{pK}` |
+//! | `P:{pK}:inc:ID:claims` | hash: `ENTRY:FIRST_N` → attempt, one per delivery chunk being sent; a second claim of a chunk means its first sender stopped mid-send (re-sends counted) | notifier | none (kept, so a late second runner of an entry never takes a chunk for fresh) | `{pK}` |
 //! | `P:{pK}:inc:ID:events` | stream: every change of the incident (SSE, audit) | every script | none | `{pK}` |
 //! | `P:{pK}:bus` | stream: domain events of partition K (groups `fanout`, `projection`) | raise, ack, stand-down | trimmed below what every group finished | `{pK}` |
 //! | `P:{pK}:deliveries` | stream: one entry per batch of messages of one kind (`i` incident, `ns` callout numbers as ranges, `k` kind, `a` attempt; a fan-out batch also `r` requirement and `vs` volunteer ids) (group `notifier`) | fan-out, ack, stand-down, scheduler | trimmed below what the group finished | `{pK}` |

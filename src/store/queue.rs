@@ -173,6 +173,29 @@ impl Store {
             .collect())
     }
 
+    /// Tells the group `consumer` is still working on entry `id`: resets its idle time, so
+    /// other instances do not reclaim work that is alive (long delivery batches).
+    pub async fn touch_entry(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        id: &str,
+    ) -> Result<()> {
+        let _: redis::Value = self
+            .cmd(
+                redis::cmd("XCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(0)
+                    .arg(id)
+                    .arg("JUSTID"),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Acknowledges entries.
     pub async fn ack_entries(&self, stream: &str, group: &str, ids: &[String]) -> Result<()> {
         if ids.is_empty() {

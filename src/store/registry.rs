@@ -430,27 +430,29 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<(Option<String>, Option<String>, Option<String>)>> {
-        // Chunks go out at once on the multiplexed connection, so their round trips overlap.
+        self.fields_of_each(ids, &["name", "status", "unavail"])
+            .await
+    }
+
+    /// `fields` of each volunteer, in order, read with one `HMGET` each; chunks of 2,000 go out
+    /// at once on the multiplexed connection, so their round trips overlap.
+    async fn fields_of_each<T: redis::FromRedisValue>(
+        &self,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<T>> {
         let pipes: Vec<redis::Pipeline> = ids
             .chunks(2000)
             .map(|chunk| {
                 let mut p = redis::pipe();
                 for id in chunk {
-                    p.cmd("HMGET")
-                        .arg(self.keys.volunteer(id))
-                        .arg("name")
-                        .arg("status")
-                        .arg("unavail");
+                    p.cmd("HMGET").arg(self.keys.volunteer(id)).arg(fields);
                 }
                 p
             })
             .collect();
-        let parts = futures::future::try_join_all(
-            pipes
-                .iter()
-                .map(|p| self.pipe::<Vec<(Option<String>, Option<String>, Option<String>)>>(p)),
-        )
-        .await?;
+        let parts =
+            futures::future::try_join_all(pipes.iter().map(|p| self.pipe::<Vec<T>>(p))).await?;
         Ok(parts.into_iter().flatten().collect())
     }
 
@@ -526,14 +528,7 @@ impl Store {
         &self,
         vids: &[String],
     ) -> Result<Vec<(Option<String>, Option<String>)>> {
-        let mut p = redis::pipe();
-        for v in vids {
-            p.cmd("HMGET")
-                .arg(self.keys.volunteer(v))
-                .arg("name")
-                .arg("phone");
-        }
-        self.pipe(&p).await
+        self.fields_of_each(vids, &["name", "phone"]).await
     }
 
     /// What eligibility needs of each volunteer, in order, read with one `HMGET` each rather
@@ -546,17 +541,9 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let mut p = redis::pipe();
-        for id in ids {
-            p.cmd("HMGET")
-                .arg(self.keys.volunteer(id))
-                .arg("status")
-                .arg("quals")
-                .arg("ins")
-                .arg("unavail")
-                .arg("webhook");
-        }
-        let rows: Vec<Row> = self.pipe(&p).await?;
+        let rows: Vec<Row> = self
+            .fields_of_each(ids, &["status", "quals", "ins", "unavail", "webhook"])
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(status, quals, ins, unavail, webhook)| {
@@ -584,15 +571,9 @@ impl Store {
     /// What the notifier needs of each volunteer, in order: webhook, locale, name. One
     /// pipeline of `HMGET`s; an erased or unknown volunteer has none of them.
     pub async fn delivery_contacts(&self, vids: &[String]) -> Result<Vec<Contact>> {
-        let mut p = redis::pipe();
-        for v in vids {
-            p.cmd("HMGET")
-                .arg(self.keys.volunteer(v))
-                .arg("webhook")
-                .arg("locale")
-                .arg("name");
-        }
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self.pipe(&p).await?;
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self
+            .fields_of_each(vids, &["webhook", "locale", "name"])
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(webhook, locale, name)| Contact {

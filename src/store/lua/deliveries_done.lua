@@ -1,13 +1,12 @@
 -- Records the outcomes of a batch of delivery attempts of message `kind` and, when an entry id
 -- is given, finishes the delivery entry they came from: callouts it never got to (shutdown)
--- are enqueued again as a new entry, its chunk claims are dropped and it is acknowledged —
+-- are enqueued again as a new entry and it is acknowledged —
 -- atomically, so a reclaimed entry re-sends only messages with no recorded outcome. A call-out
 -- delivered after its incident was stood down (it was in flight) gets its stand-down notice.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream   KEYS[3] partition delayed set
 -- ARGV[1] kind   ARGV[2] now   ARGV[3] incident id   ARGV[4] entry id to finish ('' if none)
 -- ARGV[5] consumer group   ARGV[6] callouts to enqueue again ('' if none)   ARGV[7] attempt
--- ARGV[8] the entry's chunk marks, comma-separated ('' if none)
--- ARGV[9..] five per callout: n, outcome (ok | retry | failed), detail (channel or error),
+-- ARGV[8..] five per callout: n, outcome (ok | retry | failed), detail (channel or error),
 --   retry due time (ms), retry attempt number
 -- Returns the number of outcomes recorded.
 local base, kind, now, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
@@ -15,7 +14,7 @@ local counts = base .. ':counts'
 local notified, reqs = {}, {}
 local recorded = 0
 local late = {}
-for i = 9, #ARGV, 5 do
+for i = 8, #ARGV, 5 do
   local n, outcome, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local co = base .. ':co:' .. n
   local cs = redis.call('HMGET', co, 'st', 'r')
@@ -63,11 +62,6 @@ if #late > 0 then
   enqueue(KEYS[2], id, late, 'stand_down')
 end
 if ARGV[4] ~= '' then
-  if ARGV[8] ~= '' then
-    local marks = {}
-    for m in string.gmatch(ARGV[8], '[^,]+') do marks[#marks + 1] = m end
-    redis.call('HDEL', base .. ':claims', unpack(marks))
-  end
   if ARGV[6] ~= '' then
     redis.call('XADD', KEYS[2], '*', 'i', id, 'ns', ARGV[6], 'k', kind, 'a', ARGV[7])
   end
