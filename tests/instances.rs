@@ -164,8 +164,7 @@ async fn sigkill_of_one_instance_mid_fan_out_loses_no_callout() {
 
 /// Reads the incident's event stream straight from Redis: the `requirement.step` events.
 async fn step_events(redis: &TestRedis, prefix: &str, id: &str) -> Vec<(String, String)> {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = redis.conn().await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*:inc:{id}:events"))
         .query_async(&mut c)

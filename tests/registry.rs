@@ -534,8 +534,7 @@ async fn coordinators_act_only_within_their_scope() {
 
 /// Every value and key name in the deployment's keys, as text.
 async fn dump(redis: &TestRedis, prefix: &str) -> String {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = redis.conn().await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(&mut c)

@@ -20,11 +20,7 @@ async fn ids(c: &mut redis::aio::MultiplexedConnection, stream: &str) -> Vec<Str
 async fn trimming_keeps_every_unread_and_unacknowledged_entry() {
     let redis = TestRedis::start().await;
     let store = Store::connect(&redis.url(), &prefix(), 2).await.unwrap();
-    let mut c = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut c = redis.conn().await;
     let stream = store.keys.deliveries(0);
     // No stream yet, then a stream without groups: nothing to do, no error.
     assert_eq!(store.trim_finished(&stream).await.unwrap(), 0);

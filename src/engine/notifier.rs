@@ -2,21 +2,23 @@
 //! to the volunteers' channels, a batch at a time.
 //!
 //! One delivery entry names one message kind for many callouts of one incident (a fan-out
-//! batch is one entry). Its callouts go out in chunks: the chunk's send permits are taken
-//! first, then one script claims the chunk (`deliveries_begin`: skips what is no longer needed
-//! and marks the rest in flight), one pipeline reads the volunteers' contacts, and each message
-//! is rendered, signed and POSTed as its own task. Outcomes are collected and recorded many
-//! per script (`deliveries_done`) as they come in; when the entry's last outcome is recorded
-//! the entry is acknowledged. A failed attempt is re-queued through the partition's `delayed`
-//! set with exponential backoff and jitter (or the receiver's `Retry-After`) as an entry of
-//! its own; after the last attempt the callout is `failed`.
+//! batch is one entry). Its callouts go out in chunks of [`CHUNK`]: the chunk's send permits
+//! are taken first, then one script claims the chunk (`deliveries_begin`: one claim mark per
+//! chunk; a fan-out batch's first claim reads nothing back, any other claim skips what is no
+//! longer needed), one pipeline reads the volunteers' contacts, and each message is rendered,
+//! signed and POSTed as its own task. Outcomes are recorded many per script
+//! (`deliveries_done`) as they come in; after the last one the entry is acknowledged. While an
+//! entry is worked on its idle time is refreshed, so other instances reclaim it only if this
+//! one dies or stalls. A failed attempt is re-queued through the partition's `delayed` set
+//! with exponential backoff and jitter (or the receiver's `Retry-After`) as an entry of its
+//! own; after the last attempt the callout is `failed`.
 //!
 //! On shutdown an entry stops claiming, lets its sends finish, and hands what it never got to
 //! back to the queue as a new entry (atomically with acknowledging the old one). If this
 //! instance dies mid-entry, the entry is reclaimed by another; callouts with a recorded
-//! outcome are skipped, and an in-flight mark tells the next attempt that the first outcome is
-//! unknown: that re-send is the only possible duplicate and is counted in
-//! `muster_delivery_resends_total`.
+//! outcome are skipped, and a chunk claimed before tells the next attempt that its messages'
+//! first outcome is unknown: those re-sends are the only possible duplicates and are counted
+//! in `muster_delivery_resends_total`.
 
 use super::Ctx;
 use super::worker::Handler;

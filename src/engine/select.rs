@@ -11,7 +11,7 @@
 //! reason, which the fan-out stores for `GET /v1/incidents/{id}/candidates`.
 
 use super::Ctx;
-use crate::domain::eligibility::{Exclusion, Standing, check_registry};
+use crate::domain::eligibility::{Exclusion, check_registry};
 use crate::domain::incident::Mode;
 use crate::domain::ladder::{Pool, distance, scope_region};
 use crate::domain::plan::Requirement;
@@ -205,11 +205,7 @@ pub async fn check(
                 crate::domain::volunteer::VolunteerStatus::Erased,
             )),
             Some(f) => check_registry(
-                &Standing {
-                    status: f.status,
-                    qualifications: &f.qualifications,
-                    insurance_valid_until: f.insurance_valid_until,
-                },
+                &f.standing(),
                 &f.unavailable,
                 ask.requirement.qualification.as_deref(),
                 today,

@@ -41,6 +41,17 @@ pub struct Facts {
     pub webhook: bool,
 }
 
+impl Facts {
+    /// The part eligibility checks.
+    pub fn standing(&self) -> crate::domain::eligibility::Standing<'_> {
+        crate::domain::eligibility::Standing {
+            status: self.status,
+            qualifications: &self.qualifications,
+            insurance_valid_until: self.insurance_valid_until,
+        }
+    }
+}
+
 /// How to reach a volunteer (see [`Store::delivery_contacts`]).
 #[derive(Debug, Clone, Default)]
 pub struct Contact {

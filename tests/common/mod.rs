@@ -47,6 +47,15 @@ impl TestRedis {
     pub fn url(&self) -> String {
         self.server.url()
     }
+
+    /// A plain connection, for reading keys straight from Redis.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
 }
 
 /// One webhook the receiver got.
