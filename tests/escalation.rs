@@ -210,7 +210,7 @@ async fn a_short_township_escalates_to_the_county_which_fills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
-    let (_r, rx, app, clock) = start(|seed, base| {
+    let (redis, rx, app, clock) = start(|seed, base| {
         // Command centres of the city and of county 990101 take alerts.
         let regions = std::fs::read_to_string(seed.join("regions.toml")).unwrap();
         let regions = regions
@@ -252,11 +252,32 @@ async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
     clock.advance(3 * MIN - 1000);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(app.incident(&id).await["status"], "mustering");
+    // The city's command centre is down for its first six attempts: more than a volunteer's
+    // message is retried (three waits of 1 s here). Its alert waits in the queue meanwhile.
+    rx.fail_next("cc-city", 6);
     clock.advance(1000);
     eventually(T, "short", || async {
         app.incident(&id).await["status"] == "short"
     })
     .await;
+    eventually(T, "the county's command centre alerted", || async {
+        rx.delivered("shortfall").len() == 1
+    })
+    .await;
+    let tries = |rx: &Receiver| rx.all().iter().filter(|r| r.volunteer == "cc-city").count();
+    eventually(T, "the city's first attempt failed", || async {
+        tries(&rx) == 1
+    })
+    .await;
+    // Each attempt waits for the (injected) clock; the seventh gets through.
+    for attempt in 2..=7 {
+        eventually(T, "the alert is retried", || async {
+            clock.advance(2_000);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tries(&rx) >= attempt
+        })
+        .await;
+    }
     eventually(T, "both command centres alerted", || async {
         rx.delivered("shortfall")
             .iter()
@@ -265,6 +286,23 @@ async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
             == 2
     })
     .await;
+    let city: Vec<Received> = rx
+        .all()
+        .into_iter()
+        .filter(|r| r.volunteer == "cc-city")
+        .collect();
+    assert_eq!(city.len(), 7, "six failures and one delivery");
+    assert!(
+        city.iter().all(|r| r.webhook_id == city[0].webhook_id),
+        "every attempt carries the same webhook-id, so a repeat can be dropped"
+    );
+    let events = redis.incident_events(&id).await;
+    let of = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(
+        (of("alert.retry"), of("alert.delivered")),
+        (6, 2),
+        "{events:?}"
+    );
     let alerts = rx.delivered("shortfall");
     let mut to: Vec<&str> = alerts.iter().map(|r| r.volunteer.as_str()).collect();
     to.sort();

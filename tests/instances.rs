@@ -162,31 +162,14 @@ async fn sigkill_of_one_instance_mid_fan_out_loses_no_callout() {
     }
 }
 
-/// Reads the incident's event stream straight from Redis: the `requirement.step` events.
-async fn step_events(redis: &TestRedis, prefix: &str, id: &str) -> Vec<(String, String)> {
-    let mut c = redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*:inc:{id}:events"))
-        .query_async(&mut c)
+/// The incident's `requirement.step` events: (requirement, step).
+async fn step_events(redis: &TestRedis, id: &str) -> Vec<(String, String)> {
+    redis
+        .incident_events(id)
         .await
-        .unwrap();
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(&keys[0])
-        .arg("-")
-        .arg("+")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    reply
-        .ids
         .into_iter()
-        .filter(|e| e.get::<String>("type").as_deref() == Some("requirement.step"))
-        .map(|e| {
-            (
-                e.get::<String>("requirement").unwrap(),
-                e.get::<String>("step").unwrap(),
-            )
-        })
+        .filter(|e| e["type"] == "requirement.step")
+        .map(|e| (e["requirement"].clone(), e["step"].clone()))
         .collect()
 }
 
@@ -256,7 +239,7 @@ async fn an_instance_dying_during_an_escalation_step_fires_it_once_elsewhere() {
     })
     .await;
     // Each step began exactly once.
-    let steps = step_events(&redis, &pfx, &id).await;
+    let steps = step_events(&redis, &id).await;
     for rid in ["rescue", "first_aid"] {
         let ones = steps.iter().filter(|(r, s)| r == rid && s == "1").count();
         assert_eq!(ones, 1, "{rid} step 1 began {ones} times: {steps:?}");

@@ -254,49 +254,27 @@ impl Fanout {
     /// command centres of the incident's region and above are alerted.
     async fn short(&self, l: &Loaded, req: &Requirement) -> Result<(), StoreError> {
         let now = self.ctx.clock.now_ms();
+        // Every command centre up the tree that takes alerts gets one, through the delivery
+        // queue (retried until it is delivered), enqueued with the shortfall itself.
+        let centres: Vec<&str> = self
+            .ctx
+            .seed
+            .regions
+            .chain(&l.region)
+            .into_iter()
+            .filter(|r| r.alert_webhook.is_some())
+            .map(|r| r.code.as_str())
+            .collect();
         let Some((needed, taken)) = self
             .ctx
             .store
-            .requirement_short(&l.id, &req.id, now)
+            .requirement_short(&l.id, &req.id, now, &centres)
             .await?
         else {
             return Ok(());
         };
-        tracing::warn!(incident = %l.id, requirement = %req.id, needed, taken, "requirement short: the ladder is exhausted");
+        tracing::warn!(incident = %l.id, requirement = %req.id, needed, taken, alerts = centres.len(), "requirement short: the ladder is exhausted");
         metrics::counter!("muster_requirements_short_total").increment(1);
-        let body = serde_json::json!({
-            "type": "shortfall",
-            "incident": {
-                "id": l.id.to_string(), "kind": field(&l.fields, "kind"), "level": field(&l.fields, "level").parse::<u8>().unwrap_or(0),
-                "region": l.region.to_string(), "title": field(&l.fields, "title"), "mode": field(&l.fields, "mode"),
-            },
-            "requirement_id": req.id, "team_kind": req.team_kind,
-            "needed": needed, "accepted": taken, "short_by": needed.saturating_sub(taken),
-        })
-        .to_string()
-        .into_bytes();
-        for r in self.ctx.seed.regions.chain(&l.region) {
-            let Some(url) = &r.alert_webhook else {
-                continue;
-            };
-            let msg_id = format!("msg_{}_short_{}_{}", l.id.0.simple(), req.id, r.code);
-            let mut sent = false;
-            for attempt in 0..3u64 {
-                match self.ctx.webhook.send(url, &msg_id, body.clone()).await {
-                    Ok(()) => {
-                        sent = true;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(region = %r.code, attempt, error = %e, "shortfall alert failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1)))
-                            .await;
-                    }
-                }
-            }
-            let outcome = if sent { "delivered" } else { "failed" };
-            metrics::counter!("muster_shortfall_alerts_total", "outcome" => outcome).increment(1);
-        }
         Ok(())
     }
 

@@ -27,6 +27,7 @@ use crate::domain::template::MessageVars;
 use crate::domain::token::AckToken;
 use crate::notify::webhook::SendError;
 use crate::store::callouts::{Claim, DeliveryOutcome, Finish};
+use crate::store::ladder::{Alert, AlertOutcome};
 use crate::store::queue::{Entry, parse_ns};
 use crate::store::registry::Contact;
 use crate::store::{Keys, StoreError, field};
@@ -59,6 +60,10 @@ fn chunk_mark(entry: &str, ns: &[u32]) -> String {
 /// Delivery entries one instance works on at once; each runs its chunks concurrently with the
 /// others, all bounded by the shared send permits.
 pub const ENTRIES_IN_FLIGHT: usize = 16;
+
+/// Attempts at a command-centre alert: the webhook retry schedule, then its last wait again
+/// and again, so a command centre unreachable for most of an hour still gets the alert.
+const ALERT_ATTEMPTS: u32 = 30;
 
 /// Outcomes recorded per script at most.
 const FLUSH_MAX: usize = 512;
@@ -134,6 +139,21 @@ struct PayloadIncident<'a> {
     region: &'a str,
     title: &'a str,
     mode: &'a str,
+}
+
+/// The body of a shortfall alert to a command centre.
+#[derive(Serialize)]
+struct ShortfallBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    incident: PayloadIncident<'a>,
+    requirement_id: &'a str,
+    team_kind: &'a str,
+    /// The command centre's region.
+    region: &'a str,
+    needed: u32,
+    accepted: u32,
+    short_by: u32,
 }
 
 #[derive(Serialize)]
@@ -458,23 +478,138 @@ impl Inner {
     }
 
     fn retry_or_fail(&self, attempt: u32, err: &SendError) -> DeliveryOutcome {
-        let cfg = &self.ctx.config.webhook;
-        let schedule = &cfg.retry_backoff_ms;
-        let Some(base) = schedule.get(attempt.saturating_sub(1) as usize) else {
-            return DeliveryOutcome::Failed {
+        let schedule = &self.ctx.config.webhook.retry_backoff_ms;
+        match schedule.get(attempt.saturating_sub(1) as usize) {
+            Some(base) => DeliveryOutcome::Retry {
+                at: self.retry_at(*base, err),
+                attempt: attempt + 1,
+                error: err.to_string(),
+            },
+            None => DeliveryOutcome::Failed {
                 error: format!("{err} (after {attempt} attempts)"),
-            };
-        };
+            },
+        }
+    }
+
+    /// When to try again after waiting about `base` ms (±20 % jitter), or longer if the
+    /// receiver asked with `Retry-After` (up to `webhook.max_retry_after_ms`).
+    fn retry_at(&self, base: u64, err: &SendError) -> i64 {
         let jitter = 0.8 + rand::random::<f64>() * 0.4;
-        let mut wait = (*base as f64 * jitter) as u64;
+        let mut wait = (base as f64 * jitter) as u64;
         if let Some(ra) = err.retry_after() {
-            wait = wait.max((ra.as_millis() as u64).min(cfg.max_retry_after_ms));
+            let cap = self.ctx.config.webhook.max_retry_after_ms;
+            wait = wait.max((ra.as_millis() as u64).min(cap));
         }
-        DeliveryOutcome::Retry {
-            at: self.ctx.clock.now_ms() + wait as i64,
-            attempt: attempt + 1,
-            error: err.to_string(),
+        self.ctx.clock.now_ms() + wait as i64
+    }
+
+    /// Parses an alert entry; `None` (after acknowledging it) if it is malformed.
+    async fn alert_entry(&self, p: u16, e: Entry) -> Result<Option<Alert>, StoreError> {
+        let num = |k: &str| e.get(k).parse::<u32>().ok();
+        let alert = match (IncidentId::parse(e.get("i")), num("nd"), num("tk")) {
+            (Some(id), Some(needed), Some(taken))
+                if !e.get("r").is_empty() && !e.get("g").is_empty() =>
+            {
+                Some(Alert {
+                    id,
+                    requirement: e.get("r").to_string(),
+                    region: e.get("g").to_string(),
+                    needed,
+                    taken,
+                    attempt: num("a").unwrap_or(1).max(1),
+                    entry: e.id.clone(),
+                })
+            }
+            _ => None,
+        };
+        if alert.is_none() {
+            tracing::warn!(entry = %e.id, "malformed alert entry dropped");
+            let stream = self.ctx.store.keys.deliveries(p);
+            self.ctx
+                .store
+                .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
+                .await?;
         }
+        Ok(alert)
+    }
+
+    /// Sends one attempt of a shortfall alert to a command centre and records its outcome:
+    /// delivered, another attempt later, or failed after [`ALERT_ATTEMPTS`].
+    async fn alert(&self, a: Alert) -> Result<(), StoreError> {
+        let store = &self.ctx.store;
+        let url = self
+            .ctx
+            .seed
+            .regions
+            .lookup(&a.region)
+            .and_then(|r| r.alert_webhook.clone());
+        let (Some(info), Some(url)) = (self.incident_info(&a.id).await?, url) else {
+            tracing::warn!(incident = %a.id, region = a.region, "alert dropped: its incident or the region's alert_webhook is gone");
+            let stream = store.keys.deliveries(store.keys.partition_of(&a.id));
+            return store
+                .ack_entries(&stream, GROUP, std::slice::from_ref(&a.entry))
+                .await;
+        };
+        if !store.claim_alert(&a).await? {
+            metrics::counter!("muster_delivery_resends_total", "kind" => "alert").increment(1);
+        }
+        let team_kind = info
+            .team_kinds
+            .get(&a.requirement)
+            .map(String::as_str)
+            .unwrap_or(&a.requirement);
+        let body = ShortfallBody {
+            kind: "shortfall",
+            incident: PayloadIncident {
+                id: a.id.to_string(),
+                kind: &info.kind,
+                level: info.level,
+                region: &info.region,
+                title: &info.title,
+                mode: &info.mode,
+            },
+            requirement_id: &a.requirement,
+            team_kind,
+            region: &a.region,
+            needed: a.needed,
+            accepted: a.taken,
+            short_by: a.needed.saturating_sub(a.taken),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        // The same id on every attempt, so a command centre can drop a repeat.
+        let msg_id = format!(
+            "msg_{}_short_{}_{}",
+            a.id.0.simple(),
+            a.requirement,
+            a.region
+        );
+        let outcome = match self.ctx.webhook.send(&url, &msg_id, body).await {
+            Ok(()) => AlertOutcome::Delivered,
+            Err(err) if a.attempt < ALERT_ATTEMPTS => {
+                let schedule = &self.ctx.config.webhook.retry_backoff_ms;
+                let i = (a.attempt as usize - 1).min(schedule.len().saturating_sub(1));
+                let base = schedule.get(i).copied().unwrap_or(60_000);
+                tracing::warn!(incident = %a.id, region = a.region, attempt = a.attempt, error = %err, "shortfall alert failed; trying again");
+                AlertOutcome::Retry {
+                    at: self.retry_at(base, &err),
+                    error: err.to_string(),
+                }
+            }
+            Err(err) => {
+                tracing::error!(incident = %a.id, region = a.region, attempt = a.attempt, error = %err, "shortfall alert failed for good");
+                AlertOutcome::Failed {
+                    error: format!("{err} (after {} attempts)", a.attempt),
+                }
+            }
+        };
+        let label = match outcome {
+            AlertOutcome::Delivered => "delivered",
+            AlertOutcome::Retry { .. } => "retry",
+            AlertOutcome::Failed { .. } => "failed",
+        };
+        metrics::counter!("muster_shortfall_alerts_total", "outcome" => label).increment(1);
+        let now = self.ctx.clock.now_ms();
+        store.alert_done(&a, GROUP, now, &outcome).await
     }
 
     fn payload(
@@ -564,10 +699,23 @@ impl Handler for Notifier {
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
+            let me = self.inner.clone();
+            if e.get("k") == "alert" {
+                let Some(alert) = self.inner.alert_entry(p, e).await? else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let entry = alert.entry.clone();
+                    if let Err(err) = me.alert(alert).await {
+                        tracing::warn!(entry, error = %err, "alert interrupted; it will be reclaimed");
+                    }
+                    drop(slot);
+                });
+                continue;
+            }
             let Some(job) = self.inner.job(p, e).await? else {
                 continue;
             };
-            let me = self.inner.clone();
             tokio::spawn(async move {
                 let entry = job.entry.clone();
                 if let Err(err) = me.run(job).await {

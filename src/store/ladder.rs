@@ -23,6 +23,36 @@ pub enum StepStart {
     Closed,
 }
 
+/// A command-centre alert about a short requirement, as its delivery entry carries it.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The delivery entry.
+    pub entry: String,
+    pub id: IncidentId,
+    pub requirement: String,
+    /// The region whose command centre is alerted.
+    pub region: String,
+    /// Headcount needed and taken (accepted or arrived) when the requirement went short.
+    pub needed: u32,
+    pub taken: u32,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// What one attempt of an alert came to.
+#[derive(Debug, Clone)]
+pub enum AlertOutcome {
+    Delivered,
+    /// Try again at `at` (ms).
+    Retry {
+        at: i64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
 impl Store {
     /// Begins step `step` of requirement `req` (see `step_begin.lua`).
     pub async fn step_begin(
@@ -59,20 +89,26 @@ impl Store {
         })
     }
 
-    /// Declares requirement `req` short; `Some((needed, taken))` the first time only.
+    /// Declares requirement `req` short and enqueues one alert to each of `alert_regions`
+    /// (their command centres); `Some((needed, taken))` the first time only.
     pub async fn requirement_short(
         &self,
         id: &IncidentId,
         req: &str,
         now: i64,
+        alert_regions: &[&str],
     ) -> Result<Option<(u32, u32)>> {
         let base = self.keys.incident(id);
-        let bus = self.keys.bus(self.keys.partition_of(id));
+        let p = self.keys.partition_of(id);
+        let (bus, q) = (self.keys.bus(p), self.keys.deliveries(p));
         let idt = id.to_string();
         let r: Vec<u32> = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().requirement_short.prepare_invoke();
-            inv.key(&base).key(&bus).arg(req).arg(now).arg(&idt);
+            inv.key(&base).key(&bus).key(&q).arg(req).arg(now).arg(&idt);
+            for r in alert_regions {
+                inv.arg(*r);
+            }
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -80,6 +116,84 @@ impl Store {
             [needed, taken] => Some((*needed, *taken)),
             _ => None,
         })
+    }
+
+    /// Marks alert entry `entry` as being sent; `false` if it was claimed before (its first
+    /// sender stopped before recording the outcome, so this send may repeat it).
+    pub async fn claim_alert(&self, alert: &Alert) -> Result<bool> {
+        let mut cmd = redis::cmd("HSETNX");
+        cmd.arg(format!("{}:claims", self.keys.incident(&alert.id)))
+            .arg(&alert.entry)
+            .arg(alert.attempt);
+        let fresh: i64 = self.cmd(&cmd).await?;
+        Ok(fresh == 1)
+    }
+
+    /// Records the outcome of one attempt of a command-centre alert and acknowledges its
+    /// entry, atomically: a retry is scheduled through the partition's delayed set as a new
+    /// entry; every outcome is an event of the incident.
+    pub async fn alert_done(
+        &self,
+        alert: &Alert,
+        group: &str,
+        now: i64,
+        outcome: &AlertOutcome,
+    ) -> Result<()> {
+        let p = self.keys.partition_of(&alert.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let (kind, detail) = match outcome {
+            AlertOutcome::Delivered => ("alert.delivered", ""),
+            AlertOutcome::Retry { at, error } => {
+                let next = alert.attempt + 1;
+                let fields = [
+                    "i".to_string(),
+                    alert.id.to_string(),
+                    "k".into(),
+                    "alert".into(),
+                    "r".into(),
+                    alert.requirement.clone(),
+                    "g".into(),
+                    alert.region.clone(),
+                    "nd".into(),
+                    alert.needed.to_string(),
+                    "tk".into(),
+                    alert.taken.to_string(),
+                    "a".into(),
+                    next.to_string(),
+                ];
+                let member = serde_json::to_string(&fields).unwrap_or_default();
+                pipe.cmd("ZADD")
+                    .arg(self.keys.delayed(p))
+                    .arg(*at)
+                    .arg(member)
+                    .ignore();
+                ("alert.retry", error.as_str())
+            }
+            AlertOutcome::Failed { error } => ("alert.failed", error.as_str()),
+        };
+        pipe.cmd("XADD")
+            .arg(self.keys.events(&alert.id))
+            .arg("*")
+            .arg("type")
+            .arg(kind)
+            .arg("at")
+            .arg(now)
+            .arg("requirement")
+            .arg(&alert.requirement)
+            .arg("region")
+            .arg(&alert.region)
+            .arg("attempt")
+            .arg(alert.attempt)
+            .arg("error")
+            .arg(detail)
+            .ignore();
+        pipe.cmd("XACK")
+            .arg(self.keys.deliveries(p))
+            .arg(group)
+            .arg(&alert.entry)
+            .ignore();
+        self.pipe(&pipe).await
     }
 
     /// Arms the end of step `step`'s wait (idempotent: a re-armed timer keeps its first time).

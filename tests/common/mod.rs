@@ -58,6 +58,36 @@ impl TestRedis {
     }
 }
 
+impl TestRedis {
+    /// Every event of incident `id`, oldest first, read straight from its Redis stream.
+    pub async fn incident_events(&self, id: &str) -> Vec<HashMap<String, String>> {
+        let mut c = self.conn().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("*:inc:{id}:events"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1, "one event stream for {id}: {keys:?}");
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&keys[0])
+            .arg("-")
+            .arg("+")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        reply
+            .ids
+            .into_iter()
+            .map(|e| {
+                e.map
+                    .keys()
+                    .map(|k| (k.clone(), e.get::<String>(k).unwrap_or_default()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// One webhook the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {

@@ -1,8 +1,10 @@
 -- The ladder of a requirement is exhausted and its headcount unmet: it is `short`. Unanswered
--- callouts become `silent` (they can still accept, and the requirement fills if enough do).
+-- callouts become `silent` (they can still accept, and the requirement fills if enough do),
+-- and one alert per command centre is enqueued for the notifier, in the same step, so the
+-- shortfall is either not declared or declared and sure to be reported (retried until sent).
 -- Idempotent: only the first call reports the shortfall.
--- KEYS[1] incident base key   KEYS[2] partition bus stream
--- ARGV[1] requirement   ARGV[2] now   ARGV[3] incident id
+-- KEYS[1] incident base key   KEYS[2] partition bus stream   KEYS[3] partition delivery stream
+-- ARGV[1] requirement   ARGV[2] now   ARGV[3] incident id   ARGV[4..] regions to alert
 -- Returns {needed, taken} the first time, {} when filled, already short, or closed.
 local base, req = KEYS[1], ARGV[1]
 local status = redis.call('HGET', base, 'status')
@@ -15,4 +17,8 @@ silence(base, counts, req, ARGV[2])
 redis.call('HSET', counts, req .. ':short', ARGV[2])
 event(base, 'type', 'requirement.short', 'at', ARGV[2], 'requirement', req, 'needed', needed, 'taken', taken)
 redis.call('XADD', KEYS[2], '*', 'type', 'requirement.short', 'incident', ARGV[3], 'requirement', req)
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[3], '*', 'i', ARGV[3], 'k', 'alert', 'r', req, 'g', ARGV[i],
+    'nd', needed, 'tk', taken, 'a', 1)
+end
 return {needed, taken}
