@@ -181,3 +181,90 @@ async fn a_crash_mid_incident_loses_no_callout() {
     // may go out twice: their first outcome is unknown.
     assert!(dups <= 4, "{dups} duplicates: {counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callout_delivered_after_stand_down_gets_its_own_notice() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    // Every answer takes 1 s: the call-outs are still in flight when the incident is stood
+    // down, so the stand-down sweep finds them `pending` and cannot tell them yet.
+    rx.set_delay(Duration::from_secs(1));
+    let clock = ManualClock::new();
+    let seed = seed_dir(&rx.base(), 0);
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    let (s, inc) = app.raise("demo-township-commander", flood()).await;
+    assert_eq!(s, 201);
+    let id = inc["id"].as_str().unwrap().to_string();
+    eventually(T, "callouts created", || async {
+        let (_, page) = app
+            .get(&format!("/v1/incidents/{id}/callouts"), Some("demo-admin"))
+            .await;
+        page["total"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    let (s, b) = app
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/stand-down"),
+            "demo-township-commander",
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        rx.all().is_empty(),
+        "nothing answered before the stand-down"
+    );
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
+    let total = page["total"].as_u64().unwrap() as usize;
+    // Each call-out that reached its volunteer after the stand-down is followed by a notice.
+    eventually(T, "every late call-out followed by its notice", || async {
+        let called = rx.delivered("callout").len();
+        called > 0 && rx.delivered("stand_down").len() == called
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let called: Vec<String> = rx
+        .delivered("callout")
+        .iter()
+        .map(|r| r.volunteer.clone())
+        .collect();
+    let mut told: Vec<String> = rx
+        .delivered("stand_down")
+        .iter()
+        .map(|r| r.volunteer.clone())
+        .collect();
+    let mut sorted = called.clone();
+    sorted.sort();
+    told.sort();
+    assert_eq!(
+        told, sorted,
+        "exactly the volunteers reached are told, once each"
+    );
+    assert!(called.len() <= total);
+    // The notices came from the late path (the sweep had nothing reached to tell): each told
+    // callout carries its late-notice mark.
+    let mut c = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*:inc:{id}:co:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut marked = 0;
+    for k in keys {
+        let sdn: Option<String> = redis::cmd("HGET")
+            .arg(&k)
+            .arg("sdn")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        marked += usize::from(sdn.is_some());
+    }
+    assert_eq!(marked, called.len());
+    app.stop().await;
+}
