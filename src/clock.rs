@@ -70,6 +70,44 @@ impl Clock for ManualClock {
     }
 }
 
+/// The wall clock plus an offset read from a file that a test rewrites: how a test moves the
+/// time of several real processes at once (`engine.clock_offset_file`). A watcher thread
+/// re-reads the file every 5 ms; a missing or unreadable file leaves the offset as it was.
+#[derive(Debug, Clone)]
+pub struct OffsetFileClock {
+    offset: Arc<AtomicI64>,
+}
+
+impl OffsetFileClock {
+    /// Starts watching `path`.
+    pub fn watch(path: std::path::PathBuf) -> OffsetFileClock {
+        let offset = Arc::new(AtomicI64::new(read_offset(&path).unwrap_or(0)));
+        let shared = offset.clone();
+        std::thread::Builder::new()
+            .name("clock-offset".into())
+            .spawn(move || {
+                loop {
+                    if let Some(ms) = read_offset(&path) {
+                        shared.store(ms, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+            .expect("spawn the clock-offset watcher");
+        OffsetFileClock { offset }
+    }
+}
+
+fn read_offset(path: &std::path::Path) -> Option<Millis> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+impl Clock for OffsetFileClock {
+    fn now_ms(&self) -> Millis {
+        wall_ms() + self.offset.load(Ordering::SeqCst)
+    }
+}
+
 /// RFC 3339 text of a millisecond timestamp, in UTC.
 pub fn rfc3339(ms: Millis) -> String {
     jiff::Timestamp::from_millisecond(ms)

@@ -173,6 +173,10 @@ pub struct Engine {
     pub fanout_batch: usize,
     /// The consumer name of this instance in every group. Default: a random one per process.
     pub consumer: Option<String>,
+    /// For tests of several real processes only: muster's clock is the wall clock plus the
+    /// milliseconds written in this file (re-read every 5 ms), so a test moves every
+    /// process's time at once instead of sleeping. Unset (the default) in any deployment.
+    pub clock_offset_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Engine {
@@ -184,6 +188,7 @@ impl Default for Engine {
             scheduler_tick_ms: 100,
             fanout_batch: 500,
             consumer: None,
+            clock_offset_file: None,
         }
     }
 }

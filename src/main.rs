@@ -2,7 +2,7 @@
 //! into the library.
 
 use muster::app::{App, Role};
-use muster::clock::SystemClock;
+use muster::clock::{OffsetFileClock, SystemClock};
 use muster::config::Config;
 use muster::seed::Seed;
 use std::path::PathBuf;
@@ -84,7 +84,14 @@ async fn main() -> ExitCode {
     match args.command.as_str() {
         "serve" => {
             muster::telemetry::init_logging(&config.log.format, &config.log.level);
-            match App::build(config, args.role, Arc::new(SystemClock)).await {
+            let clock: Arc<dyn muster::clock::Clock> = match &config.engine.clock_offset_file {
+                Some(path) => {
+                    tracing::warn!(path = %path.display(), "the clock follows engine.clock_offset_file: for tests only");
+                    Arc::new(OffsetFileClock::watch(path.clone()))
+                }
+                None => Arc::new(SystemClock),
+            };
+            match App::build(config, args.role, clock).await {
                 Ok(app) => {
                     app.run_until_stopped().await;
                     ExitCode::SUCCESS

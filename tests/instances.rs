@@ -1,12 +1,17 @@
-//! Three real `muster serve` processes share one Redis. One is SIGKILLed in the middle of a
-//! 5,000-callout fan-out: every callout still reaches the receiver, and the only duplicates are
-//! re-sends whose first outcome was unknown, each counted in a survivor's `/metrics`.
+//! Several `muster serve` instances share one Redis, and any of them can die.
+//! - Three real processes; one is SIGKILLed in the middle of a 5,000-callout fan-out: every
+//!   callout still reaches the receiver, and the only duplicates are re-sends whose first
+//!   outcome was unknown, each counted in a survivor's `/metrics`.
+//! - Three real processes on one clock (`engine.clock_offset_file`); twice, as a step's wait
+//!   runs out, the process holding the step's work is SIGKILLed: each step begins exactly once
+//!   and every callout of every step arrives.
+//! - The same with three in-process instances on a manual clock.
 
 mod common;
 
 use common::*;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
@@ -19,37 +24,172 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn serve(redis_url: &str, prefix: &str, seed: &std::path::Path, port: u16, name: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_muster"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("serve")
-        .env("MUSTER__REDIS__URL", redis_url)
-        .env("MUSTER__REDIS__PREFIX", prefix)
-        .env("MUSTER__SEED__DIR", seed)
-        .env("MUSTER__HTTP__ADDR", format!("127.0.0.1:{port}"))
-        .env("MUSTER__ENGINE__CONSUMER", name)
-        .env("MUSTER__ENGINE__RECLAIM_IDLE_MS", "2000")
-        .env("MUSTER__ENGINE__RECLAIM_INTERVAL_MS", "300")
-        .env("MUSTER__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// Real `muster serve` processes sharing one Redis, stopped (SIGTERM) when dropped.
+struct Nodes {
+    procs: Vec<Option<Child>>,
+    ports: Vec<u16>,
+    http: reqwest::Client,
 }
 
-async fn resends(http: &reqwest::Client, port: u16) -> u64 {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
+impl Nodes {
+    /// Starts `n` processes named `node0`… and waits until each is ready.
+    async fn start(
+        n: usize,
+        redis_url: &str,
+        prefix: &str,
+        seed: &std::path::Path,
+        extra: &[(&str, String)],
+    ) -> Nodes {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        // Each node's log, kept for a failing run to be read.
+        let logs = temp_dir("nodes");
+        eprintln!("node logs in {}", logs.display());
+        let procs = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
+                cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .arg("serve")
+                    .env("MUSTER__REDIS__URL", redis_url)
+                    .env("MUSTER__REDIS__PREFIX", prefix)
+                    .env("MUSTER__SEED__DIR", seed)
+                    .env("MUSTER__HTTP__ADDR", format!("127.0.0.1:{port}"))
+                    .env("MUSTER__ENGINE__CONSUMER", format!("node{i}"))
+                    .env("MUSTER__ENGINE__RECLAIM_IDLE_MS", "2000")
+                    .env("MUSTER__ENGINE__RECLAIM_INTERVAL_MS", "300")
+                    .env("MUSTER__LOG__LEVEL", "warn")
+                    .stdout(std::fs::File::create(logs.join(format!("node{i}.log"))).unwrap())
+                    .stderr(std::fs::File::create(logs.join(format!("node{i}.err"))).unwrap());
+                for (k, v) in extra {
+                    cmd.env(k, v);
+                }
+                Some(cmd.spawn().unwrap())
+            })
+            .collect();
+        let nodes = Nodes {
+            procs,
+            ports,
+            http: reqwest::Client::new(),
+        };
+        for p in &nodes.ports {
+            let start = Instant::now();
+            loop {
+                if let Ok(r) = nodes
+                    .http
+                    .get(format!("http://127.0.0.1:{p}/readyz"))
+                    .send()
+                    .await
+                    && r.status() == 200
+                {
+                    break;
+                }
+                assert!(start.elapsed() < T, "instance on {p} never became ready");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        nodes
+    }
+
+    /// SIGKILLs node `i`.
+    fn kill(&mut self, i: usize) {
+        let mut p = self.procs[i].take().expect("node alive");
+        p.kill().unwrap();
+        p.wait().unwrap();
+    }
+
+    async fn raise(&self, i: usize, body: serde_json::Value) -> String {
+        let r = self
+            .http
+            .post(format!("http://127.0.0.1:{}/v1/incidents", self.ports[i]))
+            .bearer_auth("demo-township-commander")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let inc: serde_json::Value = r.json().await.unwrap();
+        inc["id"].as_str().unwrap().to_string()
+    }
+
+    async fn incident(&self, i: usize, id: &str) -> serde_json::Value {
+        self.http
+            .get(format!(
+                "http://127.0.0.1:{}/v1/incidents/{id}",
+                self.ports[i]
+            ))
+            .bearer_auth("demo-viewer")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Re-sends counted in the `/metrics` of the nodes still alive.
+    async fn resends(&self) -> u64 {
+        let mut sum = 0;
+        for (i, port) in self.ports.iter().enumerate() {
+            if self.procs[i].is_none() {
+                continue;
+            }
+            let text = self
+                .http
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            sum += text
+                .lines()
+                .filter(|l| l.starts_with("muster_delivery_resends_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64;
+        }
+        sum
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().flatten() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(p.id().to_string())
+                .status();
+            let _ = p.wait();
+        }
+    }
+}
+
+/// The callouts of incident `id` the receiver got.
+fn delivered_of(rx: &Receiver, id: &str) -> Vec<Received> {
+    rx.delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id)
+        .collect()
+}
+
+/// Sum of a requirement field over an incident's requirements.
+fn sum_of(inc: &serde_json::Value, field: &str) -> u64 {
+    inc["requirements"]
+        .as_array()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("muster_delivery_resends_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .iter()
+        .map(|r| r[field].as_u64().unwrap())
+        .sum()
+}
+
+/// Duplicate deliveries (same callout more than once).
+fn duplicates(got: &[Received]) -> usize {
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for r in got {
+        *per.entry(r.callout_id()).or_default() += 1;
+    }
+    per.values().map(|n| n - 1).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,109 +197,207 @@ async fn sigkill_of_one_instance_mid_fan_out_loses_no_callout() {
     let redis = TestRedis::start().await;
     let rx = Receiver::start().await;
     let seed = seed_dir(&rx.base(), 5000);
-    let pfx = prefix();
-    let ports = [free_port(), free_port(), free_port()];
-    let mut procs: Vec<Child> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| serve(&redis.url(), &pfx, &seed, *p, &format!("node{i}")))
-        .collect();
-    let http = reqwest::Client::new();
-    for p in ports {
-        let start = Instant::now();
-        loop {
-            if let Ok(r) = http
-                .get(format!("http://127.0.0.1:{p}/readyz"))
-                .send()
-                .await
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(start.elapsed() < T, "instance on {p} never became ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    let mut nodes = Nodes::start(3, &redis.url(), &prefix(), &seed, &[]).await;
     rx.set_delay(Duration::from_millis(5));
-    let r = http
-        .post(format!("http://127.0.0.1:{}/v1/incidents", ports[0]))
-        .bearer_auth("demo-township-commander")
-        .json(&serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "多实例"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let inc: serde_json::Value = r.json().await.unwrap();
-    let id = inc["id"].as_str().unwrap().to_string();
-    let mine = |rx: &Receiver| -> Vec<Received> {
-        rx.delivered("callout")
-            .into_iter()
-            .filter(|r| r.body["incident"]["id"] == id.as_str())
-            .collect()
-    };
+    let id = nodes
+        .raise(
+            0,
+            serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "多实例"}),
+        )
+        .await;
     eventually(T, "a first part of the fan-out", || async {
-        mine(&rx).len() >= 800
+        delivered_of(&rx, &id).len() >= 800
     })
     .await;
     // SIGKILL the second instance mid-fan-out.
-    procs[1].kill().unwrap();
-    procs[1].wait().unwrap();
-    let delivered_at_kill = mine(&rx).len();
+    nodes.kill(1);
+    let delivered_at_kill = delivered_of(&rx, &id).len();
 
     // Every callout the incident created reaches the receiver.
-    let total = || async {
-        let v: serde_json::Value = http
-            .get(format!("http://127.0.0.1:{}/v1/incidents/{id}", ports[2]))
-            .bearer_auth("demo-viewer")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["requirements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["called"].as_u64().unwrap())
-            .sum::<u64>()
-    };
     eventually(T, "every callout delivered", || async {
-        let mut unique = std::collections::HashSet::new();
-        for r in mine(&rx) {
-            unique.insert(r.callout_id());
-        }
-        let t = total().await;
+        let unique: std::collections::HashSet<String> = delivered_of(&rx, &id)
+            .iter()
+            .map(|r| r.callout_id())
+            .collect();
+        let t = sum_of(&nodes.incident(2, &id).await, "called");
         t >= 5000 && unique.len() as u64 == t
     })
     .await;
+    let total = sum_of(&nodes.incident(2, &id).await, "called");
     assert!(
-        delivered_at_kill < total().await as usize,
+        (delivered_at_kill as u64) < total,
         "the kill happened mid-fan-out"
     );
-    let mut per: HashMap<String, usize> = HashMap::new();
-    for r in mine(&rx) {
-        *per.entry(r.callout_id()).or_default() += 1;
-    }
-    let duplicates: usize = per.values().map(|n| n - 1).sum();
-    let counted = resends(&http, ports[0]).await + resends(&http, ports[2]).await;
+    let dups = duplicates(&delivered_of(&rx, &id));
+    let counted = nodes.resends().await;
     eprintln!(
-        "fan-out of {} callouts: {delivered_at_kill} delivered when node1 was killed, {duplicates} duplicates, {counted} re-sends counted",
-        per.len()
+        "fan-out of {total} callouts: {delivered_at_kill} delivered when node1 was killed, {dups} duplicates, {counted} re-sends counted"
     );
     assert!(
-        duplicates as u64 <= counted,
-        "{duplicates} duplicate deliveries but only {counted} re-sends counted"
+        dups as u64 <= counted,
+        "{dups} duplicate deliveries but only {counted} re-sends counted"
     );
-    for p in procs.iter_mut() {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(p.id().to_string())
-            .status();
+}
+
+/// The consumer (node name) holding an unacknowledged entry of the fan-out group (a step being
+/// run) or, failing that, of the notifier (the step's messages being sent).
+async fn node_at_work(redis: &TestRedis) -> Option<String> {
+    let mut c = redis.conn().await;
+    for (pattern, group) in [("*:bus", "fanout"), ("*:deliveries", "notifier")] {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for k in keys {
+            let pending: redis::RedisResult<Vec<(String, String, u64, u64)>> =
+                redis::cmd("XPENDING")
+                    .arg(&k)
+                    .arg(group)
+                    .arg("-")
+                    .arg("+")
+                    .arg(1)
+                    .query_async(&mut c)
+                    .await;
+            if let Some((_, consumer, _, _)) = pending.ok().and_then(|p| p.into_iter().next()) {
+                return Some(consumer);
+            }
+        }
     }
-    for mut p in procs {
-        let _ = p.wait();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_of_the_instance_running_an_escalation_step_fires_each_step_once() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    // One clock for all three processes: wall time plus the offset in this file.
+    let clock = temp_dir("clock").join("offset");
+    let set_offset = |ms: i64| {
+        let tmp = clock.with_extension("tmp");
+        std::fs::write(&tmp, ms.to_string()).unwrap();
+        std::fs::rename(&tmp, &clock).unwrap();
+    };
+    set_offset(0);
+    let mut nodes = Nodes::start(
+        3,
+        &redis.url(),
+        &prefix(),
+        &seed,
+        &[
+            (
+                "MUSTER__ENGINE__CLOCK_OFFSET_FILE",
+                clock.display().to_string(),
+            ),
+            ("MUSTER__ENGINE__SCHEDULER_TICK_MS", "10".into()),
+        ],
+    )
+    .await;
+    // Slow answers keep each step's messages in flight long enough to kill their sender.
+    rx.set_delay(Duration::from_millis(150));
+    let id = nodes
+        .raise(
+            0,
+            serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "多实例升级"}),
+        )
+        .await;
+    let mut offset = 0;
+    let mut alive = vec![0, 1, 2];
+    for round in 1..=2 {
+        let at = alive[0];
+        // Wait for the current step to be armed and its messages sent.
+        eventually(T, "the step armed and its messages delivered", || async {
+            let inc = nodes.incident(at, &id).await;
+            let all_armed = inc["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["next_step_at"].is_string());
+            all_armed
+                && delivered_of(&rx, &id).len() as u64 >= sum_of(&inc, "called")
+                && node_at_work(&redis).await.is_none()
+        })
+        .await;
+        let inc = nodes.incident(at, &id).await;
+        let before: Vec<u64> = inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["step"].as_u64().unwrap())
+            .collect();
+        let latest = inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["next_step_at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    .as_millisecond()
+            })
+            .max()
+            .unwrap();
+        // Every process's time jumps past the waits; the instance that picks the step up
+        // (or, if it finished already, the one sending its messages) is SIGKILLed.
+        offset = offset.max(latest - muster::clock::wall_ms() + 1_000);
+        set_offset(offset);
+        let started = Instant::now();
+        let victim = loop {
+            if let Some(name) = node_at_work(&redis).await {
+                break name;
+            }
+            assert!(started.elapsed() < T, "round {round}: no step started");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let v: usize = victim.trim_start_matches("node").parse().unwrap();
+        nodes.kill(v);
+        alive.retain(|a| *a != v);
+        eprintln!("round {round}: killed {victim} at work on the next step");
+        let at = alive[0];
+        eventually(T, "every requirement on a later step or short", || async {
+            let inc = nodes.incident(at, &id).await;
+            inc["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&before)
+                .all(|(r, b)| r["step"].as_u64().unwrap() > *b || r["short"] == true)
+        })
+        .await;
     }
+    // Every callout of every step reaches the receiver; each step began once; duplicates are
+    // only counted re-sends.
+    let at = alive[0];
+    eventually(T, "every callout delivered", || async {
+        let inc = nodes.incident(at, &id).await;
+        let unique: std::collections::HashSet<String> = delivered_of(&rx, &id)
+            .iter()
+            .map(|r| r.callout_id())
+            .collect();
+        unique.len() as u64 == sum_of(&inc, "called") && node_at_work(&redis).await.is_none()
+    })
+    .await;
+    let inc = nodes.incident(at, &id).await;
+    let steps = step_events(&redis, &id).await;
+    for r in inc["requirements"].as_array().unwrap() {
+        let rid = r["id"].as_str().unwrap();
+        let reached = r["step"].as_u64().unwrap();
+        assert!(reached >= 2, "{rid} reached step {reached}");
+        for step in 1..=reached {
+            let step = step.to_string();
+            let began = steps.iter().filter(|(q, s)| q == rid && *s == step).count();
+            assert_eq!(began, 1, "{rid} step {step} began {began} times: {steps:?}");
+        }
+    }
+    let dups = duplicates(&delivered_of(&rx, &id));
+    let counted = nodes.resends().await;
+    assert!(
+        dups as u64 <= counted,
+        "{dups} duplicate deliveries but only {counted} re-sends counted"
+    );
 }
 
 /// The incident's `requirement.step` events: (requirement, step).
