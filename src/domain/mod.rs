@@ -11,6 +11,7 @@
 //! - [`ical`]: iCalendar feeds of on-call shifts.
 //! - [`volunteer`]: phone numbers and masking of personal data.
 //! - [`template`]: per-locale message templates.
+//! - [`sms_reply`]: the SMS reply grammar.
 //! - [`token`]: signed ack tokens.
 
 pub mod access;
@@ -22,6 +23,7 @@ pub mod ladder;
 pub mod plan;
 pub mod region;
 pub mod roster;
+pub mod sms_reply;
 pub mod template;
 pub mod token;
 pub mod volunteer;
