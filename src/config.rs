@@ -117,6 +117,53 @@ impl Config {
                 self.eligibility.time_zone
             ));
         }
+        let mut names = std::collections::HashSet::new();
+        for (i, g) in self.sms.gateway.iter().enumerate() {
+            let at = format!("sms.gateway[{i}] `{}`", g.name);
+            let name_ok = !g.name.is_empty()
+                && g.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !name_ok {
+                out.push(format!("{at}: name must be letters, digits, `_` or `-`"));
+            }
+            if !names.insert(g.name.as_str()) {
+                out.push(format!("{at}: name used twice"));
+            }
+            if !(g.url.starts_with("http://") || g.url.starts_with("https://")) {
+                out.push(format!("{at}: url must be http:// or https://"));
+            }
+            if !(g.rate_per_sec > 0.0) {
+                out.push(format!("{at}: rate_per_sec must be above 0"));
+            }
+            let need: &[(&str, &str)] = match g.kind {
+                SmsGatewayKind::Generic => &[("secret", &g.secret)],
+                SmsGatewayKind::Twilio => &[
+                    ("key_id", &g.key_id),
+                    ("secret", &g.secret),
+                    ("from", &g.from),
+                ],
+                SmsGatewayKind::Aliyun => &[
+                    ("key_id", &g.key_id),
+                    ("secret", &g.secret),
+                    ("sign_name", &g.sign_name),
+                    ("callback_secret", &g.callback_secret),
+                ],
+            };
+            for (k, v) in need {
+                if v.trim().is_empty() {
+                    out.push(format!("{at}: `{k}` is required for kind {:?}", g.kind));
+                }
+            }
+            if g.kind == SmsGatewayKind::Aliyun && !g.templates.contains_key("callout") {
+                out.push(format!(
+                    "{at}: templates.callout (a template code) is required"
+                ));
+            }
+        }
+        if self.sms.max_segments == 0 {
+            out.push("sms.max_segments must be at least 1".into());
+        }
         out
     }
 }

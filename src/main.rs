@@ -156,6 +156,44 @@ fn check(config: &Config) -> ExitCode {
                     config.seed.dir.display()
                 );
             }
+            // SMS texts, rendered with the seed's longest region name, a 16-character title
+            // and 4-digit reply codes.
+            let region = seed
+                .regions
+                .iter()
+                .map(|r| r.name.as_str())
+                .max_by_key(|n| n.chars().count())
+                .unwrap_or("");
+            let sample = muster::domain::template::MessageVars {
+                title: "河堤出现管涌险情需紧急抢护转移",
+                kind: "earthquake",
+                level: 1,
+                region,
+                team_kind: "psych_support",
+                link: "https://muster.example.org/a/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                code: "9999",
+                codes: "1234, 5678, 9999",
+                name: "欧阳志愿",
+                drill: true,
+            };
+            let max = config.sms.max_segments;
+            for (locale, kind, enc, units, segments) in seed.templates.sms_report(&sample) {
+                let line =
+                    format!("sms {locale} {kind}: {segments} segment(s) ({enc}, {units} units)");
+                if segments > max {
+                    problems.push(format!(
+                        "{}: {line}: more than sms.max_segments = {max}",
+                        config
+                            .seed
+                            .dir
+                            .join("templates")
+                            .join(format!("{locale}.toml"))
+                            .display()
+                    ));
+                } else {
+                    println!("{line}");
+                }
+            }
         }
         Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
     }

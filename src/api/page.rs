@@ -153,6 +153,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
             team_kind: &team_kind,
             link: "",
             code: "",
+            codes: "",
             name: "",
             drill: inc.mode == "drill",
         },

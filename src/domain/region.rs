@@ -109,6 +109,11 @@ impl RegionTree {
         }
     }
 
+    /// Every region, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Region> {
+        self.by_code.values()
+    }
+
     /// The region with this code.
     pub fn get(&self, code: &RegionCode) -> Option<&Region> {
         self.by_code.get(code)

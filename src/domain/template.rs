@@ -16,8 +16,27 @@ pub const MESSAGE_KINDS: [&str; 4] = ["callout", "standby", "promoted", "stand_d
 /// silent (a ladder step with `renotify`); without it the `callout` text is sent again.
 pub const OPTIONAL_MESSAGE_KINDS: [&str; 1] = ["recall"];
 
+/// SMS texts a locale may define in `[sms]`: the messages (a shorter form of `[messages]`,
+/// carrying the reply code instead of the link) and the answers to a volunteer's reply.
+pub const SMS_KINDS: [&str; 14] = [
+    "callout",
+    "recall",
+    "standby",
+    "promoted",
+    "stand_down",
+    "reply_accepted",
+    "reply_standby",
+    "reply_declined",
+    "reply_arrived",
+    "reply_withdrawn",
+    "reply_closed",
+    "reply_which",
+    "reply_unknown",
+    "reply_stopped",
+];
+
 /// Placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 9] = [
+pub const PLACEHOLDERS: [&str; 10] = [
     "title",
     "kind",
     "level",
@@ -27,6 +46,7 @@ pub const PLACEHOLDERS: [&str; 9] = [
     "code",
     "name",
     "drill",
+    "codes",
 ];
 
 /// One locale's templates, as written in `templates/<locale>.toml`.
@@ -49,6 +69,10 @@ pub struct LocaleTemplates {
     /// Texts of the ack page and answers (`accept`, `decline`, …).
     #[serde(default)]
     pub page: HashMap<String, String>,
+    /// SMS texts by kind ([`SMS_KINDS`]); a message kind missing here is sent as its
+    /// `[messages]` text.
+    #[serde(default)]
+    pub sms: HashMap<String, String>,
 }
 
 /// All locales.
@@ -79,6 +103,8 @@ pub struct MessageVars<'a> {
     pub name: &'a str,
     /// Whether the incident is a drill.
     pub drill: bool,
+    /// Open reply codes of a number (for `reply_which`).
+    pub codes: &'a str,
 }
 
 impl Templates {
@@ -105,6 +131,64 @@ impl Templates {
             .get(kind)
             .map(String::as_str)
             .unwrap_or("{title}");
+        Self::render_text(t, text, v)
+    }
+
+    /// Renders SMS text `kind` for `locale` (its `[sms]` text, else its `[messages]` one),
+    /// shortening the incident title with "…" until it fits in `max_segments` segments.
+    pub fn render_sms(
+        &self,
+        locale: &str,
+        kind: &str,
+        v: &MessageVars<'_>,
+        max_segments: u32,
+    ) -> String {
+        let Some(t) = self.locale(locale) else {
+            return v.title.to_string();
+        };
+        let Some(text) = t.sms.get(kind).or_else(|| t.messages.get(kind)) else {
+            return v.title.to_string();
+        };
+        let mut out = Self::render_text(t, text, v);
+        let title: Vec<char> = v.title.chars().collect();
+        let mut keep = title.len();
+        while sms_segments(&out) > max_segments && keep > 0 {
+            keep -= 1;
+            let short: String = title[..keep].iter().chain(['…'].iter()).collect();
+            out = Self::render_text(
+                t,
+                text,
+                &MessageVars {
+                    title: &short,
+                    ..v.clone()
+                },
+            );
+        }
+        out
+    }
+
+    /// Every SMS text of every locale rendered with `sample` values (4-digit codes), and the
+    /// segments each takes: (locale, kind, encoding, units, segments), sorted.
+    pub fn sms_report(
+        &self,
+        sample: &MessageVars<'_>,
+    ) -> Vec<(String, String, &'static str, u32, u32)> {
+        let mut out = Vec::new();
+        for (locale, t) in &self.locales {
+            for kind in SMS_KINDS {
+                if !t.sms.contains_key(kind) && !MESSAGE_KINDS.contains(&kind) {
+                    continue;
+                }
+                let text = self.render_sms(locale, kind, sample, u32::MAX);
+                let (enc, units, segments) = sms_encoding(&text);
+                out.push((locale.clone(), kind.to_string(), enc, units, segments));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn render_text(t: &LocaleTemplates, text: &str, v: &MessageVars<'_>) -> String {
         let level_key = v.level.to_string();
         let lookup = |map: &HashMap<String, String>, k: &str| -> String {
             map.get(k).cloned().unwrap_or_else(|| k.to_string())
@@ -118,6 +202,7 @@ impl Templates {
             "link" => Some(v.link.to_string()),
             "code" => Some(v.code.to_string()),
             "name" => Some(v.name.to_string()),
+            "codes" => Some(v.codes.to_string()),
             "drill" => Some(if v.drill {
                 t.drill_prefix.clone()
             } else {
@@ -138,6 +223,42 @@ impl Templates {
             .and_then(|t| t.page.get(key).cloned())
             .unwrap_or_else(|| key.to_string())
     }
+}
+
+/// Characters of the GSM 03.38 default alphabet (one septet each).
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+
+/// Characters of the GSM extension table (two septets each).
+const GSM_EXTENDED: &str = "^{}\\[~]|€\u{0C}";
+
+/// How an SMS text is encoded and how many segments it takes: GSM-7 when every character
+/// is in the GSM alphabet (160 septets in one segment, 153 per segment of a longer message),
+/// else UCS-2 (70 UTF-16 units, 67 per segment).
+pub fn sms_encoding(text: &str) -> (&'static str, u32, u32) {
+    let gsm: Option<u32> = text.chars().try_fold(0u32, |n, c| {
+        if GSM_BASIC.contains(c) {
+            Some(n + 1)
+        } else if GSM_EXTENDED.contains(c) {
+            Some(n + 2)
+        } else {
+            None
+        }
+    });
+    let (name, units, single, multi) = match gsm {
+        Some(septets) => ("GSM-7", septets, 160, 153),
+        None => ("UCS-2", text.encode_utf16().count() as u32, 70, 67),
+    };
+    let segments = if units <= single {
+        1
+    } else {
+        units.div_ceil(multi)
+    };
+    (name, units, segments)
+}
+
+/// The SMS segments `text` takes.
+pub fn sms_segments(text: &str) -> u32 {
+    sms_encoding(text).2
 }
 
 /// Replaces `{name}` with `value(name)`; unknown names stay as written. `{{` is a literal `{`.
@@ -223,6 +344,48 @@ callout = "{kind}{level}：{title}，请{team_kind}队员回复。{link}"
         );
         v.drill = true;
         assert!(t.render("en", "callout", &v).starts_with("【演练】洪涝"));
+    }
+
+    #[test]
+    fn sms_segments_follow_gsm_and_ucs2_limits() {
+        assert_eq!(sms_encoding(&"a".repeat(160)), ("GSM-7", 160, 1));
+        assert_eq!(sms_encoding(&"a".repeat(161)), ("GSM-7", 161, 2));
+        assert_eq!(sms_encoding(&"a".repeat(306)), ("GSM-7", 306, 2));
+        assert_eq!(sms_encoding(&"a".repeat(307)), ("GSM-7", 307, 3));
+        assert_eq!(sms_encoding("{}€"), ("GSM-7", 6, 1));
+        assert_eq!(sms_encoding(&"好".repeat(70)), ("UCS-2", 70, 1));
+        assert_eq!(sms_encoding(&"好".repeat(71)), ("UCS-2", 71, 2));
+        assert_eq!(sms_encoding(&"好".repeat(134)), ("UCS-2", 134, 2));
+        assert_eq!(sms_encoding(&"好".repeat(135)), ("UCS-2", 135, 3));
+        // One Chinese character makes the whole message UCS-2.
+        assert_eq!(sms_encoding(&format!("{}好", "a".repeat(69))).2, 1);
+        assert_eq!(sms_encoding(&format!("{}好", "a".repeat(70))).2, 2);
+    }
+
+    #[test]
+    fn a_long_title_is_shortened_to_fit_the_segments() {
+        let mut t = templates();
+        let zh = t.locales.get_mut("zh-CN").unwrap();
+        zh.sms
+            .insert("callout".into(), "{title}：回复{code}Y能来".into());
+        let title = "河".repeat(200);
+        let v = MessageVars {
+            title: &title,
+            code: "23",
+            ..Default::default()
+        };
+        let text = t.render_sms("zh-CN", "callout", &v, 2);
+        assert_eq!(sms_segments(&text), 2, "{text}");
+        assert!(text.ends_with("…：回复23Y能来"), "{text}");
+        let short = MessageVars {
+            title: "河堤",
+            code: "23",
+            ..Default::default()
+        };
+        assert_eq!(
+            t.render_sms("zh-CN", "callout", &short, 2),
+            "河堤：回复23Y能来"
+        );
     }
 
     #[test]

@@ -638,6 +638,7 @@ impl Inner {
             team_kind,
             link: &link,
             code: "",
+            codes: "",
             name: contact.name.as_deref().unwrap_or(""),
             drill,
         };

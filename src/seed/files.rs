@@ -7,7 +7,8 @@ use crate::domain::ladder::{Pool, Step, default_ladder, parse_wait};
 use crate::domain::plan::{Plan, Requirement};
 use crate::domain::region::{Region, RegionCode, RegionTree, Tier};
 use crate::domain::template::{
-    LocaleTemplates, MESSAGE_KINDS, OPTIONAL_MESSAGE_KINDS, PLACEHOLDERS, Templates, placeholders,
+    LocaleTemplates, MESSAGE_KINDS, OPTIONAL_MESSAGE_KINDS, PLACEHOLDERS, SMS_KINDS, Templates,
+    placeholders,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -653,6 +654,29 @@ fn load_templates(dir: &Path, problems: &mut Vec<Problem>) -> Templates {
                             );
                         }
                     }
+                }
+            }
+        }
+        for (kind, text) in &lt.sms {
+            let line = ctx
+                .text
+                .find(&format!("\n{kind}"))
+                .map(|o| line_of(&ctx.text, o + 1));
+            if !SMS_KINDS.contains(&kind.as_str()) {
+                ctx.line(
+                    line,
+                    format!(
+                        "unknown SMS text `{kind}` (known: {})",
+                        SMS_KINDS.join(", ")
+                    ),
+                );
+            }
+            for ph in placeholders(text) {
+                if !PLACEHOLDERS.contains(&ph.as_str()) {
+                    ctx.line(
+                        line,
+                        format!("unknown placeholder {{{ph}}} in [sms] `{kind}`"),
+                    );
                 }
             }
         }
