@@ -133,7 +133,7 @@ impl Config {
             if !(g.url.starts_with("http://") || g.url.starts_with("https://")) {
                 out.push(format!("{at}: url must be http:// or https://"));
             }
-            if !(g.rate_per_sec > 0.0) {
+            if g.rate_per_sec.is_nan() || g.rate_per_sec <= 0.0 {
                 out.push(format!("{at}: rate_per_sec must be above 0"));
             }
             let need: &[(&str, &str)] = match g.kind {
