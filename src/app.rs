@@ -140,6 +140,12 @@ impl App {
                 Duration::from_millis(config.webhook.timeout_ms),
                 config.webhook.concurrency.max(1),
             ),
+            sms: config
+                .sms
+                .gateway
+                .iter()
+                .map(|g| Arc::new(crate::notify::sms::Gateway::new(g.clone())))
+                .collect(),
             rosters: Default::default(),
             in_flight: Arc::new(Semaphore::new(config.webhook.concurrency.max(1))),
             delivery_entries: Arc::new(Semaphore::new(engine::notifier::ENTRIES_IN_FLIGHT)),

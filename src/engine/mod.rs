@@ -46,6 +46,8 @@ pub struct Ctx {
     pub consumer: String,
     /// The webhook channel.
     pub webhook: WebhookSender,
+    /// SMS gateways, in order of preference (`[[sms.gateway]]`).
+    pub sms: Vec<Arc<crate::notify::sms::Gateway>>,
     /// Flips to `true` when the process shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Parsed rosters, refreshed by version.

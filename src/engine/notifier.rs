@@ -25,7 +25,9 @@ use super::worker::Handler;
 use crate::domain::incident::IncidentId;
 use crate::domain::template::MessageVars;
 use crate::domain::token::AckToken;
+use crate::notify::sms::{Gateway, Outgoing};
 use crate::notify::webhook::SendError;
+use crate::store::sms::callout_ref;
 use crate::store::callouts::{Claim, DeliveryOutcome, Finish};
 use crate::store::ladder::{Alert, AlertOutcome};
 use crate::store::queue::{Entry, parse_ns};
@@ -446,7 +448,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Renders, signs and sends one message; the outcome says what to record.
+    /// Sends one attempt of one message over the channel its attempt number falls on (see
+    /// [`Channel`]); the outcome says what to record.
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
@@ -462,32 +465,187 @@ impl Inner {
             let secs = (self.ctx.clock.now_ms() - info.raised_at).max(0) as f64 / 1000.0;
             metrics::histogram!("muster_raise_to_first_handoff_seconds").record(secs);
         }
-        let Some(url) = contact.webhook.as_deref().filter(|w| !w.is_empty()) else {
-            return DeliveryOutcome::Failed {
-                error: "no channel: the volunteer has no webhook".into(),
+        let plan = self.channels(contact);
+        let Some((channel, nth, tries, next)) = locate(&plan, attempt) else {
+            let why = if plan.is_empty() {
+                match (&contact.sms_off, self.ctx.sms.is_empty()) {
+                    (Some(_), _) => "no channel: no webhook, and the number opted out of SMS",
+                    (None, true) => "no channel: no webhook, and no SMS gateway is configured",
+                    (None, false) => "no channel: no webhook and no phone number",
+                }
+                .to_string()
+            } else {
+                format!("every channel failed (after {} attempts)", attempt - 1)
             };
+            return DeliveryOutcome::Failed { error: why };
         };
-        let body = self.payload(id, n, kind, requirement, info, contact);
         let msg_id = format!("msg_{}_{}_{}", id.0.simple(), n, kind);
-        match self.ctx.webhook.send(url, &msg_id, body).await {
-            Ok(()) => DeliveryOutcome::Delivered {
-                channel: "webhook".into(),
-            },
-            Err(err) => self.retry_or_fail(attempt, &err),
-        }
-    }
-
-    fn retry_or_fail(&self, attempt: u32, err: &SendError) -> DeliveryOutcome {
-        let schedule = &self.ctx.config.webhook.retry_backoff_ms;
-        match schedule.get(attempt.saturating_sub(1) as usize) {
-            Some(base) => DeliveryOutcome::Retry {
-                at: self.retry_at(*base, err),
+        let sent = match &channel.via {
+            Via::Webhook(url) => {
+                let body = self.payload(id, n, kind, requirement, info, contact);
+                self.ctx
+                    .webhook
+                    .send(url, &msg_id, body)
+                    .await
+                    .map(|()| "webhook".to_string())
+            }
+            Via::Sms(gw) => {
+                self.send_sms(gw, id, n, kind, requirement, info, contact, &msg_id)
+                    .await
+            }
+        };
+        match sent {
+            Ok(channel) => DeliveryOutcome::Delivered { channel },
+            Err(err) if nth < tries => DeliveryOutcome::Retry {
+                at: self.retry_at(channel.backoff[nth as usize - 1], &err),
                 attempt: attempt + 1,
                 error: err.to_string(),
             },
-            None => DeliveryOutcome::Failed {
-                error: format!("{err} (after {attempt} attempts)"),
+            Err(err) => match next {
+                Some(next) => {
+                    metrics::counter!("muster_delivery_failovers_total", "to" => next.clone())
+                        .increment(1);
+                    DeliveryOutcome::Retry {
+                        at: self.ctx.clock.now_ms(),
+                        attempt: attempt + 1,
+                        error: format!("{err}; failing over to {next}"),
+                    }
+                }
+                None => DeliveryOutcome::Failed {
+                    error: format!("{err} (after {attempt} attempts)"),
+                },
             },
+        }
+    }
+
+    /// The channels of a volunteer in order: the webhook where they have one, then each SMS
+    /// gateway (unless the number opted out).
+    fn channels<'a>(&'a self, contact: &'a Contact) -> Vec<Channel<'a>> {
+        let mut plan = Vec::new();
+        if let Some(url) = contact.webhook.as_deref().filter(|w| !w.is_empty()) {
+            plan.push(Channel {
+                via: Via::Webhook(url),
+                backoff: &self.ctx.config.webhook.retry_backoff_ms,
+            });
+        }
+        if contact.phone.as_deref().is_some_and(|p| !p.is_empty()) && contact.sms_off.is_none() {
+            for gw in &self.ctx.sms {
+                plan.push(Channel {
+                    via: Via::Sms(gw),
+                    backoff: &self.ctx.config.sms.retry_backoff_ms,
+                });
+            }
+        }
+        plan
+    }
+
+    /// Renders and sends one SMS through `gw`, after its shared rate allows; the channel name
+    /// (`sms:GATEWAY`) on success.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_sms(
+        &self,
+        gw: &Gateway,
+        id: &IncidentId,
+        n: u32,
+        kind: &str,
+        requirement: &str,
+        info: &IncidentInfo,
+        contact: &Contact,
+        msg_id: &str,
+    ) -> Result<String, SendError> {
+        let store = &self.ctx.store;
+        let phone = contact.phone.as_deref().unwrap_or_default();
+        let cref = callout_ref(id, n);
+        let redis = |e: StoreError| SendError::Transport(format!("redis: {e}"));
+        // Messages a volunteer may answer carry the callout's reply code.
+        let code = if kind == "stand_down" {
+            String::new()
+        } else {
+            store
+                .sms_code(phone, &cref, self.ctx.clock.now_ms())
+                .await
+                .map_err(redis)?
+        };
+        let locale = contact.locale.as_deref().unwrap_or("zh-CN");
+        let template = self.template_of(locale, kind).1;
+        let team_kind = info
+            .team_kinds
+            .get(requirement)
+            .map(String::as_str)
+            .unwrap_or(requirement);
+        let vars = MessageVars {
+            title: &info.title,
+            kind: &info.kind,
+            level: info.level,
+            region: &info.region_name,
+            team_kind,
+            link: "",
+            code: &code,
+            codes: "",
+            name: contact.name.as_deref().unwrap_or(""),
+            drill: info.mode == "drill",
+        };
+        let text = self.ctx.seed.templates.render_sms(
+            locale,
+            template,
+            &vars,
+            self.ctx.config.sms.max_segments,
+        );
+        let params: std::collections::BTreeMap<&'static str, String> = [
+            ("code", code.clone()),
+            ("title", info.title.clone()),
+            ("region", info.region_name.clone()),
+            ("kind", info.kind.clone()),
+            ("level", info.level.to_string()),
+            ("team_kind", team_kind.to_string()),
+        ]
+        .into();
+        // The gateway's rate is shared by every instance: wait for this message's turn.
+        let burst = (gw.cfg.rate_per_sec / 10.0).ceil().max(1.0) as u32;
+        loop {
+            let wait = store
+                .sms_rate(gw.name(), gw.cfg.rate_per_sec, burst, crate::clock::wall_ms())
+                .await
+                .map_err(redis)?;
+            if wait == 0 {
+                break;
+            }
+            metrics::counter!("muster_sms_throttled_total", "gateway" => gw.name().to_string(), "by" => "muster").increment(1);
+            tokio::time::sleep(Duration::from_millis(wait.min(5_000))).await;
+        }
+        let status_url = format!("{}/v1/sms/status/{}", self.ctx.public_url, gw.name());
+        let out = Outgoing {
+            to: phone,
+            text: &text,
+            msg_id,
+            kind: template,
+            params: &params,
+            status_url: &status_url,
+        };
+        let started = Instant::now();
+        let result = gw.send(&out).await;
+        let label = match &result {
+            Ok(_) => "sent",
+            Err(SendError::Status { status: 429, .. }) => "throttled",
+            Err(_) => "error",
+        };
+        metrics::counter!("muster_sms_sends_total", "gateway" => gw.name().to_string(), "outcome" => label).increment(1);
+        metrics::histogram!("muster_delivery_duration_seconds", "channel" => "sms")
+            .record(started.elapsed().as_secs_f64());
+        let gw_id = result?;
+        if let Err(e) = store.sms_sent(gw.name(), &gw_id, &cref).await {
+            tracing::warn!(gateway = gw.name(), error = %e, "could not remember the gateway's message id; its receipts will be ignored");
+        }
+        Ok(format!("sms:{}", gw.name()))
+    }
+
+    /// The message kind as sent and the template it is rendered from: a re-sent call-out
+    /// (`recall:STEP`) is a call-out, in the `recall` template where the locale has one.
+    fn template_of<'k>(&self, locale: &str, kind: &'k str) -> (&'k str, &'k str) {
+        match kind.strip_prefix("recall:") {
+            Some(_) if self.ctx.seed.templates.has(locale, "recall") => ("callout", "recall"),
+            Some(_) => ("callout", "callout"),
+            None => (kind, kind),
         }
     }
 
@@ -643,13 +801,7 @@ impl Inner {
             drill,
         };
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
-        // A re-sent call-out (`recall:STEP`) is a call-out to the volunteer, in the `recall`
-        // template where the locale has one.
-        let (kind, template) = match kind.strip_prefix("recall:") {
-            Some(_) if self.ctx.seed.templates.has(locale, "recall") => ("callout", "recall"),
-            Some(_) => ("callout", "callout"),
-            None => (kind, kind),
-        };
+        let (kind, template) = self.template_of(locale, kind);
         let message = self.ctx.seed.templates.render(locale, template, &vars);
         let ack = (kind != "stand_down").then(|| PayloadAck {
             accept_url: format!("{base}/v1/acks/{token}?response=accept"),
@@ -676,6 +828,49 @@ impl Inner {
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }
+}
+
+/// How a message goes out.
+enum Via<'a> {
+    Webhook(&'a str),
+    Sms(&'a Arc<Gateway>),
+}
+
+/// One channel of a volunteer's plan: its attempts are one plus its backoff's length.
+struct Channel<'a> {
+    via: Via<'a>,
+    backoff: &'a [u64],
+}
+
+impl Channel<'_> {
+    fn tries(&self) -> u32 {
+        self.backoff.len() as u32 + 1
+    }
+
+    fn name(&self) -> String {
+        match &self.via {
+            Via::Webhook(_) => "webhook".into(),
+            Via::Sms(gw) => format!("sms:{}", gw.name()),
+        }
+    }
+}
+
+/// The channel attempt `attempt` (1-based, counted over the whole plan) falls on: the
+/// channel, which of its tries this is (1-based), its number of tries, and the next channel's
+/// name. Attempts run through each channel's tries in turn, so the attempt number a retry
+/// carries is all it takes to know where it goes.
+fn locate<'p, 'a>(
+    plan: &'p [Channel<'a>],
+    attempt: u32,
+) -> Option<(&'p Channel<'a>, u32, u32, Option<String>)> {
+    let mut left = attempt.max(1);
+    for (i, c) in plan.iter().enumerate() {
+        if left <= c.tries() {
+            return Some((c, left, c.tries(), plan.get(i + 1).map(Channel::name)));
+        }
+        left -= c.tries();
+    }
+    None
 }
 
 impl Handler for Notifier {

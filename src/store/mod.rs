@@ -28,6 +28,7 @@ pub mod ladder;
 pub mod queue;
 pub mod registry;
 mod scripts;
+pub mod sms;
 pub mod teams;
 
 pub use keys::Keys;

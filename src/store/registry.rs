@@ -57,6 +57,10 @@ impl Facts {
 pub struct Contact {
     /// Webhook URL.
     pub webhook: Option<String>,
+    /// E.164 phone number.
+    pub phone: Option<String>,
+    /// When the number opted out of SMS (`STOP`), if it did.
+    pub sms_off: Option<String>,
     /// Message locale.
     pub locale: Option<String>,
     /// Name (templates may greet by it).
@@ -411,6 +415,7 @@ impl Store {
             .arg(self.keys.phones())
             .arg(v.phone.expose())
             .ignore();
+        p.cmd("DEL").arg(self.phone_key(v.phone.expose())).ignore();
         for t in &v.teams {
             p.cmd("SREM")
                 .arg(self.keys.team_members(t))
@@ -582,13 +587,22 @@ impl Store {
     /// What the notifier needs of each volunteer, in order: webhook, locale, name. One
     /// pipeline of `HMGET`s; an erased or unknown volunteer has none of them.
     pub async fn delivery_contacts(&self, vids: &[String]) -> Result<Vec<Contact>> {
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self
-            .fields_of_each(vids, &["webhook", "locale", "name"])
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = self
+            .fields_of_each(vids, &["webhook", "locale", "name", "phone", "sms_off"])
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(webhook, locale, name)| Contact {
+            .map(|(webhook, locale, name, phone, sms_off)| Contact {
                 webhook,
+                phone,
+                sms_off,
                 locale,
                 name,
             })

@@ -29,6 +29,9 @@ pub(crate) struct Scripts {
     pub requirement_short: Script,
     pub timers_due: Script,
     pub upgrade: Script,
+    pub sms_code: Script,
+    pub sms_rate: Script,
+    pub sms_receipt: Script,
 }
 
 impl Scripts {
@@ -54,6 +57,9 @@ impl Scripts {
             requirement_short: script!("requirement_short.lua"),
             timers_due: script!("timers_due.lua"),
             upgrade: script!("upgrade.lua"),
+            sms_code: script!("sms_code.lua"),
+            sms_rate: script!("sms_rate.lua"),
+            sms_receipt: script!("sms_receipt.lua"),
         }
     }
 }

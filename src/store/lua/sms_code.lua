@@ -1,0 +1,37 @@
+-- The reply code of one callout for one phone number: the code it already has, or the next
+-- code (two digits, 10–99; three, 100–999, once every two-digit code is taken) that no other
+-- callout of this number was given within the reuse window, so no late reply can answer a
+-- newer call-out. Codes are handed out round-robin from a cursor, so a code comes back as late
+-- as possible.
+-- KEYS[1] the number's hash (`c:CODE` → "callout|issued ms", `r:CALLOUT` → code, `next`)
+-- ARGV[1] callout ("incident.n")   ARGV[2] now (ms)   ARGV[3] reuse window (ms)
+local have = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if have then return have end
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cursor = tonumber(redis.call('HGET', KEYS[1], 'next') or '10')
+for _, range in ipairs({{10, 99}, {100, 999}}) do
+  local lo, hi = range[1], range[2]
+  local span = hi - lo + 1
+  local start = cursor
+  if start < lo or start > hi then start = lo end
+  for i = 0, span - 1 do
+    local code = lo + (start - lo + i) % span
+    local cur = redis.call('HGET', KEYS[1], 'c:' .. code)
+    local free = true
+    if cur then
+      local ref, at = string.match(cur, '^(.*)|(%d+)$')
+      if at and now - tonumber(at) < window then
+        free = false
+      elseif ref then
+        redis.call('HDEL', KEYS[1], 'r:' .. ref)
+      end
+    end
+    if free then
+      redis.call('HSET', KEYS[1], 'c:' .. code, ARGV[1] .. '|' .. ARGV[2], 'r:' .. ARGV[1], code,
+        'next', code + 1)
+      redis.call('PEXPIRE', KEYS[1], window * 2)
+      return tostring(code)
+    end
+  end
+end
+return ''

@@ -1,0 +1,172 @@
+//! SMS state in Redis: reply codes per phone number, the shared send rate of each gateway,
+//! gateway message ids (for delivery receipts), inbound de-duplication and opt-outs.
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `P:sms:ph:H` | hash per phone number (`H`: a SHA-256 prefix of the number, so no key names a number): `c:CODE` → "incident.n\|issued ms", `r:incident.n` → code, `next`; expires two reuse windows after its last code |
+//! | `P:sms:rate:GW` | the gateway's GCRA arrival time |
+//! | `P:sms:id:GW:ID` | the gateway's message id → "incident.n" (7 days) |
+//! | `P:sms:in:GW:ID` | an inbound message already handled (7 days) |
+
+use super::{Result, Store, retrying};
+use crate::domain::incident::IncidentId;
+use sha2::{Digest, Sha256};
+
+/// How long a reply code stays bound to its callout for its number (`api.md`: 7 days).
+pub const CODE_REUSE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How long gateway ids and inbound ids are remembered.
+const ID_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// A callout named across incidents: "incident.n".
+pub fn callout_ref(id: &IncidentId, n: u32) -> String {
+    format!("{id}.{n}")
+}
+
+/// The callout a reference names.
+pub fn parse_ref(r: &str) -> Option<(IncidentId, u32)> {
+    let (i, n) = r.rsplit_once('.')?;
+    Some((IncidentId::parse(i)?, n.parse().ok()?))
+}
+
+impl Store {
+    pub(crate) fn phone_key(&self, phone: &str) -> String {
+        let digest = Sha256::digest(phone.as_bytes());
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:sms:ph:{hex}", self.keys.prefix())
+    }
+
+    /// The reply code of callout `cref` for `phone` (see `sms_code.lua`).
+    pub async fn sms_code(&self, phone: &str, cref: &str, now: i64) -> Result<String> {
+        let key = self.phone_key(phone);
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().sms_code.prepare_invoke();
+            inv.key(&key).arg(cref).arg(now).arg(CODE_REUSE_MS);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// The callouts `phone` was given a code for within the reuse window: (code, "incident.n"),
+    /// newest first.
+    pub async fn sms_codes(&self, phone: &str, now: i64) -> Result<Vec<(String, String)>> {
+        let all: std::collections::HashMap<String, String> = self
+            .cmd(redis::cmd("HGETALL").arg(self.phone_key(phone)))
+            .await?;
+        let mut out: Vec<(i64, String, String)> = all
+            .iter()
+            .filter_map(|(k, v)| {
+                let code = k.strip_prefix("c:")?;
+                let (cref, at) = v.rsplit_once('|')?;
+                let at: i64 = at.parse().ok()?;
+                (now - at < CODE_REUSE_MS).then(|| (at, code.to_string(), cref.to_string()))
+            })
+            .collect();
+        out.sort_by(|a, b| b.cmp(a));
+        Ok(out.into_iter().map(|(_, c, r)| (c, r)).collect())
+    }
+
+    /// Forgets every reply code of `phone` (erasure).
+    pub async fn sms_forget(&self, phone: &str) -> Result<()> {
+        self.cmd(redis::cmd("DEL").arg(self.phone_key(phone))).await
+    }
+
+    /// Takes one message's turn at gateway `gw` (`per_sec` messages a second across all
+    /// instances, `burst` at once); `0`, or the milliseconds to wait before asking again.
+    pub async fn sms_rate(&self, gw: &str, per_sec: f64, burst: u32, now: i64) -> Result<u64> {
+        let key = format!("{}:sms:rate:{gw}", self.keys.prefix());
+        let interval = 1000.0 / per_sec.max(0.001);
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().sms_rate.prepare_invoke();
+            inv.key(&key).arg(now).arg(interval).arg(burst.max(1));
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+
+    /// Remembers which callout gateway `gw`'s message `gw_id` was, for its receipts.
+    pub async fn sms_sent(&self, gw: &str, gw_id: &str, cref: &str) -> Result<()> {
+        let key = format!("{}:sms:id:{gw}:{gw_id}", self.keys.prefix());
+        self.cmd(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(cref)
+                .arg("EX")
+                .arg(ID_TTL_SECS),
+        )
+        .await
+    }
+
+    /// Applies a delivery receipt; `Some(changed)` when the message is known.
+    pub async fn sms_receipt(
+        &self,
+        gw: &str,
+        gw_id: &str,
+        status: &str,
+        now: i64,
+    ) -> Result<Option<bool>> {
+        let key = format!("{}:sms:id:{gw}:{gw_id}", self.keys.prefix());
+        let cref: Option<String> = self.cmd(redis::cmd("GET").arg(key)).await?;
+        let Some((id, n)) = cref.as_deref().and_then(parse_ref) else {
+            return Ok(None);
+        };
+        let base = self.keys.incident(&id);
+        let changed: i64 = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().sms_receipt.prepare_invoke();
+            inv.key(&base).arg(n).arg(status).arg(now).arg(gw);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(Some(changed == 1))
+    }
+
+    /// Marks inbound message `id` of gateway `gw` handled; `false` if it was already (a
+    /// duplicate callback).
+    pub async fn sms_first_seen(&self, gw: &str, id: &str) -> Result<bool> {
+        let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());
+        let set: Option<String> = self
+            .cmd(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ID_TTL_SECS),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Records that `phone` opted out of SMS (`STOP`); the volunteer's id, if the number is
+    /// registered.
+    pub async fn sms_opt_out(&self, phone: &str, now: i64) -> Result<Option<String>> {
+        let vid: Option<String> = self
+            .cmd(redis::cmd("HGET").arg(self.keys.phones()).arg(phone))
+            .await?;
+        if let Some(v) = &vid {
+            self.cmd::<()>(
+                redis::cmd("HSET")
+                    .arg(self.keys.volunteer(v))
+                    .arg("sms_off")
+                    .arg(now),
+            )
+            .await?;
+        }
+        Ok(vid)
+    }
+
+    /// The volunteer a phone number belongs to.
+    pub async fn volunteer_of_phone(&self, phone: &str) -> Result<Option<String>> {
+        self.cmd(redis::cmd("HGET").arg(self.keys.phones()).arg(phone))
+            .await
+    }
+
+    /// Forgets that inbound message `id` was seen (its handling failed and may be retried).
+    pub async fn sms_unsee(&self, gw: &str, id: &str) -> Result<()> {
+        let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());
+        self.cmd(redis::cmd("DEL").arg(key)).await
+    }
+}
