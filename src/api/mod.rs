@@ -19,6 +19,7 @@ pub mod incidents;
 pub mod level;
 pub mod openapi;
 pub mod page;
+pub mod sms;
 pub mod teams;
 pub mod volunteers;
 
@@ -91,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ical/{kind}/{id}/{file}", get(teams::feed))
         .route("/v1/acks/{token}/unavailable", post(acks::unavailable))
         .route("/v1/acks/{token}", post(acks::ack))
+        .route("/v1/sms/inbound/{gateway}", post(sms::inbound))
+        .route("/v1/sms/status/{gateway}", post(sms::status))
         .route("/a/{token}", get(page::show).post(page::answer))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

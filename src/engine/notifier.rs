@@ -27,11 +27,11 @@ use crate::domain::template::MessageVars;
 use crate::domain::token::AckToken;
 use crate::notify::sms::{Gateway, Outgoing};
 use crate::notify::webhook::SendError;
-use crate::store::sms::callout_ref;
 use crate::store::callouts::{Claim, DeliveryOutcome, Finish};
 use crate::store::ladder::{Alert, AlertOutcome};
 use crate::store::queue::{Entry, parse_ns};
 use crate::store::registry::Contact;
+use crate::store::sms::callout_ref;
 use crate::store::{Keys, StoreError, field};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -604,7 +604,12 @@ impl Inner {
         let burst = (gw.cfg.rate_per_sec / 10.0).ceil().max(1.0) as u32;
         loop {
             let wait = store
-                .sms_rate(gw.name(), gw.cfg.rate_per_sec, burst, crate::clock::wall_ms())
+                .sms_rate(
+                    gw.name(),
+                    gw.cfg.rate_per_sec,
+                    burst,
+                    crate::clock::wall_ms(),
+                )
                 .await
                 .map_err(redis)?;
             if wait == 0 {

@@ -215,7 +215,7 @@ pub async fn check(
                 Some(e) => Err(e.clone()),
                 None => Ok(()),
             })
-            .and(if f.webhook {
+            .and(if f.webhook || (f.sms && !ctx.sms.is_empty()) {
                 Ok(())
             } else {
                 Err(Exclusion::NoChannel)
@@ -226,7 +226,11 @@ pub async fn check(
                 volunteer_id: v.clone(),
                 team: team.clone(),
                 via: via.clone(),
-                channel: "webhook".into(),
+                channel: match &f {
+                    Some(f) if f.webhook => "webhook",
+                    _ => "sms",
+                }
+                .into(),
             }),
             Err(e) => left_out.push(excluded(v, team, &e)),
         }

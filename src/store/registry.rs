@@ -39,6 +39,8 @@ pub struct Facts {
     pub unavailable: Vec<Unavailable>,
     /// Whether they have a webhook.
     pub webhook: bool,
+    /// Whether their number takes SMS (it did not opt out).
+    pub sms: bool,
 }
 
 impl Facts {
@@ -556,13 +558,17 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let rows: Vec<Row> = self
-            .fields_of_each(ids, &["status", "quals", "ins", "unavail", "webhook"])
+            .fields_of_each(
+                ids,
+                &["status", "quals", "ins", "unavail", "webhook", "sms_off"],
+            )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(status, quals, ins, unavail, webhook)| {
+            .map(|(status, quals, ins, unavail, webhook, sms_off)| {
                 Some(Facts {
                     status: VolunteerStatus::parse(&status?)?,
                     qualifications: quals
@@ -579,6 +585,7 @@ impl Store {
                         .and_then(|u| serde_json::from_str(&u).ok())
                         .unwrap_or_default(),
                     webhook: webhook.is_some_and(|w| !w.is_empty()),
+                    sms: sms_off.is_none(),
                 })
             })
             .collect())

@@ -164,6 +164,20 @@ impl Store {
             .await
     }
 
+    /// A callout's state and its incident's status, `None` if either is gone.
+    pub async fn callout_status(
+        &self,
+        id: &IncidentId,
+        n: u32,
+    ) -> Result<Option<(String, String)>> {
+        let base = self.keys.incident(id);
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(format!("{base}:co:{n}")).arg("st");
+        p.cmd("HGET").arg(&base).arg("status");
+        let (st, status): (Option<String>, Option<String>) = self.pipe(&p).await?;
+        Ok(st.zip(status))
+    }
+
     /// Forgets that inbound message `id` was seen (its handling failed and may be retried).
     pub async fn sms_unsee(&self, gw: &str, id: &str) -> Result<()> {
         let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());

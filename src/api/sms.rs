@@ -1,0 +1,342 @@
+//! SMS callbacks from the gateways: `POST /v1/sms/inbound/{gateway}` (volunteers' replies) and
+//! `POST /v1/sms/status/{gateway}` (delivery receipts). Each is signature-checked per gateway
+//! (a forged or unsigned callback is 401 and logged).
+//!
+//! A reply is parsed with the grammar of [`crate::domain::sms_reply`] and acts on the number's
+//! callout with that reply code, or, without a code, on its only open callout; with several
+//! open it asks which. A duplicate callback (same gateway message id) changes nothing. Every
+//! reply that changes something is confirmed by SMS; an unknown number gets no answer; a
+//! reply to a stood-down incident gets a polite "already over"; `STOP`/`退订` opts the number
+//! out.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::callout::Response as Answer;
+use crate::domain::sms_reply::{self, Action, Reply};
+use crate::domain::template::MessageVars;
+use crate::domain::volunteer::mask_phone;
+use crate::notify::sms::{Gateway, Outgoing};
+use crate::store::callouts::AckOutcome;
+use crate::store::sms::parse_ref;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn gateway(st: &AppState, name: &str) -> Result<Arc<Gateway>, ApiError> {
+    st.ctx
+        .sms
+        .iter()
+        .find(|g| g.name() == name)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no SMS gateway `{name}`")))
+}
+
+fn verified(
+    st: &AppState,
+    gw: &Gateway,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let url = format!("{}{path}", st.ctx.public_url);
+    if gw.verify(&url, headers, body) {
+        return Ok(());
+    }
+    metrics::counter!("muster_sms_callbacks_rejected_total", "gateway" => gw.name().to_string())
+        .increment(1);
+    tracing::warn!(
+        gateway = gw.name(),
+        path,
+        bytes = body.len(),
+        "SMS callback refused: missing or invalid signature"
+    );
+    Err(ApiError::Unauthorized)
+}
+
+/// `POST /v1/sms/status/{gateway}`
+pub async fn status(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let gw = gateway(&st, &name)?;
+    verified(&st, &gw, &format!("/v1/sms/status/{name}"), &headers, &body)?;
+    let receipts = gw
+        .receipts(&body)
+        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let now = st.ctx.clock.now_ms();
+    let mut applied = 0;
+    for r in receipts {
+        let status = r.status.as_str();
+        metrics::counter!("muster_sms_receipts_total", "gateway" => name.clone(), "status" => status)
+            .increment(1);
+        if st
+            .ctx
+            .store
+            .sms_receipt(&name, &r.id, status, now)
+            .await?
+            .unwrap_or(false)
+        {
+            applied += 1;
+        }
+    }
+    Ok(Json(json!({ "applied": applied })))
+}
+
+/// `POST /v1/sms/inbound/{gateway}`
+pub async fn inbound(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let gw = gateway(&st, &name)?;
+    verified(
+        &st,
+        &gw,
+        &format!("/v1/sms/inbound/{name}"),
+        &headers,
+        &body,
+    )?;
+    let messages = gw
+        .inbound(&body)
+        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let mut results = Vec::new();
+    for m in messages {
+        let store = &st.ctx.store;
+        if !store.sms_first_seen(&name, &m.id).await? {
+            metrics::counter!("muster_sms_replies_total", "result" => "duplicate").increment(1);
+            results.push(json!({"id": m.id, "result": "duplicate"}));
+            continue;
+        }
+        match handle(&st, &gw, &m.from, &m.text).await {
+            Ok(result) => {
+                metrics::counter!("muster_sms_replies_total", "result" => result).increment(1);
+                results.push(json!({"id": m.id, "result": result}));
+            }
+            Err(e) => {
+                // Not handled: let the gateway's retry of this callback be handled afresh.
+                let _ = store.sms_unsee(&name, &m.id).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(Json(json!({ "messages": results })))
+}
+
+/// A number as E.164; an 11-digit Chinese mobile number without `+86` gets it.
+fn e164(from: &str) -> String {
+    let t: String = from.chars().filter(|c| !c.is_whitespace()).collect();
+    if t.starts_with('+') {
+        t
+    } else if let Some(rest) = t.strip_prefix("0086") {
+        format!("+86{rest}")
+    } else if t.len() == 11 && t.starts_with('1') {
+        format!("+86{t}")
+    } else {
+        format!("+{t}")
+    }
+}
+
+/// A callout of the number with its reply code.
+struct Open {
+    code: String,
+    incident: crate::domain::incident::IncidentId,
+    n: u32,
+}
+
+/// Handles one reply; what happened, as a metric label.
+async fn handle(
+    st: &AppState,
+    gw: &Arc<Gateway>,
+    from: &str,
+    text: &str,
+) -> Result<&'static str, ApiError> {
+    let store = &st.ctx.store;
+    let phone = e164(from);
+    let now = st.ctx.clock.now_ms();
+    let Some(vid) = store.volunteer_of_phone(&phone).await? else {
+        tracing::info!(from = %mask_phone(&phone), "SMS from an unknown number ignored");
+        return Ok("unknown_number");
+    };
+    let contacts = store.delivery_contacts(std::slice::from_ref(&vid)).await?;
+    let locale = contacts
+        .first()
+        .and_then(|c| c.locale.clone())
+        .unwrap_or_else(|| "zh-CN".into());
+    let reply = sms_reply::parse(text);
+    let (code, action) = match reply {
+        Reply::Stop => {
+            store.sms_opt_out(&phone, now).await?;
+            tracing::info!(volunteer = vid, "number opted out of SMS");
+            confirm(st, gw, &phone, &locale, "reply_stopped", "", "");
+            return Ok("stop");
+        }
+        Reply::Unknown => {
+            confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+            return Ok("not_understood");
+        }
+        Reply::Answer { code, action } => (code, action),
+    };
+    // The number's callouts of the last 7 days, newest first: those of incidents still on
+    // (`live`), and among them those still waiting for or holding an answer (`open`).
+    let mut live = Vec::new();
+    let mut over = Vec::new();
+    for (c, cref) in store.sms_codes(&phone, now).await? {
+        let Some((incident, n)) = parse_ref(&cref) else {
+            continue;
+        };
+        match store.callout_status(&incident, n).await? {
+            Some((_, status)) if status == "stood_down" || status == "closed" => over.push(c),
+            Some((state, _)) => live.push((
+                Open {
+                    code: c,
+                    incident,
+                    n,
+                },
+                state,
+            )),
+            None => {}
+        }
+    }
+    let target = match &code {
+        Some(c) => match live.iter().find(|(o, _)| &o.code == c) {
+            Some((o, _)) => o,
+            None if over.contains(c) => {
+                confirm(st, gw, &phone, &locale, "reply_closed", c, "");
+                return Ok("closed");
+            }
+            None => {
+                confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+                return Ok("unknown_code");
+            }
+        },
+        None => {
+            let open: Vec<&Open> = live
+                .iter()
+                .filter(|(_, state)| {
+                    matches!(
+                        state.as_str(),
+                        "pending" | "notified" | "silent" | "accepted" | "standby"
+                    )
+                })
+                .map(|(o, _)| o)
+                .collect();
+            match open.as_slice() {
+                [one] => *one,
+                [] => {
+                    confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+                    return Ok("nothing_open");
+                }
+                many => {
+                    let codes: Vec<&str> = many.iter().map(|o| o.code.as_str()).collect();
+                    confirm(
+                        st,
+                        gw,
+                        &phone,
+                        &locale,
+                        "reply_which",
+                        codes[0],
+                        &codes.join(", "),
+                    );
+                    return Ok("which");
+                }
+            }
+        }
+    };
+    let answer = match action {
+        Action::Accept => Answer::Accept,
+        Action::Decline => Answer::Decline,
+        Action::Arrived => Answer::Arrived,
+    };
+    let mut out = store
+        .ack(&target.incident, target.n, answer, now, "sms")
+        .await?;
+    // "N" after accepting means withdrawing.
+    if let (AckOutcome::Refused { state, .. }, Action::Decline) = (&out, action)
+        && state == "accepted"
+    {
+        out = store
+            .ack(&target.incident, target.n, Answer::Withdraw, now, "sms")
+            .await?;
+    }
+    let c = target.code.as_str();
+    Ok(match out {
+        AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state } => {
+            let kind = match state.as_str() {
+                "accepted" => "reply_accepted",
+                "standby" => "reply_standby",
+                "declined" => "reply_declined",
+                "arrived" => "reply_arrived",
+                "withdrawn" => "reply_withdrawn",
+                _ => "reply_unknown",
+            };
+            confirm(st, gw, &phone, &locale, kind, c, "");
+            "answered"
+        }
+        AckOutcome::Closed { .. } => {
+            confirm(st, gw, &phone, &locale, "reply_closed", c, "");
+            "closed"
+        }
+        AckOutcome::Refused { .. } | AckOutcome::Unknown => {
+            confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+            "refused"
+        }
+    })
+}
+
+/// Sends the answer to a reply back through the gateway it came in on, in the background
+/// (three tries). Losing it loses no state: the reply itself is recorded already.
+fn confirm(
+    st: &AppState,
+    gw: &Arc<Gateway>,
+    phone: &str,
+    locale: &str,
+    kind: &'static str,
+    code: &str,
+    codes: &str,
+) {
+    let vars = MessageVars {
+        code,
+        codes,
+        ..Default::default()
+    };
+    let text =
+        st.ctx
+            .seed
+            .templates
+            .render_sms(locale, kind, &vars, st.ctx.config.sms.max_segments);
+    let (gw, phone) = (gw.clone(), phone.to_string());
+    let status_url = format!("{}/v1/sms/status/{}", st.ctx.public_url, gw.name());
+    let params: std::collections::BTreeMap<&'static str, String> =
+        [("code", code.to_string()), ("codes", codes.to_string())].into();
+    let msg_id = format!("msg_reply_{}", uuid::Uuid::new_v4().simple());
+    tokio::spawn(async move {
+        for attempt in 1..=3u64 {
+            let out = Outgoing {
+                to: &phone,
+                text: &text,
+                msg_id: &msg_id,
+                kind: "reply",
+                params: &params,
+                status_url: &status_url,
+            };
+            match gw.send(&out).await {
+                Ok(_) => {
+                    metrics::counter!("muster_sms_confirmations_total", "outcome" => "sent")
+                        .increment(1);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(gateway = gw.name(), attempt, error = %e, "SMS confirmation failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                }
+            }
+        }
+        metrics::counter!("muster_sms_confirmations_total", "outcome" => "failed").increment(1);
+    });
+}

@@ -1,0 +1,597 @@
+//! SMS end to end against local gateways (generic kind): call-outs carry reply codes, replies
+//! answer them (signed callbacks only, duplicates ignored, bare answers only when one callout is
+//! open), throttling and a 30 s outage on the injected clock, failover to a second gateway.
+
+mod common;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use common::*;
+use muster::clock::ManualClock;
+use muster::config::{SmsGateway, SmsGatewayKind};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const GW_SECRET: &str = "whsec_c21zLWdhdGV3YXktdGVzdC1zZWNyZXQ=";
+
+/// What a gateway does with the next message.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Ok,
+    Down,
+    /// 429 with `Retry-After: 20` once per message id, then accept.
+    ThrottleOnce,
+}
+
+#[derive(Clone, Debug)]
+struct Sms {
+    gateway: String,
+    to: String,
+    text: String,
+    id: String,
+    status: u16,
+}
+
+#[derive(Default)]
+struct GwState {
+    log: Vec<Sms>,
+    modes: HashMap<String, Mode>,
+    throttled: std::collections::HashSet<String>,
+}
+
+#[derive(Clone)]
+struct Gateways {
+    base: String,
+    st: Arc<Mutex<GwState>>,
+}
+
+async fn gw_send(
+    State(st): State<Arc<Mutex<GwState>>>,
+    Path(gw): Path<String>,
+    Json(v): Json<Value>,
+) -> impl IntoResponse {
+    let mut s = st.lock().unwrap();
+    let id = v["id"].as_str().unwrap_or("").to_string();
+    let mode = s.modes.get(&gw).copied().unwrap_or(Mode::Ok);
+    let status = match mode {
+        Mode::Ok => 200,
+        Mode::Down => 503,
+        Mode::ThrottleOnce if s.throttled.insert(id.clone()) => 429,
+        Mode::ThrottleOnce => 200,
+    };
+    let n = s.log.len();
+    s.log.push(Sms {
+        gateway: gw.clone(),
+        to: v["to"].as_str().unwrap_or("").into(),
+        text: v["text"].as_str().unwrap_or("").into(),
+        id,
+        status,
+    });
+    let mut headers = axum::http::HeaderMap::new();
+    if status == 429 {
+        headers.insert("retry-after", "20".parse().unwrap());
+    }
+    (
+        StatusCode::from_u16(status).unwrap(),
+        headers,
+        Json(json!({"id": format!("{gw}-{n}")})),
+    )
+}
+
+impl Gateways {
+    async fn start() -> Gateways {
+        let st = Arc::new(Mutex::new(GwState::default()));
+        let app = Router::new()
+            .route("/send/{gw}", post(gw_send))
+            .with_state(st.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        Gateways { base, st }
+    }
+
+    fn set(&self, gw: &str, mode: Mode) {
+        self.st.lock().unwrap().modes.insert(gw.into(), mode);
+    }
+
+    fn log(&self) -> Vec<Sms> {
+        self.st.lock().unwrap().log.clone()
+    }
+
+    /// Messages accepted (200), of call-outs only (not answers to replies).
+    fn callouts(&self) -> Vec<Sms> {
+        self.log()
+            .into_iter()
+            .filter(|m| m.status == 200 && m.id.ends_with("_callout"))
+            .collect()
+    }
+
+    fn config(&self, name: &str) -> SmsGateway {
+        SmsGateway {
+            name: name.into(),
+            kind: SmsGatewayKind::Generic,
+            url: format!("{}/send/{name}", self.base),
+            from: "muster".into(),
+            key_id: "test-token".into(),
+            secret: GW_SECRET.into(),
+            callback_secret: String::new(),
+            sign_name: String::new(),
+            templates: BTreeMap::new(),
+            rate_per_sec: 1000.0,
+            concurrency: 16,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+/// An app whose volunteers have no webhook (SMS only), with gateways `names` in that order.
+async fn start(names: &[&str]) -> (TestRedis, Gateways, TestApp, ManualClock) {
+    let redis = TestRedis::start().await;
+    let gws = Gateways::start().await;
+    let seed = seed_dir("http://127.0.0.1:9", 0);
+    let csv = std::fs::read_to_string(seed.join("volunteers.csv")).unwrap();
+    let csv: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                return l.to_string();
+            }
+            let mut f: Vec<&str> = l.split(',').collect();
+            f[4] = "";
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(seed.join("volunteers.csv"), csv.join("\n") + "\n").unwrap();
+    let mut c = config(&redis.url(), &prefix(), &seed);
+    c.sms.gateway = names.iter().map(|n| gws.config(n)).collect();
+    c.sms.retry_backoff_ms = vec![2_000, 10_000, 30_000];
+    let clock = ManualClock::new();
+    let app = TestApp::start(c, clock.clone()).await;
+    (redis, gws, app, clock)
+}
+
+async fn raise(app: &TestApp, kind: &str) -> String {
+    let (s, b) = app
+        .raise(
+            "demo-township-commander",
+            json!({"kind": kind, "level": 4, "region": "990101001", "title": "河堤险情"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// The number of callouts of an incident once its fan-out is done (every requirement has
+/// reached a step that waits).
+async fn called(app: &TestApp, id: &str) -> usize {
+    eventually(T, "the fan-out done", || async {
+        let inc = app.incident(id).await;
+        inc["requirements"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().all(|r| r["next_step_at"].is_string()))
+    })
+    .await;
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
+    page["total"].as_u64().unwrap_or(0) as usize
+}
+
+async fn callout_of(app: &TestApp, id: &str, phone_tail: &str) -> Value {
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
+    page["callouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["phone"].as_str().unwrap_or("").ends_with(phone_tail))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Posts a signed (or, with `sign` false, forged) inbound SMS.
+async fn reply(
+    app: &TestApp,
+    gw: &str,
+    from: &str,
+    text: &str,
+    id: &str,
+    sign: bool,
+) -> (u16, Value) {
+    let body = serde_json::to_vec(&json!({"from": from, "text": text, "id": id})).unwrap();
+    let ts = muster::clock::wall_ms() / 1000;
+    let key = if sign {
+        muster::notify::webhook::decode_secret(GW_SECRET)
+    } else {
+        b"not-the-secret".to_vec()
+    };
+    let wid = format!("cb_{id}");
+    let sig = muster::notify::webhook::sign(&key, &wid, ts, &body);
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/sms/inbound/{gw}")))
+        .header("content-type", "application/json")
+        .header("webhook-id", wid)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The reply code in a call-out text ("…回复23Y…" or "…Reply 23Y…").
+fn code_of(text: &str) -> String {
+    let at = text
+        .find("回复")
+        .map(|i| i + "回复".len())
+        .or_else(|| text.find("Reply ").map(|i| i + "Reply ".len()))
+        .expect("a reply instruction");
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
+fn tail(phone: &str) -> String {
+    phone[phone.len() - 4..].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_callouts_carry_codes_and_signed_replies_answer_them() {
+    let (_r, gws, app, _clock) = start(&["gw1"]).await;
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    assert!(total > 10, "{total} {}", app.incident(&id).await);
+    eventually(T, "every call-out sent by SMS", || async {
+        gws.callouts().len() == total
+    })
+    .await;
+    let all = gws.callouts();
+    for m in &all {
+        assert!(
+            m.text.starts_with("【应急召集】") || m.text.starts_with("CALL-OUT"),
+            "{}",
+            m.text
+        );
+        let code = code_of(&m.text);
+        assert!((2..=4).contains(&code.len()), "{}", m.text);
+        assert!(
+            muster::domain::template::sms_segments(&m.text) <= 2,
+            "{}",
+            m.text
+        );
+    }
+    // The Chinese-speaking volunteers' messages, for the replies below.
+    let sent: Vec<Sms> = all
+        .into_iter()
+        .filter(|m| m.text.starts_with("【"))
+        .collect();
+    let first = &sent[0];
+    let code = code_of(&first.text);
+    let c = callout_of(&app, &id, &tail(&first.to)).await;
+    assert_eq!(c["state"], "notified");
+    assert_eq!(c["channel"], "sms:gw1");
+
+    // Forged and unsigned callbacks change nothing.
+    let (s, _) = reply(&app, "gw1", &first.to, &format!("{code}Y"), "in-0", false).await;
+    assert_eq!(s, 401);
+    let r = app
+        .http
+        .post(app.url("/v1/sms/inbound/gw1"))
+        .json(&json!({"from": first.to, "text": format!("{code}Y"), "id": "in-00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        callout_of(&app, &id, &tail(&first.to)).await["state"],
+        "notified"
+    );
+
+    // A sloppy, full-width, coded accept answers it, and is confirmed by SMS.
+    let wide: String = format!(" {code} ｙ ")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect();
+    let (s, b) = reply(&app, "gw1", &first.to, &wide, "in-1", true).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["messages"][0]["result"], "answered");
+    assert_eq!(
+        callout_of(&app, &id, &tail(&first.to)).await["state"],
+        "accepted"
+    );
+    eventually(T, "the accept is confirmed", || async {
+        gws.log()
+            .iter()
+            .any(|m| m.to == first.to && m.text.contains("已确认出动") && m.text.contains(&code))
+    })
+    .await;
+    // The same callback again (same gateway message id) changes nothing and sends nothing.
+    let before = gws.log().len();
+    let (s, b) = reply(&app, "gw1", &first.to, "N", "in-1", true).await;
+    assert_eq!(
+        (s, b["messages"][0]["result"].as_str()),
+        (200, Some("duplicate"))
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gws.log().len(), before);
+    assert_eq!(
+        callout_of(&app, &id, &tail(&first.to)).await["state"],
+        "accepted"
+    );
+
+    // A bare 否 from a number with one open callout declines it.
+    let second = &sent[1];
+    let (_, b) = reply(&app, "gw1", &second.to, "否", "in-2", true).await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    assert_eq!(
+        callout_of(&app, &id, &tail(&second.to)).await["state"],
+        "declined"
+    );
+
+    // An unknown number gets no answer.
+    let before = gws.log().len();
+    let (_, b) = reply(&app, "gw1", "+8613000000000", "Y", "in-3", true).await;
+    assert_eq!(b["messages"][0]["result"], "unknown_number");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gws.log().len(), before);
+
+    // STOP opts the number out: confirmed, and later messages skip SMS for it.
+    let third = &sent[2];
+    let (_, b) = reply(&app, "gw1", &third.to, "退订", "in-4", true).await;
+    assert_eq!(b["messages"][0]["result"], "stop");
+    eventually(T, "the opt-out is confirmed", || async {
+        gws.log()
+            .iter()
+            .any(|m| m.to == third.to && m.text.contains("已退订"))
+    })
+    .await;
+
+    // After the stand-down, a coded reply gets a polite "already over".
+    let (s, _) = app
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/stand-down"),
+            "demo-township-commander",
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let fourth = &sent[3];
+    let (_, b) = reply(
+        &app,
+        "gw1",
+        &fourth.to,
+        &format!("{}Y", code_of(&fourth.text)),
+        "in-5",
+        true,
+    )
+    .await;
+    assert_eq!(b["messages"][0]["result"], "closed");
+    eventually(T, "told it is over", || async {
+        gws.log()
+            .iter()
+            .any(|m| m.to == fourth.to && m.text.contains("召集已结束"))
+    })
+    .await;
+    // The opted-out number got no stand-down SMS (it has no other channel: failed).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !gws.log()
+            .iter()
+            .any(|m| m.to == third.to && m.id.ends_with("_stand_down")),
+        "no SMS after STOP"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_open_callouts_and_a_bare_yes_ask_which_and_an_old_code_touches_nothing() {
+    let (_r, gws, app, clock) = start(&["gw1"]).await;
+    let flood = raise(&app, "flood").await;
+    let n1 = called(&app, &flood).await;
+    eventually(T, "flood call-outs sent", || async {
+        gws.callouts().len() == n1
+    })
+    .await;
+    let quake = raise(&app, "earthquake").await;
+    let n2 = called(&app, &quake).await;
+    eventually(T, "earthquake call-outs sent", || async {
+        gws.callouts().len() == n1 + n2
+    })
+    .await;
+    // A number called by both incidents.
+    let sent = gws.callouts();
+    let mut by_number: HashMap<String, Vec<Sms>> = HashMap::new();
+    for m in &sent {
+        by_number.entry(m.to.clone()).or_default().push(m.clone());
+    }
+    let (phone, two) = by_number
+        .iter()
+        .find(|(_, v)| v.len() == 2)
+        .expect("someone is called twice");
+    let (c1, c2) = (code_of(&two[0].text), code_of(&two[1].text));
+    assert_ne!(c1, c2, "one number's open callouts have different codes");
+    let (_, b) = reply(&app, "gw1", phone, "Y", "w-1", true).await;
+    assert_eq!(b["messages"][0]["result"], "which");
+    eventually(T, "asked which", || async {
+        gws.log().iter().any(|m| {
+            &m.to == phone
+                && m.text.contains("多条")
+                && m.text.contains(&c1)
+                && m.text.contains(&c2)
+        })
+    })
+    .await;
+    assert_eq!(
+        callout_of(&app, &flood, &tail(phone)).await["state"],
+        "notified"
+    );
+    assert_eq!(
+        callout_of(&app, &quake, &tail(phone)).await["state"],
+        "notified"
+    );
+    // With the code, it answers that one only.
+    let (_, b) = reply(&app, "gw1", phone, &format!("{c2}是"), "w-2", true).await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    let (f, q) = (
+        callout_of(&app, &flood, &tail(phone)).await["state"].clone(),
+        callout_of(&app, &quake, &tail(phone)).await["state"].clone(),
+    );
+    let states = [f.as_str().unwrap(), q.as_str().unwrap()];
+    assert!(
+        states.contains(&"accepted") && states.contains(&"notified"),
+        "{states:?}"
+    );
+
+    // Eight days on, a new incident calls the number again under a new code; a late reply with
+    // the first code (expired) touches nothing.
+    for a in [&flood, &quake] {
+        app.json(
+            "POST",
+            &format!("/v1/incidents/{a}/stand-down"),
+            "demo-township-commander",
+            json!({}),
+        )
+        .await;
+    }
+    clock.advance(8 * 24 * 3600 * 1000);
+    let fire = raise(&app, "flood").await;
+    eventually(T, "the new call-out sent to the number", || async {
+        gws.callouts().iter().filter(|m| &m.to == phone).count() == 3
+    })
+    .await;
+    let newest = gws
+        .callouts()
+        .into_iter()
+        .filter(|m| &m.to == phone)
+        .next_back()
+        .unwrap();
+    let c3 = code_of(&newest.text);
+    assert!(c3 != c1 && c3 != c2, "codes are not reused: {c1} {c2} {c3}");
+    let (_, b) = reply(&app, "gw1", phone, &format!("{c1}Y"), "w-3", true).await;
+    assert_eq!(b["messages"][0]["result"], "unknown_code");
+    assert_eq!(
+        callout_of(&app, &fire, &tail(phone)).await["state"],
+        "notified"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_30_second_outage_ends_with_every_message_sent_once() {
+    let (_r, gws, app, clock) = start(&["gw1"]).await;
+    gws.set("gw1", Mode::Down);
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    eventually(T, "first attempts refused", || async {
+        gws.log().len() >= total
+    })
+    .await;
+    // 30 s of outage on the injected clock, a second at a time.
+    for _ in 0..30 {
+        clock.advance(1_000);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gws.set("gw1", Mode::Ok);
+    eventually(T, "every message sent", || async {
+        clock.advance(1_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gws.callouts().len() >= total
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for m in gws.callouts() {
+        *per.entry(m.id).or_default() += 1;
+    }
+    assert_eq!(per.len(), total);
+    assert!(per.values().all(|n| *n == 1), "each message accepted once");
+    let refused = gws.log().iter().filter(|m| m.status == 503).count();
+    assert!(
+        refused >= 2 * total,
+        "retried through the outage: {refused}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_honoured_and_a_dead_gateway_fails_over() {
+    let (_r, gws, app, clock) = start(&["gw1", "gw2"]).await;
+    // gw1 throttles each message once with Retry-After: 20.
+    gws.set("gw1", Mode::ThrottleOnce);
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    eventually(T, "each message throttled once", || async {
+        gws.log().iter().filter(|m| m.status == 429).count() == total
+    })
+    .await;
+    // 15 s later (more than the 2 s backoff, less than Retry-After) nothing is retried.
+    for _ in 0..15 {
+        clock.advance(1_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gws.callouts().len(), 0, "Retry-After honoured");
+    eventually(T, "sent after the wait", || async {
+        clock.advance(1_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gws.callouts().len() == total
+    })
+    .await;
+    assert!(gws.callouts().iter().all(|m| m.gateway == "gw1"));
+
+    // gw1 now down for good: after its four attempts the messages go through gw2.
+    gws.set("gw1", Mode::Down);
+    let quake = raise(&app, "earthquake").await;
+    let n2 = called(&app, &quake).await;
+    eventually(T, "failed over to gw2", || async {
+        clock.advance(5_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gws.callouts().iter().filter(|m| m.gateway == "gw2").count() == n2
+    })
+    .await;
+    let c = callout_of(
+        &app,
+        &quake,
+        &tail(
+            &gws.callouts()
+                .iter()
+                .find(|m| m.gateway == "gw2")
+                .unwrap()
+                .to,
+        ),
+    )
+    .await;
+    assert_eq!(c["channel"], "sms:gw2");
+    let tries_gw1 = gws
+        .log()
+        .iter()
+        .filter(|m| m.gateway == "gw1" && m.status == 503)
+        .count();
+    assert_eq!(tries_gw1, 4 * n2, "four attempts on gw1 each");
+    app.stop().await;
+}
