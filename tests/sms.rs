@@ -488,8 +488,7 @@ async fn two_open_callouts_and_a_bare_yes_ask_which_and_an_old_code_touches_noth
     let newest = gws
         .callouts()
         .into_iter()
-        .filter(|m| &m.to == phone)
-        .next_back()
+        .rfind(|m| &m.to == phone)
         .unwrap();
     let c3 = code_of(&newest.text);
     assert!(c3 != c1 && c3 != c2, "codes are not reused: {c1} {c2} {c3}");
