@@ -371,6 +371,19 @@ async fn sms_callouts_carry_codes_and_signed_replies_answer_them() {
     })
     .await;
 
+    // Commanders see the opt-out on the volunteer.
+    let vid = callout_of(&app, &id, &tail(&third.to)).await["volunteer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, v) = app
+        .get(
+            &format!("/v1/volunteers/{vid}"),
+            Some("demo-county-commander"),
+        )
+        .await;
+    assert!(v["sms_opt_out_at"].is_string(), "{v}");
+
     // After the stand-down, a coded reply gets a polite "already over".
     let (s, _) = app
         .json(

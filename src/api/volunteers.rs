@@ -42,6 +42,7 @@ pub fn view(st: &AppState, caller: &Caller, s: &Stored) -> Value {
         "status": v.status.as_str(),
         "home_region": v.home_region.as_ref().map(|r| r.to_string()),
         "unavailable": s.unavailable,
+        "sms_opt_out_at": s.sms_opt_out_at.map(crate::clock::rfc3339),
     });
     if personal {
         out["calendar_url"] = calendar_url(st, "v", &v.id).into();

@@ -24,6 +24,8 @@ pub struct Stored {
     pub unavailable: Vec<Unavailable>,
     /// Erased at (ms), if erased.
     pub erased_at: Option<i64>,
+    /// When the number opted out of SMS (`STOP`), in ms.
+    pub sms_opt_out_at: Option<i64>,
 }
 
 /// What selection reads of a volunteer (see [`Store::eligibility_facts`]).
@@ -180,6 +182,7 @@ fn decode(id: &str, m: &HashMap<String, String>) -> Option<Stored> {
         status,
         unavailable,
         erased_at,
+        sms_opt_out_at: m.get("sms_off").and_then(|t| t.parse().ok()),
     })
 }
 
