@@ -901,25 +901,24 @@ impl Handler for Notifier {
                 .await
                 .expect("semaphore is never closed");
             let me = self.inner.clone();
-            if e.get("k") == "alert" {
-                let Some(alert) = self.inner.alert_entry(p, e).await? else {
-                    continue;
-                };
-                tokio::spawn(async move {
+            // A command-centre alert, or a batch of messages to volunteers: each runs as its
+            // own task holding its entry slot.
+            let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+                if e.get("k") == "alert" {
+                    let Some(alert) = self.inner.alert_entry(p, e).await? else {
+                        continue;
+                    };
                     let entry = alert.entry.clone();
-                    if let Err(err) = me.alert(alert).await {
-                        tracing::warn!(entry, error = %err, "alert interrupted; it will be reclaimed");
-                    }
-                    drop(slot);
-                });
-                continue;
-            }
-            let Some(job) = self.inner.job(p, e).await? else {
-                continue;
-            };
+                    Box::pin(async move { (entry, me.alert(alert).await) })
+                } else {
+                    let Some(job) = self.inner.job(p, e).await? else {
+                        continue;
+                    };
+                    let entry = job.entry.clone();
+                    Box::pin(async move { (entry, me.run(job).await) })
+                };
             tokio::spawn(async move {
-                let entry = job.entry.clone();
-                if let Err(err) = me.run(job).await {
+                if let (entry, Err(err)) = work.await {
                     tracing::warn!(entry, error = %err, "delivery interrupted; it will be reclaimed");
                 }
                 drop(slot);

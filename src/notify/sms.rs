@@ -12,7 +12,7 @@
 //! (`phone_number, content, sequence_id`) and `SmsReport` (`biz_id, success, err_code`).
 
 use crate::config::{SmsGateway, SmsGatewayKind};
-use crate::notify::webhook::{SendError, decode_secret};
+use crate::notify::webhook::{SendError, decode_secret, redact, retry_after};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -163,20 +163,12 @@ impl Gateway {
                     .body(body)
             }
         };
-        let resp = req.send().await.map_err(|e| {
-            SendError::Transport(if e.is_timeout() {
-                "timeout".into()
-            } else {
-                e.without_url().to_string().chars().take(160).collect()
-            })
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| SendError::Transport(redact(e)))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(resp.headers());
         if !status.is_success() {
             return Err(SendError::Status {
                 status: status.as_u16(),

@@ -116,22 +116,27 @@ impl WebhookSender {
         if status.is_success() {
             return Ok(());
         }
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
         Err(SendError::Status {
             status: status.as_u16(),
-            retry_after,
+            retry_after: retry_after(resp.headers()),
         })
     }
 }
 
 /// Error text without the URL (ack links in bodies never reach it, but URLs may carry
 /// credentials) and without chained noise.
-fn redact(e: reqwest::Error) -> String {
+/// A `Retry-After` header in seconds, if the answer has one.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A transport error's kind and text, without the URL (a volunteer's webhook may carry a
+/// secret in its path).
+pub(crate) fn redact(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
