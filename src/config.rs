@@ -317,6 +317,16 @@ pub struct Sim {
     pub arrive: f64,
     /// Seed of the simulator's random choices; unset: random.
     pub seed: Option<u64>,
+    /// Where muster is, for SMS replies and receipts. Default `http://127.0.0.1:8080`.
+    pub muster_url: String,
+    /// The `[[sms.gateway]]` the simulator plays (its `secret` signs the callbacks). Default
+    /// `sim`.
+    pub sms_gateway: String,
+    /// Messages per second the simulated gateway takes; more get 429 with `Retry-After: 1`.
+    /// Default 200.
+    pub sms_rate_per_sec: f64,
+    /// Share of messages the simulated gateway refuses with 503. Default 0.02.
+    pub sms_fail: f64,
 }
 
 impl Default for Sim {
@@ -329,6 +339,10 @@ impl Default for Sim {
             delay_max_ms: 8_000,
             arrive: 0.8,
             seed: None,
+            muster_url: "http://127.0.0.1:8080".into(),
+            sms_gateway: "sim".into(),
+            sms_rate_per_sec: 200.0,
+            sms_fail: 0.02,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `muster sim`: a population of simulated volunteers answering webhooks.
+//! `muster sim`: a population of simulated volunteers answering webhooks and SMS, and the SMS
+//! gateway they are reached through.
 //!
 //! Listens on `sim.addr` at `POST /hooks/{volunteer}`, checks each call-out's Standard Webhooks
 //! signature, and answers it like a person would: accept (probability `sim.accept`), decline
@@ -6,6 +7,14 @@
 //! by POSTing to the call-out's ack URL; an accepted volunteer reports arrival later with
 //! probability `sim.arrive`. `GET /stats` shows what it did. Messages are de-duplicated by
 //! `webhook-id`, as a real receiver should.
+//!
+//! As an SMS gateway (the generic kind, named by `sim.sms_gateway`, `sim` in the demo) it takes
+//! `POST /sms/send` (`{to, text, id, status_url}`): at most `sim.sms_rate_per_sec` a second
+//! (more get 429 with `Retry-After: 1`), refusing a share `sim.sms_fail` with 503, each message
+//! id once. It posts a signed delivery receipt to `status_url`, and the volunteer behind the
+//! number answers a call-out by SMS to muster's `/v1/sms/inbound/{gateway}`, with the same
+//! probabilities and delays, typed sloppily (`23Y`, `Y23`, `２３ｙ`, ` 23 是 `, `23 1`, …); a
+//! confirmation asking for arrival is answered `23D` or `23到` later.
 
 use crate::config::Config;
 use crate::notify::webhook::{decode_secret, verify};
@@ -25,6 +34,11 @@ use tokio::sync::Mutex;
 
 #[derive(Default)]
 struct Stats {
+    sms_received: AtomicU64,
+    sms_throttled: AtomicU64,
+    sms_refused: AtomicU64,
+    sms_replies: AtomicU64,
+    sms_receipts: AtomicU64,
     received: AtomicU64,
     rejected: AtomicU64,
     accepted: AtomicU64,
@@ -42,10 +56,44 @@ struct Sim {
     seen: Mutex<HashSet<String>>,
     http: reqwest::Client,
     stats: Stats,
+    /// Signs SMS callbacks (the gateway's `secret`); `None` if muster has no such gateway.
+    sms_key: Option<Vec<u8>>,
+    /// Where SMS replies go.
+    inbound_url: String,
+    /// Token bucket of the simulated gateway: (tokens, last refill).
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+    /// Message id → the gateway's id, so a repeated send is taken once.
+    sms_seen: Mutex<std::collections::HashMap<String, String>>,
 }
 
-/// Runs the simulator until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// A simulator serving on its own task.
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    sim: Arc<Sim>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// What it did so far (the `GET /stats` document).
+    pub fn stats(&self) -> Value {
+        snapshot(&self.sim)
+    }
+
+    /// Stops serving.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the simulator on `listener`.
+pub fn start(config: &Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
+    let sms_key = config
+        .sms
+        .gateway
+        .iter()
+        .find(|g| g.name == config.sim.sms_gateway)
+        .map(|g| decode_secret(&g.secret));
     let sim = Arc::new(Sim {
         key: decode_secret(&config.webhook.secret),
         rng: Mutex::new(match config.sim.seed {
@@ -58,33 +106,56 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .timeout(Duration::from_secs(10))
             .build()?,
         stats: Stats::default(),
+        sms_key,
+        inbound_url: format!(
+            "{}/v1/sms/inbound/{}",
+            config.sim.muster_url.trim_end_matches('/'),
+            config.sim.sms_gateway
+        ),
+        bucket: std::sync::Mutex::new((config.sim.sms_rate_per_sec, std::time::Instant::now())),
+        sms_seen: Mutex::new(std::collections::HashMap::new()),
     });
     let app = Router::new()
         .route("/hooks/{volunteer}", post(hook))
+        .route("/sms/send", post(sms_send))
         .route("/stats", get(stats))
         .with_state(sim.clone());
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(Running { addr, sim, task })
+}
+
+/// Runs the simulator until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.sim.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, accept = config.sim.accept, decline = config.sim.decline, "simulator answering as volunteers");
-    let reporter = {
-        let sim = sim.clone();
-        tokio::spawn(async move {
-            let mut last = 0;
-            loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                let r = sim.stats.received.load(Ordering::Relaxed);
-                if r != last {
-                    last = r;
-                    tracing::info!(stats = %snapshot(&sim), "simulator");
-                }
+    let running = start(&config, listener)?;
+    if running.sim.sms_key.is_none() {
+        tracing::warn!(
+            gateway = config.sim.sms_gateway,
+            "no [[sms.gateway]] of that name: SMS replies cannot be signed, muster will refuse them"
+        );
+    }
+    tracing::info!(addr = %running.addr, accept = config.sim.accept, decline = config.sim.decline, "simulator answering as volunteers (webhooks and SMS)");
+    let sim = running.sim.clone();
+    let reporter = tokio::spawn(async move {
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let r = sim.stats.received.load(Ordering::Relaxed)
+                + sim.stats.sms_received.load(Ordering::Relaxed);
+            if r != last {
+                last = r;
+                tracing::info!(stats = %snapshot(&sim), "simulator");
             }
-        })
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        }
+    });
+    let _ = tokio::signal::ctrl_c().await;
     reporter.abort();
+    running.stop();
     Ok(())
 }
 
@@ -95,6 +166,11 @@ fn snapshot(sim: &Sim) -> Value {
         "received": g(&s.received), "rejected": g(&s.rejected), "accepted": g(&s.accepted),
         "declined": g(&s.declined), "silent": g(&s.silent), "arrived": g(&s.arrived),
         "notices": g(&s.notices), "answer_errors": g(&s.answer_errors),
+        "sms": {
+            "received": g(&s.sms_received), "throttled": g(&s.sms_throttled),
+            "refused": g(&s.sms_refused), "replies": g(&s.sms_replies),
+            "receipts": g(&s.sms_receipts),
+        },
     })
 }
 
@@ -215,5 +291,217 @@ async fn answer_callout(sim: &Sim, url: &str, response: &str) -> Option<String> 
             sim.stats.answer_errors.fetch_add(1, Ordering::Relaxed);
             None
         }
+    }
+}
+
+/// `POST /sms/send`: the simulated gateway takes a message.
+async fn sms_send(
+    State(sim): State<Arc<Sim>>,
+    axum::Json(m): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let field = |k: &str| m[k].as_str().unwrap_or("").to_string();
+    let (to, text, id, status_url) = (field("to"), field("text"), field("id"), field("status_url"));
+    if to.is_empty() || id.is_empty() {
+        return (StatusCode::BAD_REQUEST, "to and id are required").into_response();
+    }
+    // The rate: a token bucket refilled at sms_rate_per_sec, one second's worth deep.
+    let rate = sim.cfg.sms_rate_per_sec.max(0.1);
+    let throttled = {
+        let mut b = sim.bucket.lock().expect("bucket lock");
+        let now = std::time::Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(rate.max(1.0));
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            false
+        } else {
+            true
+        }
+    };
+    if throttled {
+        sim.stats.sms_throttled.fetch_add(1, Ordering::Relaxed);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response();
+    }
+    if let Some(gw_id) = sim.sms_seen.lock().await.get(&id) {
+        return axum::Json(json!({ "id": gw_id })).into_response();
+    }
+    let (refuse, roll, delay, arrive, arrive_delay, variant) = {
+        let mut rng = sim.rng.lock().await;
+        let lo = sim.cfg.delay_min_ms;
+        let hi = sim.cfg.delay_max_ms.max(lo);
+        (
+            rng.random::<f64>() < sim.cfg.sms_fail,
+            rng.random::<f64>(),
+            rng.random_range(lo..=hi),
+            rng.random::<f64>() < sim.cfg.arrive,
+            rng.random_range(lo..=hi) * 3,
+            rng.random_range(0..8u8),
+        )
+    };
+    if refuse {
+        sim.stats.sms_refused.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, "simulated outage").into_response();
+    }
+    let gw_id = {
+        let mut seen = sim.sms_seen.lock().await;
+        let gw_id = format!("sim-{}", seen.len() + 1);
+        seen.insert(id.clone(), gw_id.clone());
+        gw_id
+    };
+    sim.stats.sms_received.fetch_add(1, Ordering::Relaxed);
+    let sim2 = sim.clone();
+    let receipt_id = gw_id.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !status_url.is_empty()
+            && sim2
+                .callback(
+                    &status_url,
+                    json!({"id": receipt_id, "status": "delivered"}),
+                )
+                .await
+        {
+            sim2.stats.sms_receipts.fetch_add(1, Ordering::Relaxed);
+        }
+        // The volunteer behind the number reads it.
+        let Some((code, letter)) = instruction(&text) else {
+            return; // a notice: nothing to answer
+        };
+        let reply = match letter {
+            'Y' if roll < sim2.cfg.accept => sloppy(&code, variant, true),
+            'Y' if roll < sim2.cfg.accept + sim2.cfg.decline => sloppy(&code, variant, false),
+            'Y' => {
+                sim2.stats.silent.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ if arrive => {
+                tokio::time::sleep(Duration::from_millis(arrive_delay)).await;
+                if variant % 2 == 0 {
+                    format!("{code}D")
+                } else {
+                    format!("{code} 到")
+                }
+            }
+            _ => return,
+        };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let n = sim2.stats.sms_replies.fetch_add(1, Ordering::Relaxed) + 1;
+        let body = json!({"from": to, "text": reply, "id": format!("simin-{n}-{}", uuid::Uuid::new_v4().simple())});
+        if !sim2.callback(&sim2.inbound_url, body).await {
+            sim2.stats.answer_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    axum::Json(json!({ "id": gw_id })).into_response()
+}
+
+impl Sim {
+    /// POSTs a callback signed as the gateway; whether muster took it (2xx).
+    async fn callback(&self, url: &str, body: Value) -> bool {
+        let Some(key) = &self.sms_key else {
+            return false;
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let id = format!("simcb_{}", uuid::Uuid::new_v4().simple());
+        let ts = crate::clock::wall_ms() / 1000;
+        let sig = crate::notify::webhook::sign(key, &id, ts, &body);
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body)
+            .send()
+            .await;
+        matches!(r, Ok(resp) if resp.status().is_success())
+    }
+}
+
+/// The reply instruction of a message: the code after 回复 / Reply and the letter it asks for
+/// (`Y` for a call-out, `D` for arrival).
+fn instruction(text: &str) -> Option<(String, char)> {
+    for marker in ["回复", "Reply ", "reply "] {
+        for (i, _) in text.match_indices(marker) {
+            let after = &text[i + marker.len()..];
+            let code: String = after.chars().take_while(char::is_ascii_digit).collect();
+            let letter = after[code.len()..].chars().next();
+            if (2..=4).contains(&code.len())
+                && let Some(l @ ('Y' | 'D')) = letter
+            {
+                return Some((code, l));
+            }
+        }
+    }
+    None
+}
+
+/// An answer typed the way people do: either order, full-width, spaces, Chinese.
+fn sloppy(code: &str, variant: u8, accept: bool) -> String {
+    let wide: String = code
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+        .collect();
+    match (accept, variant) {
+        (true, 0) => format!("{code}Y"),
+        (true, 1) => format!("Y{code}"),
+        (true, 2) => format!("{wide}ｙ"),
+        (true, 3) => format!(" {code} 是 "),
+        (true, 4) => format!("{code} 1"),
+        (true, 5) => format!("好{code}"),
+        (true, 6) => format!("{code}y。"),
+        (true, _) => format!("{code} YES"),
+        (false, 0 | 1) => format!("{code}N"),
+        (false, 2) => format!("{code} 2"),
+        (false, 3) => format!("{wide}不"),
+        (false, 4) => format!("否 {code}"),
+        (false, _) => format!("n{code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sms_reply::{Action, Reply, parse};
+
+    #[test]
+    fn the_simulated_volunteers_type_within_the_grammar() {
+        for v in 0..8 {
+            for (accept, action) in [(true, Action::Accept), (false, Action::Decline)] {
+                let text = sloppy("47", v, accept);
+                assert_eq!(
+                    parse(&text),
+                    Reply::Answer {
+                        code: Some("47".into()),
+                        action
+                    },
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reply_instructions_are_found_in_the_demo_texts() {
+        assert_eq!(
+            instruction("【应急召集】…需救援队员，能来回复23Y，来不了回复23N。"),
+            Some(("23".into(), 'Y'))
+        );
+        assert_eq!(
+            instruction("已确认出动（编号23），谢谢！到达后回复23D报到。"),
+            Some(("23".into(), 'D'))
+        );
+        assert_eq!(
+            instruction("CALL-OUT Flood: x. Rescue needed. Reply 105Y = can come"),
+            Some(("105".into(), 'Y'))
+        );
+        assert_eq!(instruction("未能识别您的回复。请回复编号加Y"), None);
+        assert_eq!(instruction("【应急召集】响应已结束"), None);
     }
 }
