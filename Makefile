@@ -23,6 +23,7 @@ test: redis-server lint
 bench: redis-server
 	$(CARGO) bench --bench registry
 	$(CARGO) bench --bench fanout
+	$(CARGO) bench --bench sms_sim
 
 lint:
 	$(CARGO) fmt --check
