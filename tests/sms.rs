@@ -237,6 +237,28 @@ async fn reply(
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts a signed delivery receipt (generic gateway body).
+async fn receipt(app: &TestApp, gw: &str, gw_id: &str, status: &str) -> (u16, Value) {
+    let body = serde_json::to_vec(&json!({"id": gw_id, "status": status})).unwrap();
+    let ts = muster::clock::wall_ms() / 1000;
+    let key = muster::notify::webhook::decode_secret(GW_SECRET);
+    let wid = format!("rc_{gw_id}_{status}");
+    let sig = muster::notify::webhook::sign(&key, &wid, ts, &body);
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/sms/status/{gw}")))
+        .header("content-type", "application/json")
+        .header("webhook-id", wid)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
 /// The reply code in a call-out text ("…回复23Y…" or "…Reply 23Y…").
 fn code_of(text: &str) -> String {
     let at = text
@@ -605,5 +627,71 @@ async fn throttling_is_honoured_and_a_dead_gateway_fails_over() {
         .filter(|m| m.gateway == "gw1" && m.status == 503)
         .count();
     assert_eq!(tries_gw1, 4 * n2, "four attempts on gw1 each");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_receipts_move_forward_only_and_never_touch_the_answer() {
+    let (_r, gws, app, _clock) = start(&["gw1"]).await;
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    eventually(T, "every call-out sent", || async {
+        gws.callouts().len() == total
+    })
+    .await;
+    // The gateway answered `gw1-N` for the N-th message it logged.
+    let log = gws.log();
+    let (i, m) = log
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.status == 200 && m.id.ends_with("_callout") && m.text.starts_with("【"))
+        .unwrap();
+    let gw_id = format!("gw1-{i}");
+    let who = tail(&m.to);
+    assert!(callout_of(&app, &id, &who).await["sms_delivery"].is_null());
+    let (s, b) = receipt(&app, "gw1", &gw_id, "sent").await;
+    assert_eq!((s, b["applied"].as_u64()), (200, Some(1)));
+    assert_eq!(callout_of(&app, &id, &who).await["sms_delivery"], "sent");
+    // The volunteer accepts before the "delivered" receipt comes in.
+    let (_, b) = reply(
+        &app,
+        "gw1",
+        &m.to,
+        &format!("{}Y", code_of(&m.text)),
+        "r-1",
+        true,
+    )
+    .await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    let (_, b) = receipt(&app, "gw1", &gw_id, "delivered").await;
+    assert_eq!(b["applied"], 1);
+    let c = callout_of(&app, &id, &who).await;
+    assert_eq!(
+        (c["sms_delivery"].as_str(), c["state"].as_str()),
+        (Some("delivered"), Some("accepted"))
+    );
+    // A late "sent" or "undelivered" does not move it back; an unknown id changes nothing.
+    for late in ["sent", "undelivered"] {
+        let (_, b) = receipt(&app, "gw1", &gw_id, late).await;
+        assert_eq!(b["applied"], 0, "{late}");
+    }
+    let (_, b) = receipt(&app, "gw1", "gw1-999999", "delivered").await;
+    assert_eq!(b["applied"], 0);
+    let c = callout_of(&app, &id, &who).await;
+    assert_eq!(
+        (c["sms_delivery"].as_str(), c["state"].as_str()),
+        (Some("delivered"), Some("accepted"))
+    );
+    // A forged receipt is refused; an unknown gateway is 404.
+    let r = app
+        .http
+        .post(app.url("/v1/sms/status/gw1"))
+        .json(&json!({"id": gw_id, "status": "undelivered"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (s, _) = receipt(&app, "nosuch", &gw_id, "sent").await;
+    assert_eq!(s, 404);
     app.stop().await;
 }

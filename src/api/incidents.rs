@@ -386,6 +386,8 @@ pub async fn callouts(
                 "promoted_at": r.time("pa"),
                 "stood_down_at": r.time("sa"),
                 "delivery_error": r.fields.get("err"),
+                "sms_delivery": r.fields.get("dl"),
+                "sms_delivery_at": r.time("dl_at"),
             })
         })
         .collect();
