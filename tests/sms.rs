@@ -570,6 +570,55 @@ async fn a_30_second_outage_ends_with_every_message_sent_once() {
         refused >= 2 * total,
         "retried through the outage: {refused}"
     );
+
+    // A reply while the gateway is down again: the answer is recorded at once, and its SMS
+    // confirmation waits in the queue until the gateway is back, then goes exactly once.
+    gws.set("gw1", Mode::Down);
+    let m = gws
+        .callouts()
+        .into_iter()
+        .find(|m| m.text.starts_with("【"))
+        .unwrap();
+    let (_, b) = reply(
+        &app,
+        "gw1",
+        &m.to,
+        &format!("{}Y", code_of(&m.text)),
+        "o-1",
+        true,
+    )
+    .await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    assert_eq!(
+        callout_of(&app, &id, &tail(&m.to)).await["state"],
+        "accepted"
+    );
+    let confirmations = |status: u16| {
+        gws.log()
+            .iter()
+            .filter(|x| x.to == m.to && x.id.starts_with("msg_note_") && x.status == status)
+            .count()
+    };
+    eventually(T, "the confirmation refused", || async {
+        confirmations(503) >= 1
+    })
+    .await;
+    gws.set("gw1", Mode::Ok);
+    eventually(
+        T,
+        "the confirmation sent once the gateway is back",
+        || async {
+            clock.advance(2_000);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            confirmations(200) == 1
+        },
+    )
+    .await;
+    for _ in 0..20 {
+        clock.advance(5_000);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(confirmations(200), 1);
     app.stop().await;
 }
 

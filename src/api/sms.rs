@@ -7,15 +7,14 @@
 //! open it asks which. A duplicate callback (same gateway message id) changes nothing. Every
 //! reply that changes something is confirmed by SMS; an unknown number gets no answer; a
 //! reply to a stood-down incident gets a polite "already over"; `STOP`/`退订` opts the number
-//! out.
+//! out. Answers are enqueued as SMS notes (sent by the notifier, retried, crash-safe).
 
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::callout::Response as Answer;
 use crate::domain::sms_reply::{self, Action, Reply};
-use crate::domain::template::MessageVars;
 use crate::domain::volunteer::mask_phone;
-use crate::notify::sms::{Gateway, Outgoing};
+use crate::notify::sms::Gateway;
 use crate::store::callouts::AckOutcome;
 use crate::store::sms::parse_ref;
 use axum::Json;
@@ -163,21 +162,16 @@ async fn handle(
         tracing::info!(from = %mask_phone(&phone), "SMS from an unknown number ignored");
         return Ok("unknown_number");
     };
-    let contacts = store.delivery_contacts(std::slice::from_ref(&vid)).await?;
-    let locale = contacts
-        .first()
-        .and_then(|c| c.locale.clone())
-        .unwrap_or_else(|| "zh-CN".into());
     let reply = sms_reply::parse(text);
     let (code, action) = match reply {
         Reply::Stop => {
             store.sms_opt_out(&phone, now).await?;
             tracing::info!(volunteer = vid, "number opted out of SMS");
-            confirm(st, gw, &phone, &locale, "reply_stopped", "", "");
+            confirm(st, gw, &vid, "reply_stopped", "", "").await;
             return Ok("stop");
         }
         Reply::Unknown => {
-            confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+            confirm(st, gw, &vid, "reply_unknown", "", "").await;
             return Ok("not_understood");
         }
         Reply::Answer { code, action } => (code, action),
@@ -207,11 +201,11 @@ async fn handle(
         Some(c) => match live.iter().find(|(o, _)| &o.code == c) {
             Some((o, _)) => o,
             None if over.contains(c) => {
-                confirm(st, gw, &phone, &locale, "reply_closed", c, "");
+                confirm(st, gw, &vid, "reply_closed", c, "").await;
                 return Ok("closed");
             }
             None => {
-                confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+                confirm(st, gw, &vid, "reply_unknown", "", "").await;
                 return Ok("unknown_code");
             }
         },
@@ -229,20 +223,12 @@ async fn handle(
             match open.as_slice() {
                 [one] => *one,
                 [] => {
-                    confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+                    confirm(st, gw, &vid, "reply_unknown", "", "").await;
                     return Ok("nothing_open");
                 }
                 many => {
                     let codes: Vec<&str> = many.iter().map(|o| o.code.as_str()).collect();
-                    confirm(
-                        st,
-                        gw,
-                        &phone,
-                        &locale,
-                        "reply_which",
-                        codes[0],
-                        &codes.join(", "),
-                    );
+                    confirm(st, gw, &vid, "reply_which", codes[0], &codes.join(", ")).await;
                     return Ok("which");
                 }
             }
@@ -275,68 +261,37 @@ async fn handle(
                 "withdrawn" => "reply_withdrawn",
                 _ => "reply_unknown",
             };
-            confirm(st, gw, &phone, &locale, kind, c, "");
+            confirm(st, gw, &vid, kind, c, "").await;
             "answered"
         }
         AckOutcome::Closed { .. } => {
-            confirm(st, gw, &phone, &locale, "reply_closed", c, "");
+            confirm(st, gw, &vid, "reply_closed", c, "").await;
             "closed"
         }
         AckOutcome::Refused { .. } | AckOutcome::Unknown => {
-            confirm(st, gw, &phone, &locale, "reply_unknown", "", "");
+            confirm(st, gw, &vid, "reply_unknown", "", "").await;
             "refused"
         }
     })
 }
 
-/// Sends the answer to a reply back through the gateway it came in on, in the background
-/// (three tries). Losing it loses no state: the reply itself is recorded already.
-fn confirm(
+/// Answers a reply by SMS through the gateway it came in on: enqueued as an SMS note, so it is
+/// retried and survives a crash like any message. Failing to enqueue is logged, never an
+/// error of the reply, which is recorded already.
+async fn confirm(
     st: &AppState,
     gw: &Arc<Gateway>,
-    phone: &str,
-    locale: &str,
+    vid: &str,
     kind: &'static str,
     code: &str,
     codes: &str,
 ) {
-    let vars = MessageVars {
-        code,
-        codes,
-        ..Default::default()
-    };
-    let text =
-        st.ctx
-            .seed
-            .templates
-            .render_sms(locale, kind, &vars, st.ctx.config.sms.max_segments);
-    let (gw, phone) = (gw.clone(), phone.to_string());
-    let status_url = format!("{}/v1/sms/status/{}", st.ctx.public_url, gw.name());
-    let params: std::collections::BTreeMap<&'static str, String> =
-        [("code", code.to_string()), ("codes", codes.to_string())].into();
-    let msg_id = format!("msg_reply_{}", uuid::Uuid::new_v4().simple());
-    tokio::spawn(async move {
-        for attempt in 1..=3u64 {
-            let out = Outgoing {
-                to: &phone,
-                text: &text,
-                msg_id: &msg_id,
-                kind: "reply",
-                params: &params,
-                status_url: &status_url,
-            };
-            match gw.send(&out).await {
-                Ok(_) => {
-                    metrics::counter!("muster_sms_confirmations_total", "outcome" => "sent")
-                        .increment(1);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(gateway = gw.name(), attempt, error = %e, "SMS confirmation failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
-                }
-            }
-        }
-        metrics::counter!("muster_sms_confirmations_total", "outcome" => "failed").increment(1);
-    });
+    if let Err(e) = st
+        .ctx
+        .store
+        .enqueue_sms_note(vid, gw.name(), kind, code, codes)
+        .await
+    {
+        tracing::warn!(volunteer = vid, kind, error = %e, "could not enqueue the SMS answer");
+    }
 }

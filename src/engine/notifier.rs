@@ -600,24 +600,7 @@ impl Inner {
             ("team_kind", team_kind.to_string()),
         ]
         .into();
-        // The gateway's rate is shared by every instance: wait for this message's turn.
-        let burst = (gw.cfg.rate_per_sec / 10.0).ceil().max(1.0) as u32;
-        loop {
-            let wait = store
-                .sms_rate(
-                    gw.name(),
-                    gw.cfg.rate_per_sec,
-                    burst,
-                    crate::clock::wall_ms(),
-                )
-                .await
-                .map_err(redis)?;
-            if wait == 0 {
-                break;
-            }
-            metrics::counter!("muster_sms_throttled_total", "gateway" => gw.name().to_string(), "by" => "muster").increment(1);
-            tokio::time::sleep(Duration::from_millis(wait.min(5_000))).await;
-        }
+        self.wait_turn(gw).await.map_err(redis)?;
         let status_url = format!("{}/v1/sms/status/{}", self.ctx.public_url, gw.name());
         let out = Outgoing {
             to: phone,
@@ -642,6 +625,101 @@ impl Inner {
             tracing::warn!(gateway = gw.name(), error = %e, "could not remember the gateway's message id; its receipts will be ignored");
         }
         Ok(format!("sms:{}", gw.name()))
+    }
+
+    /// Waits for this message's turn at gateway `gw`, whose rate every instance shares.
+    async fn wait_turn(&self, gw: &Gateway) -> Result<(), StoreError> {
+        let burst = (gw.cfg.rate_per_sec / 10.0).ceil().max(1.0) as u32;
+        loop {
+            let wait = self
+                .ctx
+                .store
+                .sms_rate(
+                    gw.name(),
+                    gw.cfg.rate_per_sec,
+                    burst,
+                    crate::clock::wall_ms(),
+                )
+                .await?;
+            if wait == 0 {
+                return Ok(());
+            }
+            metrics::counter!("muster_sms_throttled_total", "gateway" => gw.name().to_string(), "by" => "muster").increment(1);
+            tokio::time::sleep(Duration::from_millis(wait.min(5_000))).await;
+        }
+    }
+
+    /// Sends one SMS note (the answer to a volunteer's reply, see `api::sms`) and finishes its
+    /// entry: done, another attempt later through the delayed set, or given up after the
+    /// SMS retry schedule.
+    async fn note(&self, p: u16, e: Entry) -> Result<(), StoreError> {
+        let store = &self.ctx.store;
+        let attempt: u32 = e.get("a").parse::<u32>().unwrap_or(1).max(1);
+        let contact = store
+            .delivery_contacts(&[e.get("v").to_string()])
+            .await?
+            .pop();
+        let gw = self
+            .ctx
+            .sms
+            .iter()
+            .find(|g| g.name() == e.get("g"))
+            .or_else(|| self.ctx.sms.first());
+        let phone = contact.as_ref().and_then(|c| c.phone.clone());
+        let (Some(contact), Some(gw), Some(phone)) = (contact, gw, phone) else {
+            tracing::warn!(entry = %e.id, "SMS note dropped: its volunteer (erased?) or gateway is gone");
+            return store.finish_entry(p, GROUP, &e.id, None).await;
+        };
+        let locale = contact.locale.as_deref().unwrap_or("zh-CN");
+        let vars = MessageVars {
+            code: e.get("c"),
+            codes: e.get("cs"),
+            ..Default::default()
+        };
+        let text = self.ctx.seed.templates.render_sms(
+            locale,
+            e.get("t"),
+            &vars,
+            self.ctx.config.sms.max_segments,
+        );
+        let params: std::collections::BTreeMap<&'static str, String> = [
+            ("code", e.get("c").to_string()),
+            ("codes", e.get("cs").to_string()),
+        ]
+        .into();
+        self.wait_turn(gw).await?;
+        let status_url = format!("{}/v1/sms/status/{}", self.ctx.public_url, gw.name());
+        let out = Outgoing {
+            to: &phone,
+            text: &text,
+            msg_id: e.get("m"),
+            kind: "reply",
+            params: &params,
+            status_url: &status_url,
+        };
+        let backoff = &self.ctx.config.sms.retry_backoff_ms;
+        let (label, retry) = match gw.send(&out).await {
+            Ok(_) => ("sent", None),
+            Err(err) => match backoff.get(attempt as usize - 1) {
+                Some(base) => {
+                    let mut fields: Vec<(String, String)> = e
+                        .fields
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "a")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    fields.push(("a".into(), (attempt + 1).to_string()));
+                    ("retry", Some((self.retry_at(*base, &err), fields)))
+                }
+                None => {
+                    tracing::warn!(entry = %e.id, gateway = gw.name(), attempt, error = %err, "SMS note failed for good");
+                    ("failed", None)
+                }
+            },
+        };
+        metrics::counter!("muster_sms_notes_total", "outcome" => label).increment(1);
+        let retry = retry.as_ref().map(|(at, f)| (*at, f.as_slice()));
+        store.finish_entry(p, GROUP, &e.id, retry).await
     }
 
     /// The message kind as sent and the template it is rendered from: a re-sent call-out
@@ -904,7 +982,10 @@ impl Handler for Notifier {
             // A command-centre alert, or a batch of messages to volunteers: each runs as its
             // own task holding its entry slot.
             let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
-                if e.get("k") == "alert" {
+                if e.get("k") == "sms_note" {
+                    let entry = e.id.clone();
+                    Box::pin(async move { (entry, me.note(p, e).await) })
+                } else if e.get("k") == "alert" {
                     let Some(alert) = self.inner.alert_entry(p, e).await? else {
                         continue;
                     };

@@ -178,6 +178,69 @@ impl Store {
         Ok(st.zip(status))
     }
 
+    /// Enqueues an SMS note (the answer to a volunteer's reply) to volunteer `vid` through
+    /// gateway `gw`: text `kind` of their locale's `[sms]`, with `code` and `codes`. It goes
+    /// through the delivery queue like any message, so it is retried and survives a crash.
+    pub async fn enqueue_sms_note(
+        &self,
+        vid: &str,
+        gw: &str,
+        kind: &str,
+        code: &str,
+        codes: &str,
+    ) -> Result<()> {
+        let p = (vid.bytes().map(u32::from).sum::<u32>() % u32::from(self.keys.partitions().max(1)))
+            as u16;
+        let msg = format!("msg_note_{}", uuid::Uuid::new_v4().simple());
+        self.cmd(
+            redis::cmd("XADD")
+                .arg(self.keys.deliveries(p))
+                .arg("*")
+                .arg(&[
+                    ("k", "sms_note"),
+                    ("v", vid),
+                    ("g", gw),
+                    ("t", kind),
+                    ("c", code),
+                    ("cs", codes),
+                    ("m", &msg),
+                    ("a", "1"),
+                ]),
+        )
+        .await
+        .map(|_: String| ())
+    }
+
+    /// Acknowledges delivery entry `entry` of partition `p` and, with `retry`, enqueues its
+    /// fields again as a new entry due at the given time (through the delayed set), atomically.
+    pub async fn finish_entry(
+        &self,
+        p: u16,
+        group: &str,
+        entry: &str,
+        retry: Option<(i64, &[(String, String)])>,
+    ) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some((at, fields)) = retry {
+            let flat: Vec<&str> = fields
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+                .collect();
+            pipe.cmd("ZADD")
+                .arg(self.keys.delayed(p))
+                .arg(at)
+                .arg(serde_json::to_string(&flat).unwrap_or_default())
+                .ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(self.keys.deliveries(p))
+            .arg(group)
+            .arg(entry)
+            .ignore();
+        self.pipe(&pipe).await
+    }
+
     /// Forgets that inbound message `id` was seen (its handling failed and may be retried).
     pub async fn sms_unsee(&self, gw: &str, id: &str) -> Result<()> {
         let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());
