@@ -744,3 +744,286 @@ async fn delivery_receipts_move_forward_only_and_never_touch_the_answer() {
     assert_eq!(s, 404);
     app.stop().await;
 }
+
+/// Stand-ins for a Twilio-compatible and an Aliyun-style gateway: each checks the request the
+/// way the real one would (basic auth; HMAC-SHA1 request signature) and logs what it got.
+#[derive(Default)]
+struct Vendors {
+    /// (gateway, to, text or template parameters, auth ok)
+    log: Vec<(String, String, String, bool)>,
+    twilio_down: bool,
+}
+
+async fn twilio_send(
+    State(st): State<Arc<Mutex<Vendors>>>,
+    Path(sid): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    use base64::Engine;
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:tw-token"))
+    );
+    let auth_ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&want);
+    let f: HashMap<String, String> = muster::notify::sms::form_decode(&body)
+        .into_iter()
+        .collect();
+    let mut s = st.lock().unwrap();
+    s.log.push((
+        "twilio".into(),
+        f.get("To").cloned().unwrap_or_default(),
+        f.get("Body").cloned().unwrap_or_default(),
+        auth_ok,
+    ));
+    if s.twilio_down {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({})));
+    }
+    let n = s.log.len();
+    (StatusCode::CREATED, Json(json!({"sid": format!("SM{n}")})))
+}
+
+async fn aliyun_send(
+    State(st): State<Arc<Mutex<Vendors>>>,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let f = muster::notify::sms::form_decode(&body);
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut rest: Vec<(&str, &str)> = f
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    rest.sort();
+    let to_sign = format!(
+        "POST&%2F&{}",
+        muster::notify::sms::percent_encode(&muster::notify::sms::form_encode(&rest))
+    );
+    let mut mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(b"ali-secret&").unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig_ok = get("Signature")
+        == base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let mut s = st.lock().unwrap();
+    s.log.push((
+        "aliyun".into(),
+        get("PhoneNumbers"),
+        format!("{} {}", get("TemplateCode"), get("TemplateParam")),
+        sig_ok && get("SignName") == "应急召集",
+    ));
+    let n = s.log.len();
+    Json(json!({"Code": "OK", "BizId": format!("biz{n}"), "RequestId": "r"}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_and_aliyun_gateways_end_to_end() {
+    let redis = TestRedis::start().await;
+    let st = Arc::new(Mutex::new(Vendors::default()));
+    let vendor = Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            post(twilio_send),
+        )
+        .route("/aliyun/", post(aliyun_send))
+        .with_state(st.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, vendor).await.unwrap() });
+    let seed = seed_dir("http://127.0.0.1:9", 0);
+    let csv = std::fs::read_to_string(seed.join("volunteers.csv")).unwrap();
+    let csv: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if i > 0 {
+                f[4] = "";
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(seed.join("volunteers.csv"), csv.join("\n") + "\n").unwrap();
+    let mut c = config(&redis.url(), &prefix(), &seed);
+    c.sms.retry_backoff_ms = vec![1_000];
+    let gw = |name: &str, kind: SmsGatewayKind, url: String| SmsGateway {
+        name: name.into(),
+        kind,
+        url,
+        from: "+15005550006".into(),
+        key_id: String::new(),
+        secret: String::new(),
+        callback_secret: String::new(),
+        sign_name: String::new(),
+        templates: BTreeMap::new(),
+        rate_per_sec: 1000.0,
+        concurrency: 8,
+        timeout_ms: 2000,
+    };
+    let mut tw = gw("twilio", SmsGatewayKind::Twilio, base.clone());
+    tw.key_id = "AC42".into();
+    tw.secret = "tw-token".into();
+    let mut ali = gw("aliyun", SmsGatewayKind::Aliyun, format!("{base}/aliyun/"));
+    ali.key_id = "ali-id".into();
+    ali.secret = "ali-secret".into();
+    ali.callback_secret = GW_SECRET.into();
+    ali.sign_name = "应急召集".into();
+    ali.templates = [("callout".to_string(), "SMS_100".to_string())].into();
+    c.sms.gateway = vec![tw, ali];
+    assert!(c.problems().is_empty(), "{:?}", c.problems());
+    let clock = ManualClock::new();
+    let app = TestApp::start(c, clock.clone()).await;
+
+    // Twilio first: every call-out goes out with basic auth, carrying its code.
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    let sent = |gw: &str| -> Vec<(String, String, String, bool)> {
+        st.lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|m| m.0 == gw)
+            .cloned()
+            .collect()
+    };
+    eventually(T, "call-outs through Twilio", || async {
+        sent("twilio").len() == total
+    })
+    .await;
+    assert!(
+        sent("twilio").iter().all(|m| m.3),
+        "basic auth on every send"
+    );
+    let (_, to, text, _) = sent("twilio")
+        .into_iter()
+        .find(|m| m.2.starts_with("【"))
+        .unwrap();
+    // A Twilio inbound callback (form, X-Twilio-Signature over the public URL).
+    let url = app.url("/v1/sms/inbound/twilio");
+    let fields = [
+        ("From", to.as_str()),
+        ("Body", &format!("{}Y", code_of(&text))),
+        ("MessageSid", "SMin1"),
+    ];
+    let body = muster::notify::sms::form_encode(&fields);
+    let owned: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sig = muster::notify::sms::twilio_signature("tw-token", &url, &owned);
+    let post_form = |sig: String, body: String| {
+        app.http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sig)
+            .body(body)
+            .send()
+    };
+    let r = post_form("forged".into(), body.clone()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post_form(sig, body).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(callout_of(&app, &id, &tail(&to)).await["state"], "accepted");
+    // A Twilio status callback for that message.
+    let n = st
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .position(|m| m.0 == "twilio" && m.1 == to)
+        .unwrap()
+        + 1;
+    let surl = app.url("/v1/sms/status/twilio");
+    let fields = [
+        ("MessageSid", format!("SM{n}")),
+        ("MessageStatus", "delivered".to_string()),
+    ];
+    let owned: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let r = app
+        .http
+        .post(&surl)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "x-twilio-signature",
+            muster::notify::sms::twilio_signature("tw-token", &surl, &owned),
+        )
+        .body(muster::notify::sms::form_encode(&[
+            ("MessageSid", &fields[0].1),
+            ("MessageStatus", &fields[1].1),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        callout_of(&app, &id, &tail(&to)).await["sms_delivery"],
+        "delivered"
+    );
+
+    // Twilio down: after its two attempts each call-out goes through Aliyun, signed, as a
+    // template with its parameters.
+    st.lock().unwrap().twilio_down = true;
+    let quake = raise(&app, "earthquake").await;
+    let n2 = called(&app, &quake).await;
+    eventually(T, "failed over to Aliyun", || async {
+        clock.advance(1_500);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        sent("aliyun").len() == n2
+    })
+    .await;
+    let ali_sent = sent("aliyun");
+    assert!(
+        ali_sent.iter().all(|m| m.3),
+        "signed with the AccessKey secret, sign name set"
+    );
+    assert!(
+        ali_sent
+            .iter()
+            .all(|m| m.1.starts_with("13") && !m.1.starts_with('+')),
+        "Chinese numbers without +86"
+    );
+    let (_, to2, params, _) = ali_sent[0].clone();
+    assert!(params.starts_with("SMS_100 {"), "{params}");
+    let p: Value = serde_json::from_str(params.trim_start_matches("SMS_100 ")).unwrap();
+    let code = p["code"].as_str().unwrap().to_string();
+    // An Aliyun-style inbound (JSON array, signed with callback_secret), number without +86.
+    let body = serde_json::to_vec(
+        &json!([{"phone_number": to2, "content": format!("{code} 是"), "sequence_id": 77}]),
+    )
+    .unwrap();
+    let ts = muster::clock::wall_ms() / 1000;
+    let sig = muster::notify::webhook::sign(
+        &muster::notify::webhook::decode_secret(GW_SECRET),
+        "ali-1",
+        ts,
+        &body,
+    );
+    let r = app
+        .http
+        .post(app.url("/v1/sms/inbound/aliyun"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "ali-1")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["messages"][0]["result"], "answered", "{v}");
+    let c = callout_of(&app, &quake, &to2[to2.len() - 4..]).await;
+    assert_eq!(
+        (c["state"].as_str(), c["channel"].as_str()),
+        (Some("accepted"), Some("sms:aliyun"))
+    );
+    app.stop().await;
+}
