@@ -133,6 +133,14 @@ impl Gateways {
 
 /// An app whose volunteers have no webhook (SMS only), with gateways `names` in that order.
 async fn start(names: &[&str]) -> (TestRedis, Gateways, TestApp, ManualClock) {
+    start_with(names, false).await
+}
+
+/// The same; with `dead_webhooks` every volunteer keeps a webhook that refuses connections.
+async fn start_with(
+    names: &[&str],
+    dead_webhooks: bool,
+) -> (TestRedis, Gateways, TestApp, ManualClock) {
     let redis = TestRedis::start().await;
     let gws = Gateways::start().await;
     let seed = seed_dir("http://127.0.0.1:9", 0);
@@ -141,7 +149,7 @@ async fn start(names: &[&str]) -> (TestRedis, Gateways, TestApp, ManualClock) {
         .lines()
         .enumerate()
         .map(|(i, l)| {
-            if i == 0 {
+            if i == 0 || dead_webhooks {
                 return l.to_string();
             }
             let mut f: Vec<&str> = l.split(',').collect();
@@ -1025,5 +1033,43 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
         (c["state"].as_str(), c["channel"].as_str()),
         (Some("accepted"), Some("sms:aliyun"))
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_keeps_failing_hands_the_call_out_to_sms() {
+    // Every webhook points at a port nobody listens on.
+    let (_r, gws, app, clock) = start_with(&["gw1"], true).await;
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    // Four webhook attempts (1 s apart on the manual clock), then the SMS gateway.
+    eventually(T, "every call-out handed to SMS", || async {
+        clock.advance(1_300);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gws.callouts().len() == total
+    })
+    .await;
+    let m = &gws.callouts()[0];
+    let c = callout_of(&app, &id, &tail(&m.to)).await;
+    assert_eq!(c["channel"], "sms:gw1");
+    assert_eq!(c["state"], "notified");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failovers: f64 = metrics
+        .lines()
+        // The recorder is global to this test process: count this test's own label only.
+        .filter(|l| {
+            l.starts_with("muster_delivery_failovers_total") && l.contains("to=\"sms:gw1\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(failovers as usize, total, "one failover per call-out");
     app.stop().await;
 }
