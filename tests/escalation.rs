@@ -506,3 +506,73 @@ async fn a_renotify_step_calls_the_silent_again_with_the_same_link() {
     assert_eq!(again, 2 * silent.len());
     app.stop().await;
 }
+
+/// A handler that begins several steps in a row (each finding nobody new) and dies before
+/// calling out or arming the last: the re-delivered timer event must carry on from the step
+/// begun, call it out and arm its wait, not drop it as stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_begun_by_a_handler_that_died_is_still_called_out_and_armed() {
+    let (redis, rx, app, clock) = start(|_, _| {}).await;
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "管涌"}),
+    )
+    .await;
+    // Townships have no public-security team: `security` waits at step 1 (county on call).
+    eventually(T, "security armed at step 1", || async {
+        let p = progress(&app, &id, "security").await;
+        p["step"] == 1 && p["next_step_at"].is_string()
+    })
+    .await;
+    let before = progress(&app, &id, "security").await["called"]
+        .as_u64()
+        .unwrap();
+    // What a dying handler leaves: steps 2 and 3 begun, nobody called at them, no timer.
+    let mut c = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*:inc:{id}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let prefix = keys[0].split(":{p").next().unwrap().to_string();
+    let store = muster::store::Store::connect(&redis.url(), &prefix, 4)
+        .await
+        .unwrap();
+    let iid = muster::domain::incident::IncidentId::parse(&id).unwrap();
+    let now = muster::clock::Clock::now_ms(&clock);
+    for (step, tier) in [(2, "county"), (3, "city")] {
+        let s = store
+            .step_begin(&iid, "security", step, tier, now, false)
+            .await
+            .unwrap();
+        assert_eq!(s, muster::store::ladder::StepStart::Go);
+    }
+    // Step 1's wait runs out: its event finds step 3 begun.
+    clock.advance(5 * MIN);
+    eventually(T, "step 3 called out and armed", || async {
+        let p = progress(&app, &id, "security").await;
+        p["step"] == 3
+            && p["tier"] == "city"
+            && p["next_step_at"].is_string()
+            && p["called"].as_u64().unwrap() > before
+    })
+    .await;
+    // The city's security volunteers got their call-outs.
+    eventually(T, "the city called", || async {
+        rx.delivered("callout")
+            .iter()
+            .filter(|r| {
+                r.body["incident"]["id"] == id.as_str() && r.body["team_kind"] == "public_security"
+            })
+            .count() as u64
+            > before
+    })
+    .await;
+    // Its wait ends in 10 minutes and the requirement goes short once.
+    clock.advance(10 * MIN);
+    eventually(T, "short after the city's wait", || async {
+        progress(&app, &id, "security").await["short"] == true
+    })
+    .await;
+    app.stop().await;
+}

@@ -155,7 +155,15 @@ impl Fanout {
                 .await?
             {
                 StepStart::Go => {}
-                StepStart::Stale | StepStart::Filled | StepStart::Closed => return Ok(()),
+                // A later step has begun: go on with that one. Its handler may have died after
+                // beginning it and before calling out or arming its wait (several steps can
+                // begin in one handler when a step finds nobody new); re-running it is
+                // idempotent, and its wait is armed once.
+                StepStart::Stale(current) if current > step && current < l.ladder.len() => {
+                    step = current;
+                    continue;
+                }
+                StepStart::Stale(_) | StepStart::Filled | StepStart::Closed => return Ok(()),
             }
             let ask = Ask {
                 region: &l.region,

@@ -15,8 +15,8 @@ use crate::domain::incident::IncidentId;
 pub enum StepStart {
     /// Go on: select and call out.
     Go,
-    /// A later step has begun already.
-    Stale,
+    /// A later step has begun already: this one.
+    Stale(usize),
     /// The requirement has its headcount.
     Filled,
     /// The incident is stood down.
@@ -83,7 +83,9 @@ impl Store {
         .await?;
         Ok(match r.as_str() {
             "go" => StepStart::Go,
-            "stale" => StepStart::Stale,
+            s if s.starts_with("stale:") => {
+                StepStart::Stale(s["stale:".len()..].parse().unwrap_or(usize::MAX))
+            }
             "filled" => StepStart::Filled,
             _ => StepStart::Closed,
         })
@@ -196,23 +198,24 @@ impl Store {
         self.pipe(&pipe).await
     }
 
-    /// Arms the end of step `step`'s wait (idempotent: a re-armed timer keeps its first time).
+    /// Arms the end of step `step`'s wait, once: a re-armed timer keeps its first time, and a
+    /// timer that has fired is never armed again (the step's `due@STEP` mark says it was armed).
     pub async fn arm_timer(&self, id: &IncidentId, req: &str, step: usize, due: i64) -> Result<()> {
-        let key = self.keys.timers(self.keys.partition_of(id));
-        let mut p = redis::pipe();
-        p.atomic()
-            .cmd("ZADD")
-            .arg(key)
-            .arg("NX")
-            .arg(due)
-            .arg(format!("{id}|{req}|{step}"))
-            .ignore()
-            .cmd("HSETNX")
-            .arg(self.keys.counts(id))
-            .arg(format!("{req}:due@{step}"))
-            .arg(due)
-            .ignore();
-        self.pipe(&p).await
+        let timers = self.keys.timers(self.keys.partition_of(id));
+        let counts = self.keys.counts(id);
+        let member = format!("{id}|{req}|{step}");
+        let field = format!("{req}:due@{step}");
+        retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().arm_timer.prepare_invoke();
+            inv.key(&timers)
+                .key(&counts)
+                .arg(&field)
+                .arg(due)
+                .arg(&member);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
     }
 
     /// Fires the due timers of partition `p`; returns how many fired.

@@ -30,6 +30,7 @@ pub(crate) struct Scripts {
     pub timers_due: Script,
     pub upgrade: Script,
     pub sms_code: Script,
+    pub arm_timer: Script,
     pub sms_rate: Script,
     pub sms_receipt: Script,
 }
@@ -58,6 +59,7 @@ impl Scripts {
             timers_due: script!("timers_due.lua"),
             upgrade: script!("upgrade.lua"),
             sms_code: script!("sms_code.lua"),
+            arm_timer: script!("arm_timer.lua"),
             sms_rate: script!("sms_rate.lua"),
             sms_receipt: script!("sms_receipt.lua"),
         }

@@ -7,7 +7,7 @@
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream
 -- ARGV[1] requirement   ARGV[2] step   ARGV[3] tier   ARGV[4] now   ARGV[5] renotify 0/1
 -- ARGV[6] incident id
--- Returns 'go' | 'stale' | 'filled' | 'closed'.
+-- Returns 'go' | 'stale:N' (N the step begun already) | 'filled' | 'closed'.
 local base, req, step = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local status = redis.call('HGET', base, 'status')
 if not status or status == 'stood_down' or status == 'closed' then return 'closed' end
@@ -15,7 +15,7 @@ local counts = base .. ':counts'
 local c = redis.call('HMGET', counts, req .. ':needed', req .. ':accepted', req .. ':arrived', req .. ':step', req .. ':begun')
 if tonumber(c[2] or '0') + tonumber(c[3] or '0') >= tonumber(c[1] or '0') then return 'filled' end
 local begun = tonumber(c[5] or '-1')
-if begun > step then return 'stale' end
+if begun > step then return 'stale:' .. begun end
 if begun < step then
   silence(base, counts, req, ARGV[4])
   redis.call('HSET', counts, req .. ':begun', step, req .. ':step', step, req .. ':tier', ARGV[3])
