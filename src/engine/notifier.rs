@@ -347,7 +347,9 @@ impl Inner {
                 .await?;
             let sending: Vec<&Claim> = claims.iter().filter(|c| c.skip.is_none()).collect();
             let vids: Vec<String> = sending.iter().map(|c| c.volunteer_id.clone()).collect();
-            let contacts = store.delivery_contacts(&vids).await?;
+            let contacts = store
+                .delivery_contacts(&vids, !self.ctx.sms.is_empty())
+                .await?;
             let mut unsent = Vec::new();
             let mut resends = 0;
             for (c, contact) in sending.into_iter().zip(contacts) {
@@ -501,7 +503,7 @@ impl Inner {
                 attempt: attempt + 1,
                 error: err.to_string(),
             },
-            Err(err) => match next {
+            Err(err) => match next.map(Channel::name) {
                 Some(next) => {
                     metrics::counter!("muster_delivery_failovers_total", "to" => next.clone())
                         .increment(1);
@@ -656,7 +658,7 @@ impl Inner {
         let store = &self.ctx.store;
         let attempt: u32 = e.get("a").parse::<u32>().unwrap_or(1).max(1);
         let contact = store
-            .delivery_contacts(&[e.get("v").to_string()])
+            .delivery_contacts(&[e.get("v").to_string()], true)
             .await?
             .pop();
         let gw = self
@@ -939,17 +941,16 @@ impl Channel<'_> {
 }
 
 /// The channel attempt `attempt` (1-based, counted over the whole plan) falls on: the
-/// channel, which of its tries this is (1-based), its number of tries, and the next channel's
-/// name. Attempts run through each channel's tries in turn, so the attempt number a retry
+/// channel, which of its tries this is (1-based), its number of tries, and the next channel. Attempts run through each channel's tries in turn, so the attempt number a retry
 /// carries is all it takes to know where it goes.
 fn locate<'p, 'a>(
     plan: &'p [Channel<'a>],
     attempt: u32,
-) -> Option<(&'p Channel<'a>, u32, u32, Option<String>)> {
+) -> Option<(&'p Channel<'a>, u32, u32, Option<&'p Channel<'a>>)> {
     let mut left = attempt.max(1);
     for (i, c) in plan.iter().enumerate() {
         if left <= c.tries() {
-            return Some((c, left, c.tries(), plan.get(i + 1).map(Channel::name)));
+            return Some((c, left, c.tries(), plan.get(i + 1)));
         }
         left -= c.tries();
     }

@@ -594,9 +594,26 @@ impl Store {
             .collect())
     }
 
-    /// What the notifier needs of each volunteer, in order: webhook, locale, name. One
-    /// pipeline of `HMGET`s; an erased or unknown volunteer has none of them.
-    pub async fn delivery_contacts(&self, vids: &[String]) -> Result<Vec<Contact>> {
+    /// What the notifier needs of each volunteer, in order: webhook, locale, name and, with
+    /// `sms`, phone and opt-out. One pipeline of `HMGET`s; an erased or unknown volunteer has
+    /// none of them.
+    pub async fn delivery_contacts(&self, vids: &[String], sms: bool) -> Result<Vec<Contact>> {
+        if !sms {
+            // No SMS gateway: the number is not needed (nor read).
+            let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self
+                .fields_of_each(vids, &["webhook", "locale", "name"])
+                .await?;
+            return Ok(rows
+                .into_iter()
+                .map(|(webhook, locale, name)| Contact {
+                    webhook,
+                    phone: None,
+                    sms_off: None,
+                    locale,
+                    name,
+                })
+                .collect());
+        }
         type Row = (
             Option<String>,
             Option<String>,
