@@ -131,6 +131,29 @@ impl Gateways {
     }
 }
 
+/// The test seed with volunteers who have no webhook (SMS only) or, with `dead_webhooks`, a
+/// webhook that refuses connections.
+fn seed_with(dead_webhooks: bool) -> std::path::PathBuf {
+    let seed = seed_dir("http://127.0.0.1:9", 0);
+    if dead_webhooks {
+        return seed;
+    }
+    let csv = std::fs::read_to_string(seed.join("volunteers.csv")).unwrap();
+    let csv: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if i > 0 {
+                f[4] = "";
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(seed.join("volunteers.csv"), csv.join("\n") + "\n").unwrap();
+    seed
+}
+
 /// An app whose volunteers have no webhook (SMS only), with gateways `names` in that order.
 async fn start(names: &[&str]) -> (TestRedis, Gateways, TestApp, ManualClock) {
     start_with(names, false).await
@@ -143,21 +166,7 @@ async fn start_with(
 ) -> (TestRedis, Gateways, TestApp, ManualClock) {
     let redis = TestRedis::start().await;
     let gws = Gateways::start().await;
-    let seed = seed_dir("http://127.0.0.1:9", 0);
-    let csv = std::fs::read_to_string(seed.join("volunteers.csv")).unwrap();
-    let csv: Vec<String> = csv
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 || dead_webhooks {
-                return l.to_string();
-            }
-            let mut f: Vec<&str> = l.split(',').collect();
-            f[4] = "";
-            f.join(",")
-        })
-        .collect();
-    std::fs::write(seed.join("volunteers.csv"), csv.join("\n") + "\n").unwrap();
+    let seed = seed_with(dead_webhooks);
     let mut c = config(&redis.url(), &prefix(), &seed);
     c.sms.gateway = names.iter().map(|n| gws.config(n)).collect();
     c.sms.retry_backoff_ms = vec![2_000, 10_000, 30_000];
@@ -212,27 +221,19 @@ async fn callout_of(app: &TestApp, id: &str, phone_tail: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Posts a signed (or, with `sign` false, forged) inbound SMS.
-async fn reply(
+/// POSTs a JSON `body` to `path` signed as a gateway's callback (Standard Webhooks, `key`).
+async fn signed_post(
     app: &TestApp,
-    gw: &str,
-    from: &str,
-    text: &str,
-    id: &str,
-    sign: bool,
+    path: &str,
+    key: &[u8],
+    wid: &str,
+    body: Vec<u8>,
 ) -> (u16, Value) {
-    let body = serde_json::to_vec(&json!({"from": from, "text": text, "id": id})).unwrap();
     let ts = muster::clock::wall_ms() / 1000;
-    let key = if sign {
-        muster::notify::webhook::decode_secret(GW_SECRET)
-    } else {
-        b"not-the-secret".to_vec()
-    };
-    let wid = format!("cb_{id}");
-    let sig = muster::notify::webhook::sign(&key, &wid, ts, &body);
+    let sig = muster::notify::webhook::sign(key, wid, ts, &body);
     let r = app
         .http
-        .post(app.url(&format!("/v1/sms/inbound/{gw}")))
+        .post(app.url(path))
         .header("content-type", "application/json")
         .header("webhook-id", wid)
         .header("webhook-timestamp", ts.to_string())
@@ -245,26 +246,37 @@ async fn reply(
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts a signed (or, with `sign` false, forged) inbound SMS.
+async fn reply(
+    app: &TestApp,
+    gw: &str,
+    from: &str,
+    text: &str,
+    id: &str,
+    sign: bool,
+) -> (u16, Value) {
+    let body = serde_json::to_vec(&json!({"from": from, "text": text, "id": id})).unwrap();
+    let key = if sign {
+        muster::notify::webhook::decode_secret(GW_SECRET)
+    } else {
+        b"not-the-secret".to_vec()
+    };
+    signed_post(
+        app,
+        &format!("/v1/sms/inbound/{gw}"),
+        &key,
+        &format!("cb_{id}"),
+        body,
+    )
+    .await
+}
+
 /// Posts a signed delivery receipt (generic gateway body).
 async fn receipt(app: &TestApp, gw: &str, gw_id: &str, status: &str) -> (u16, Value) {
     let body = serde_json::to_vec(&json!({"id": gw_id, "status": status})).unwrap();
-    let ts = muster::clock::wall_ms() / 1000;
     let key = muster::notify::webhook::decode_secret(GW_SECRET);
-    let wid = format!("rc_{gw_id}_{status}");
-    let sig = muster::notify::webhook::sign(&key, &wid, ts, &body);
-    let r = app
-        .http
-        .post(app.url(&format!("/v1/sms/status/{gw}")))
-        .header("content-type", "application/json")
-        .header("webhook-id", wid)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
+    let path = format!("/v1/sms/status/{gw}");
+    signed_post(app, &path, &key, &format!("rc_{gw_id}_{status}"), body).await
 }
 
 /// The reply code in a call-out text ("…回复23Y…" or "…Reply 23Y…").
@@ -844,20 +856,7 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, vendor).await.unwrap() });
-    let seed = seed_dir("http://127.0.0.1:9", 0);
-    let csv = std::fs::read_to_string(seed.join("volunteers.csv")).unwrap();
-    let csv: Vec<String> = csv
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            if i > 0 {
-                f[4] = "";
-            }
-            f.join(",")
-        })
-        .collect();
-    std::fs::write(seed.join("volunteers.csv"), csv.join("\n") + "\n").unwrap();
+    let seed = seed_with(false);
     let mut c = config(&redis.url(), &prefix(), &seed);
     c.sms.retry_backoff_ms = vec![1_000];
     let gw = |name: &str, kind: SmsGatewayKind, url: String| SmsGateway {
@@ -1008,26 +1007,9 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
         &json!([{"phone_number": to2, "content": format!("{code} 是"), "sequence_id": 77}]),
     )
     .unwrap();
-    let ts = muster::clock::wall_ms() / 1000;
-    let sig = muster::notify::webhook::sign(
-        &muster::notify::webhook::decode_secret(GW_SECRET),
-        "ali-1",
-        ts,
-        &body,
-    );
-    let r = app
-        .http
-        .post(app.url("/v1/sms/inbound/aliyun"))
-        .header("content-type", "application/json")
-        .header("webhook-id", "ali-1")
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let key = muster::notify::webhook::decode_secret(GW_SECRET);
+    let (s, v) = signed_post(&app, "/v1/sms/inbound/aliyun", &key, "ali-1", body).await;
+    assert_eq!(s, 200);
     assert_eq!(v["messages"][0]["result"], "answered", "{v}");
     let c = callout_of(&app, &quake, &to2[to2.len() - 4..]).await;
     assert_eq!(
