@@ -24,30 +24,30 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn gateway(st: &AppState, name: &str) -> Result<Arc<Gateway>, ApiError> {
-    st.ctx
+/// Gateway `name`, once the callback posted to its `what` path (`inbound` or `status`) is
+/// signed by it; 404 for an unknown gateway, 401 (logged) for a bad signature.
+fn verified_gateway(
+    st: &AppState,
+    name: &str,
+    what: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Arc<Gateway>, ApiError> {
+    let gw = st
+        .ctx
         .sms
         .iter()
         .find(|g| g.name() == name)
         .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("no SMS gateway `{name}`")))
-}
-
-fn verified(
-    st: &AppState,
-    gw: &Gateway,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    let url = format!("{}{path}", st.ctx.public_url);
-    if gw.verify(&url, headers, body) {
-        return Ok(());
+        .ok_or_else(|| ApiError::NotFound(format!("no SMS gateway `{name}`")))?;
+    let path = format!("/v1/sms/{what}/{name}");
+    if gw.verify(&format!("{}{path}", st.ctx.public_url), headers, body) {
+        return Ok(gw);
     }
-    metrics::counter!("muster_sms_callbacks_rejected_total", "gateway" => gw.name().to_string())
+    metrics::counter!("muster_sms_callbacks_rejected_total", "gateway" => name.to_string())
         .increment(1);
     tracing::warn!(
-        gateway = gw.name(),
+        gateway = name,
         path,
         bytes = body.len(),
         "SMS callback refused: missing or invalid signature"
@@ -62,8 +62,7 @@ pub async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let gw = gateway(&st, &name)?;
-    verified(&st, &gw, &format!("/v1/sms/status/{name}"), &headers, &body)?;
+    let gw = verified_gateway(&st, &name, "status", &headers, &body)?;
     let receipts = gw
         .receipts(&body)
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
@@ -93,14 +92,7 @@ pub async fn inbound(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let gw = gateway(&st, &name)?;
-    verified(
-        &st,
-        &gw,
-        &format!("/v1/sms/inbound/{name}"),
-        &headers,
-        &body,
-    )?;
+    let gw = verified_gateway(&st, &name, "inbound", &headers, &body)?;
     let messages = gw
         .inbound(&body)
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
@@ -165,7 +157,7 @@ async fn handle(
     let reply = sms_reply::parse(text);
     let (code, action) = match reply {
         Reply::Stop => {
-            store.sms_opt_out(&phone, now).await?;
+            store.sms_opt_out(&vid, now).await?;
             tracing::info!(volunteer = vid, "number opted out of SMS");
             confirm(st, gw, &vid, "reply_stopped", "", "").await;
             return Ok("stop");
@@ -180,20 +172,18 @@ async fn handle(
     // (`live`), and among them those still waiting for or holding an answer (`open`).
     let mut live = Vec::new();
     let mut over = Vec::new();
-    for (c, cref) in store.sms_codes(&phone, now).await? {
-        let Some((incident, n)) = parse_ref(&cref) else {
-            continue;
-        };
-        match store.callout_status(&incident, n).await? {
-            Some((_, status)) if status == "stood_down" || status == "closed" => over.push(c),
-            Some((state, _)) => live.push((
-                Open {
-                    code: c,
-                    incident,
-                    n,
-                },
-                state,
-            )),
+    let codes: Vec<(String, crate::domain::incident::IncidentId, u32)> = store
+        .sms_codes(&phone, now)
+        .await?
+        .into_iter()
+        .filter_map(|(c, cref)| parse_ref(&cref).map(|(i, n)| (c, i, n)))
+        .collect();
+    let refs: Vec<_> = codes.iter().map(|(_, i, n)| (*i, *n)).collect();
+    let statuses = store.callout_statuses(&refs).await?;
+    for ((code, incident, n), status) in codes.into_iter().zip(statuses) {
+        match status {
+            Some((_, status)) if status == "stood_down" || status == "closed" => over.push(code),
+            Some((state, _)) => live.push((Open { code, incident, n }, state)),
             None => {}
         }
     }

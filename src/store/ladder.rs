@@ -144,35 +144,24 @@ impl Store {
         let p = self.keys.partition_of(&alert.id);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let (kind, detail) = match outcome {
-            AlertOutcome::Delivered => ("alert.delivered", ""),
+        let (kind, detail, retry) = match outcome {
+            AlertOutcome::Delivered => ("alert.delivered", "", None),
             AlertOutcome::Retry { at, error } => {
-                let next = alert.attempt + 1;
-                let fields = [
-                    "i".to_string(),
-                    alert.id.to_string(),
-                    "k".into(),
-                    "alert".into(),
-                    "r".into(),
-                    alert.requirement.clone(),
-                    "g".into(),
-                    alert.region.clone(),
-                    "nd".into(),
-                    alert.needed.to_string(),
-                    "tk".into(),
-                    alert.taken.to_string(),
-                    "a".into(),
-                    next.to_string(),
-                ];
-                let member = serde_json::to_string(&fields).unwrap_or_default();
-                pipe.cmd("ZADD")
-                    .arg(self.keys.delayed(p))
-                    .arg(*at)
-                    .arg(member)
-                    .ignore();
-                ("alert.retry", error.as_str())
+                let fields: Vec<(String, String)> = [
+                    ("i", alert.id.to_string()),
+                    ("k", "alert".into()),
+                    ("r", alert.requirement.clone()),
+                    ("g", alert.region.clone()),
+                    ("nd", alert.needed.to_string()),
+                    ("tk", alert.taken.to_string()),
+                    ("a", (alert.attempt + 1).to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                ("alert.retry", error.as_str(), Some((*at, fields)))
             }
-            AlertOutcome::Failed { error } => ("alert.failed", error.as_str()),
+            AlertOutcome::Failed { error } => ("alert.failed", error.as_str(), None),
         };
         pipe.cmd("XADD")
             .arg(self.keys.events(&alert.id))
@@ -190,11 +179,8 @@ impl Store {
             .arg("error")
             .arg(detail)
             .ignore();
-        pipe.cmd("XACK")
-            .arg(self.keys.deliveries(p))
-            .arg(group)
-            .arg(&alert.entry)
-            .ignore();
+        let retry = retry.as_ref().map(|(at, f)| (*at, f.as_slice()));
+        self.push_finish(&mut pipe, p, group, &alert.entry, retry);
         self.pipe(&pipe).await
     }
 

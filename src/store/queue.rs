@@ -211,6 +211,50 @@ impl Store {
         Ok(())
     }
 
+    /// Acknowledges delivery entry `entry` of partition `p` and, with `retry`, enqueues its
+    /// fields again as a new entry due at the given time (through the delayed set), atomically.
+    pub async fn finish_entry(
+        &self,
+        p: u16,
+        group: &str,
+        entry: &str,
+        retry: Option<(i64, &[(String, String)])>,
+    ) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        self.push_finish(&mut pipe, p, group, entry, retry);
+        self.pipe(&pipe).await
+    }
+
+    /// Adds [`Store::finish_entry`]'s commands to `pipe`: the retry as a delayed-set member (a
+    /// JSON list of the entry's field names and values, which `promote_due.lua` turns back
+    /// into an entry), then the acknowledgement.
+    pub(crate) fn push_finish(
+        &self,
+        pipe: &mut redis::Pipeline,
+        p: u16,
+        group: &str,
+        entry: &str,
+        retry: Option<(i64, &[(String, String)])>,
+    ) {
+        if let Some((at, fields)) = retry {
+            let flat: Vec<&str> = fields
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+                .collect();
+            pipe.cmd("ZADD")
+                .arg(self.keys.delayed(p))
+                .arg(at)
+                .arg(serde_json::to_string(&flat).unwrap_or_default())
+                .ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(self.keys.deliveries(p))
+            .arg(group)
+            .arg(entry)
+            .ignore();
+    }
+
     /// Trims `stream` below the oldest entry any of its consumer groups still needs — its
     /// oldest pending entry (read, not yet acknowledged) or, with none pending, its last read
     /// one — so a backlog is never cut, however long. Safe against concurrent work: pending

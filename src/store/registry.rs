@@ -598,40 +598,23 @@ impl Store {
     /// `sms`, phone and opt-out. One pipeline of `HMGET`s; an erased or unknown volunteer has
     /// none of them.
     pub async fn delivery_contacts(&self, vids: &[String], sms: bool) -> Result<Vec<Contact>> {
-        if !sms {
-            // No SMS gateway: the number is not needed (nor read).
-            let rows: Vec<(Option<String>, Option<String>, Option<String>)> = self
-                .fields_of_each(vids, &["webhook", "locale", "name"])
-                .await?;
-            return Ok(rows
-                .into_iter()
-                .map(|(webhook, locale, name)| Contact {
-                    webhook,
-                    phone: None,
-                    sms_off: None,
-                    locale,
-                    name,
-                })
-                .collect());
-        }
-        type Row = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = self
-            .fields_of_each(vids, &["webhook", "locale", "name", "phone", "sms_off"])
-            .await?;
+        let fields: &[&str] = if sms {
+            &["webhook", "locale", "name", "phone", "sms_off"]
+        } else {
+            &["webhook", "locale", "name"] // no SMS gateway: numbers are not needed, nor read
+        };
+        let rows: Vec<Vec<Option<String>>> = self.fields_of_each(vids, fields).await?;
         Ok(rows
             .into_iter()
-            .map(|(webhook, locale, name, phone, sms_off)| Contact {
-                webhook,
-                phone,
-                sms_off,
-                locale,
-                name,
+            .map(|row| {
+                let mut f = row.into_iter().chain(std::iter::repeat(None));
+                Contact {
+                    webhook: f.next().flatten(),
+                    locale: f.next().flatten(),
+                    name: f.next().flatten(),
+                    phone: f.next().flatten(),
+                    sms_off: f.next().flatten(),
+                }
             })
             .collect())
     }

@@ -67,11 +67,6 @@ impl Store {
         Ok(out.into_iter().map(|(_, c, r)| (c, r)).collect())
     }
 
-    /// Forgets every reply code of `phone` (erasure).
-    pub async fn sms_forget(&self, phone: &str) -> Result<()> {
-        self.cmd(redis::cmd("DEL").arg(self.phone_key(phone))).await
-    }
-
     /// Takes one message's turn at gateway `gw` (`per_sec` messages a second across all
     /// instances, `burst` at once); `0`, or the milliseconds to wait before asking again.
     pub async fn sms_rate(&self, gw: &str, per_sec: f64, burst: u32, now: i64) -> Result<u64> {
@@ -140,22 +135,15 @@ impl Store {
         Ok(set.is_some())
     }
 
-    /// Records that `phone` opted out of SMS (`STOP`); the volunteer's id, if the number is
-    /// registered.
-    pub async fn sms_opt_out(&self, phone: &str, now: i64) -> Result<Option<String>> {
-        let vid: Option<String> = self
-            .cmd(redis::cmd("HGET").arg(self.keys.phones()).arg(phone))
-            .await?;
-        if let Some(v) = &vid {
-            self.cmd::<()>(
-                redis::cmd("HSET")
-                    .arg(self.keys.volunteer(v))
-                    .arg("sms_off")
-                    .arg(now),
-            )
-            .await?;
-        }
-        Ok(vid)
+    /// Records that volunteer `vid`'s number opted out of SMS (`STOP`).
+    pub async fn sms_opt_out(&self, vid: &str, now: i64) -> Result<()> {
+        self.cmd(
+            redis::cmd("HSET")
+                .arg(self.keys.volunteer(vid))
+                .arg("sms_off")
+                .arg(now),
+        )
+        .await
     }
 
     /// The volunteer a phone number belongs to.
@@ -164,18 +152,23 @@ impl Store {
             .await
     }
 
-    /// A callout's state and its incident's status, `None` if either is gone.
-    pub async fn callout_status(
+    /// Each callout's state and its incident's status (`None` if either is gone), in one
+    /// pipeline.
+    pub async fn callout_statuses(
         &self,
-        id: &IncidentId,
-        n: u32,
-    ) -> Result<Option<(String, String)>> {
-        let base = self.keys.incident(id);
+        refs: &[(IncidentId, u32)],
+    ) -> Result<Vec<Option<(String, String)>>> {
         let mut p = redis::pipe();
-        p.cmd("HGET").arg(format!("{base}:co:{n}")).arg("st");
-        p.cmd("HGET").arg(&base).arg("status");
-        let (st, status): (Option<String>, Option<String>) = self.pipe(&p).await?;
-        Ok(st.zip(status))
+        for (id, n) in refs {
+            let base = self.keys.incident(id);
+            p.cmd("HGET").arg(format!("{base}:co:{n}")).arg("st");
+            p.cmd("HGET").arg(&base).arg("status");
+        }
+        let flat: Vec<Option<String>> = self.pipe(&p).await?;
+        Ok(flat
+            .chunks(2)
+            .map(|pair| pair[0].clone().zip(pair[1].clone()))
+            .collect())
     }
 
     /// Enqueues an SMS note (the answer to a volunteer's reply) to volunteer `vid` through
@@ -209,36 +202,6 @@ impl Store {
         )
         .await
         .map(|_: String| ())
-    }
-
-    /// Acknowledges delivery entry `entry` of partition `p` and, with `retry`, enqueues its
-    /// fields again as a new entry due at the given time (through the delayed set), atomically.
-    pub async fn finish_entry(
-        &self,
-        p: u16,
-        group: &str,
-        entry: &str,
-        retry: Option<(i64, &[(String, String)])>,
-    ) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        if let Some((at, fields)) = retry {
-            let flat: Vec<&str> = fields
-                .iter()
-                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
-                .collect();
-            pipe.cmd("ZADD")
-                .arg(self.keys.delayed(p))
-                .arg(at)
-                .arg(serde_json::to_string(&flat).unwrap_or_default())
-                .ignore();
-        }
-        pipe.cmd("XACK")
-            .arg(self.keys.deliveries(p))
-            .arg(group)
-            .arg(entry)
-            .ignore();
-        self.pipe(&pipe).await
     }
 
     /// Forgets that inbound message `id` was seen (its handling failed and may be retried).
