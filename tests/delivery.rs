@@ -186,20 +186,27 @@ async fn a_crash_mid_incident_loses_no_callout() {
 async fn a_callout_delivered_after_stand_down_gets_its_own_notice() {
     let redis = TestRedis::start().await;
     let rx = Receiver::start().await;
-    // Every answer takes 1 s: the call-outs are still in flight when the incident is stood
-    // down, so the stand-down sweep finds them `pending` and cannot tell them yet.
-    rx.set_delay(Duration::from_secs(1));
+    // The receiver holds every answer: the call-outs are still in flight when the incident
+    // is stood down, so the stand-down sweep finds them `pending` and cannot tell them yet.
+    rx.hold();
     let clock = ManualClock::new();
     let seed = seed_dir(&rx.base(), 0);
-    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    let mut c = config(&redis.url(), &prefix(), &seed);
+    c.webhook.timeout_ms = 30_000; // held sends must not time out
+    let app = TestApp::start(c, clock.clone()).await;
     let (s, inc) = app.raise("demo-township-commander", flood()).await;
     assert_eq!(s, 201);
     let id = inc["id"].as_str().unwrap().to_string();
-    eventually(T, "callouts created", || async {
+    let total_of = || async {
         let (_, page) = app
             .get(&format!("/v1/incidents/{id}/callouts"), Some("demo-admin"))
             .await;
-        page["total"].as_u64().unwrap_or(0) > 0
+        page["total"].as_u64().unwrap_or(0) as usize
+    };
+    // Every call-out created and in flight at the receiver's gate.
+    eventually(T, "every call-out in flight", || async {
+        let total = total_of().await;
+        total > 0 && rx.waiting() == total
     })
     .await;
     let (s, b) = app
@@ -215,6 +222,21 @@ async fn a_callout_delivered_after_stand_down_gets_its_own_notice() {
         rx.all().is_empty(),
         "nothing answered before the stand-down"
     );
+    // The stand-down sweep (on the bus) closes every callout, still in flight, before the
+    // receiver lets the call-outs through.
+    eventually(T, "every callout closed by the sweep", || async {
+        let (_, page) = app
+            .get(
+                &format!("/v1/incidents/{id}/callouts?limit=5000"),
+                Some("demo-admin"),
+            )
+            .await;
+        page["callouts"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().all(|c| c["state"] == "stood_down"))
+    })
+    .await;
+    rx.release();
     let (_, page) = app
         .get(
             &format!("/v1/incidents/{id}/callouts?limit=5000"),

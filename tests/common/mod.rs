@@ -110,12 +110,15 @@ impl Received {
     }
 }
 
-#[derive(Default)]
 struct ReceiverState {
     log: Vec<Received>,
     /// Volunteer → how many more attempts to answer with 500.
     fail_next: HashMap<String, usize>,
     delay: Duration,
+    /// `true` while answers are held back (see [`Receiver::hold`]).
+    gate: tokio::sync::watch::Sender<bool>,
+    /// Requests waiting at the gate.
+    waiting: usize,
 }
 
 /// A local webhook receiver standing in for volunteers' apps.
@@ -127,7 +130,13 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let state = Arc::new(Mutex::new(ReceiverState {
+            log: Vec::new(),
+            fail_next: HashMap::new(),
+            delay: Duration::ZERO,
+            gate: tokio::sync::watch::Sender::new(false),
+            waiting: 0,
+        }));
         let app = Router::new()
             .route("/hooks/{vid}", post(receive))
             .with_state(state.clone());
@@ -153,6 +162,21 @@ impl Receiver {
     /// Every answer is delayed by `d` (to catch the app mid-send).
     pub fn set_delay(&self, d: Duration) {
         self.state.lock().unwrap().delay = d;
+    }
+
+    /// Holds every answer back until [`Receiver::release`]: the app's sends stay in flight.
+    pub fn hold(&self) {
+        self.state.lock().unwrap().gate.send_replace(true);
+    }
+
+    /// Lets the held answers (and any later ones) go.
+    pub fn release(&self) {
+        self.state.lock().unwrap().gate.send_replace(false);
+    }
+
+    /// Requests held at the gate right now.
+    pub fn waiting(&self) -> usize {
+        self.state.lock().unwrap().waiting
     }
 
     /// Everything received, failed attempts included.
@@ -187,7 +211,13 @@ async fn receive(
     let key = muster::notify::webhook::decode_secret(SECRET);
     let signature_ok =
         muster::notify::webhook::verify(&key, &id, ts, &body, &h("webhook-signature"));
-    let delay = st.lock().unwrap().delay;
+    let (delay, mut gate) = {
+        let mut s = st.lock().unwrap();
+        s.waiting += 1;
+        (s.delay, s.gate.subscribe())
+    };
+    let _ = gate.wait_for(|held| !*held).await;
+    st.lock().unwrap().waiting -= 1;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
