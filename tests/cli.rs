@@ -23,6 +23,45 @@ fn check_accepts_the_demo_city() {
     );
     assert!(text.contains("13 regions, 32 teams, 8 plans"), "{text}");
     assert!(text.contains("1000 volunteers"), "{text}");
+    // Every SMS text of the demo is counted, and fits in two segments.
+    assert!(
+        text.contains("sms zh-CN callout: 2 segment(s) (UCS-2")
+            || text.contains("sms zh-CN callout: 1 segment(s) (UCS-2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sms en reply_accepted: 1 segment(s) (GSM-7"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("\nsms ").count() + usize::from(text.starts_with("sms ")),
+        28,
+        "{text}"
+    );
+}
+
+#[test]
+fn check_refuses_an_sms_text_longer_than_the_segments_allowed() {
+    let seed = common::seed_dir("http://127.0.0.1:9", 0);
+    let zh = seed.join("templates/zh-CN.toml");
+    let text = std::fs::read_to_string(&zh).unwrap();
+    let long = format!("stand_down = \"{}\"", "很长".repeat(80));
+    let start = text.find("\n[sms]").unwrap();
+    let line = text[start..].find("\nstand_down = ").unwrap() + start + 1;
+    let end = line + text[line..].find('\n').unwrap();
+    std::fs::write(&zh, format!("{}{long}{}", &text[..line], &text[end..])).unwrap();
+    let out = muster()
+        .arg("check")
+        .env("MUSTER__SEED__DIR", &seed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("templates/zh-CN.toml: sms zh-CN stand_down: 3 segment(s) (UCS-2"),
+        "{err}"
+    );
+    assert!(err.contains("more than sms.max_segments = 2"), "{err}");
 }
 
 #[test]

@@ -385,6 +385,19 @@ async fn sms_callouts_carry_codes_and_signed_replies_answer_them() {
         callout_of(&app, &id, &tail(&first.to)).await["state"],
         "accepted"
     );
+    // On arrival: `{code} 到` checks in, and is confirmed.
+    let (_, b) = reply(&app, "gw1", &first.to, &format!("{code} 到"), "in-1b", true).await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    assert_eq!(
+        callout_of(&app, &id, &tail(&first.to)).await["state"],
+        "arrived"
+    );
+    eventually(T, "the arrival is confirmed", || async {
+        gws.log()
+            .iter()
+            .any(|m| m.to == first.to && m.text.contains("已报到"))
+    })
+    .await;
 
     // A bare 否 from a number with one open callout declines it.
     let second = &sent[1];
@@ -1054,5 +1067,49 @@ async fn a_webhook_that_keeps_failing_hands_the_call_out_to_sms() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(failovers as usize, total, "one failover per call-out");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_down_for_good_leaves_sms_only_callouts_failed_and_says_why() {
+    let (_r, gws, app, clock) = start(&["gw1"]).await;
+    gws.set("gw1", Mode::Down);
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    // Four attempts (2 s, 10 s and 30 s apart on the manual clock), then nothing is left.
+    eventually(T, "every callout failed", || async {
+        clock.advance(5_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (_, page) = app
+            .get(
+                &format!("/v1/incidents/{id}/callouts?limit=5000"),
+                Some("demo-admin"),
+            )
+            .await;
+        page["callouts"]
+            .as_array()
+            .is_some_and(|cs| cs.len() == total && cs.iter().all(|c| c["state"] == "failed"))
+    })
+    .await;
+    let (_, page) = app
+        .get(
+            &format!("/v1/incidents/{id}/callouts?limit=5000"),
+            Some("demo-admin"),
+        )
+        .await;
+    let err = page["callouts"][0]["delivery_error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("503") && err.contains("after 4 attempts"),
+        "{err}"
+    );
+    assert_eq!(gws.log().len(), 4 * total, "four attempts each, no more");
+    let inc = app.incident(&id).await;
+    let failed: u64 = inc["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["failed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(failed as usize, total);
     app.stop().await;
 }
