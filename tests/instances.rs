@@ -134,20 +134,8 @@ impl Nodes {
             if self.procs[i].is_none() {
                 continue;
             }
-            let text = self
-                .http
-                .get(format!("http://127.0.0.1:{port}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            sum += text
-                .lines()
-                .filter(|l| l.starts_with("muster_delivery_resends_total"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>() as u64;
+            let base = format!("http://127.0.0.1:{port}");
+            sum += metric(&self.http, &base, "muster_delivery_resends_total", &[]).await as u64;
         }
         sum
     }

@@ -1049,23 +1049,14 @@ async fn a_webhook_that_keeps_failing_hands_the_call_out_to_sms() {
     let c = callout_of(&app, &id, &tail(&m.to)).await;
     assert_eq!(c["channel"], "sms:gw1");
     assert_eq!(c["state"], "notified");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let failovers: f64 = metrics
-        .lines()
-        // The recorder is global to this test process: count this test's own label only.
-        .filter(|l| {
-            l.starts_with("muster_delivery_failovers_total") && l.contains("to=\"sms:gw1\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    // The recorder is global to this test process: count this test's own label only.
+    let failovers = metric(
+        &app.http,
+        &app.url(""),
+        "muster_delivery_failovers_total",
+        &["to=\"sms:gw1\""],
+    )
+    .await;
     assert_eq!(failovers as usize, total, "one failover per call-out");
     app.stop().await;
 }

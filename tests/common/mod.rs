@@ -88,6 +88,27 @@ impl TestRedis {
     }
 }
 
+/// The sum of metric `name`'s samples on `base`'s `/metrics` whose labels contain every one
+/// of `labels` (e.g. `to="sms:gw1"`).
+pub async fn metric(http: &reqwest::Client, base: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                && labels.iter().all(|x| l.contains(x))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// One webhook the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
