@@ -8,6 +8,8 @@
 //!
 //! `cargo test --all-targets` runs it once on 1,000 volunteers so it cannot rot.
 
+mod common;
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -32,18 +34,7 @@ async fn hook(State(n): State<Arc<AtomicUsize>>) -> &'static str {
 }
 
 fn seed(dir: &Path, receiver: &str, n: usize) -> PathBuf {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let seed = dir.join("seed");
-    for sub in ["plans", "templates"] {
-        std::fs::create_dir_all(seed.join(sub)).unwrap();
-        for e in std::fs::read_dir(demo.join(sub)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), seed.join(sub).join(e.file_name())).unwrap();
-        }
-    }
-    for f in ["regions.toml", "tokens.toml"] {
-        std::fs::copy(demo.join(f), seed.join(f)).unwrap();
-    }
+    let seed = common::demo_seed(dir, &["regions.toml", "tokens.toml"]);
     std::fs::write(
         seed.join("teams.toml"),
         "[[team]]\nid = \"big\"\nname = \"big\"\nkind = \"rescue\"\nregion = \"990101001\"\n",

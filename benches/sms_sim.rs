@@ -10,6 +10,8 @@
 //!
 //! `cargo test --all-targets` runs it once on 500 volunteers with short delays so it cannot rot.
 
+mod common;
+
 use muster::app::{App, Role};
 use muster::clock::SystemClock;
 use muster::config::{Config, SmsGateway, SmsGatewayKind};
@@ -28,18 +30,7 @@ const SECRET: &str = "whsec_c2ltLXNtcy1iZW5jaC1zZWNyZXQtYnl0ZXM=";
 /// The demo seed with `n` SMS-only volunteers spread over the demo teams; `quick`: the severe
 /// flood plan's ladder waits 1 s a step (so a small population fills it by escalating).
 fn seed(dir: &Path, n: usize, quick: bool) -> PathBuf {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
-    let seed = dir.join("seed");
-    for sub in ["plans", "templates"] {
-        std::fs::create_dir_all(seed.join(sub)).unwrap();
-        for e in std::fs::read_dir(demo.join(sub)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), seed.join(sub).join(e.file_name())).unwrap();
-        }
-    }
-    for f in ["regions.toml", "tokens.toml", "teams.toml"] {
-        std::fs::copy(demo.join(f), seed.join(f)).unwrap();
-    }
+    let seed = common::demo_seed(dir, &["regions.toml", "tokens.toml", "teams.toml"]);
     if quick {
         let plan = seed.join("plans/flood-severe.toml");
         let mut text = std::fs::read_to_string(&plan).unwrap();
@@ -57,7 +48,7 @@ fn seed(dir: &Path, n: usize, quick: bool) -> PathBuf {
         }
         std::fs::write(plan, text).unwrap();
     }
-    let teams: Vec<(String, String)> = std::fs::read_to_string(demo.join("teams.toml"))
+    let teams: Vec<(String, String)> = std::fs::read_to_string(seed.join("teams.toml"))
         .unwrap()
         .split("[[team]]")
         .skip(1)
