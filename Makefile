@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh Debian/Ubuntu machine with Rust:
 #   make run    muster on the demo city, with the simulator answering as volunteers
 #   make test   every test (each test starts its own redis-server), plus fmt and clippy
-.PHONY: run test redis-server build lint bench
+.PHONY: run test redis-server build lint bench docker-context
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -16,8 +16,22 @@ run: redis-server build
 build:
 	$(CARGO) build --release
 
-test: redis-server lint
+test: redis-server lint docker-context
 	$(CARGO) test --all-targets
+
+# No Docker engine here: build what the Dockerfile's build stage copies, exactly, in a temp
+# dir (every COPY of the first stage, checked with --locked as its build runs, sharing the
+# dependencies clippy just checked), and check every path the runtime stage copies exists.
+docker-context:
+	@ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	  awk '/^FROM /{n++} n==1 && /^COPY / && !/--from/ {for(i=2;i<NF;i++) print $$i}' Dockerfile > "$$ctx/.copies"; \
+	  test -s "$$ctx/.copies" || { echo "docker-context: no COPY in the build stage"; exit 1; }; \
+	  while read -r p; do cp -r "$$p" "$$ctx/" || exit 1; done < "$$ctx/.copies"; \
+	  awk '/^FROM /{n++} n>=2 && /^COPY / && !/--from/ {for(i=2;i<NF;i++) print $$i}' Dockerfile | \
+	    while read -r p; do test -e "$$p" || { echo "docker-context: runtime stage copies missing $$p"; exit 1; }; done || exit 1; \
+	  echo "docker-context: building the build stage's context ($$(tr '\n' ' ' < "$$ctx/.copies"))"; \
+	  rm "$$ctx/.copies"; \
+	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) check --locked --manifest-path "$$ctx/Cargo.toml" --bins -q
 
 # The benchmarks whose figures the README quotes.
 bench: redis-server

@@ -29,18 +29,6 @@ pub enum Role {
     Worker,
 }
 
-impl Role {
-    /// Parses `api`, `worker` or `all`.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "all" => Some(Role::All),
-            "api" => Some(Role::Api),
-            "worker" => Some(Role::Worker),
-            _ => None,
-        }
-    }
-}
-
 /// A running muster.
 pub struct App {
     /// Where the API listens (`None` for `--role worker`).
@@ -264,7 +252,7 @@ async fn wait_for_signal() {
 /// progress bar on a terminal. Prints the report; exit code 0 when every row was good, 1 when
 /// some were rejected (the good ones are kept).
 pub async fn import_volunteers(config: &Config, file: &std::path::Path) -> anyhow::Result<u8> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let seed = Seed::load(&config.seed.dir).map_err(|ps| {
         anyhow::anyhow!(
@@ -313,24 +301,13 @@ pub async fn import_volunteers(config: &Config, file: &std::path::Path) -> anyho
         .await?;
     let teams = store.all_teams().await?;
     let lk = crate::import::Lookup::new(teams, &seed.regions, &seed.templates, Box::new(|_| true));
-    let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
+    let mut progress = ImportProgress::new(std::io::stderr().is_terminal());
     let report = crate::import::import(&store, &bytes, &lk, now, |done, total| {
-        if tty {
-            let total = total.max(1);
-            let filled = (done * 30 / total).min(30);
-            eprint!(
-                "\r[{}{}] {done}/{total} rows",
-                "#".repeat(filled),
-                " ".repeat(30 - filled)
-            );
-            let _ = std::io::stderr().flush();
-        }
+        progress.update(done, total)
     })
     .await?;
-    if tty {
-        eprintln!();
-    }
+    progress.finish();
     if let Some(mut e) = embedded {
         e.stop().await;
     }
@@ -352,4 +329,52 @@ pub async fn import_volunteers(config: &Config, file: &std::path::Path) -> anyho
         println!("{}:{}: {}", file.display(), r.line, r.reason);
     }
     Ok(if report.rejected.is_empty() { 0 } else { 1 })
+}
+
+/// The import's progress: a bar on a terminal (indicatif), otherwise one plain line per 10 %
+/// so a log of a scripted import shows it advancing without a wall of carriage returns.
+struct ImportProgress {
+    bar: Option<indicatif::ProgressBar>,
+    /// The last tenth reported as a plain line.
+    tenth: usize,
+}
+
+impl ImportProgress {
+    fn new(tty: bool) -> ImportProgress {
+        let bar = tty.then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{bar:30}] {pos}/{len} rows ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("#>-"),
+            );
+            b
+        });
+        ImportProgress { bar, tenth: 0 }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        let total = total.max(1);
+        match &self.bar {
+            Some(b) => {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+            None => {
+                let tenth = (done * 10 / total).min(10);
+                if tenth > self.tenth {
+                    self.tenth = tenth;
+                    eprintln!("{}% ({done}/{total} rows)", tenth * 10);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
 }

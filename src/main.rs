@@ -1,6 +1,7 @@
 //! The `muster` command: `serve`, `sim`, `check`, `import`. Thin: parses arguments and calls
 //! into the library.
 
+use clap::{Parser, Subcommand, ValueEnum};
 use muster::app::{App, Role};
 use muster::clock::{OffsetFileClock, SystemClock};
 use muster::config::Config;
@@ -14,48 +15,66 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "\
-usage:
-  muster serve  [--config FILE] [--role all|api|worker]   the service: HTTP API and workers
-  muster sim    [--config FILE]                           simulated volunteers answering webhooks
-  muster check  [--config FILE]                           validate config and seed; exit 1 on any problem
-  muster import volunteers FILE.csv [--config FILE]       bulk registry import (CSV, UTF-8 or GBK)
-
---config defaults to config/default.toml; every key can be overridden by an environment
-variable MUSTER__SECTION__KEY, e.g. MUSTER__HTTP__ADDR=0.0.0.0:8080.";
-
-struct Args {
-    command: String,
+/// An emergency volunteer mobilization dispatcher.
+///
+/// Every configuration key can be overridden by an environment variable
+/// MUSTER__SECTION__KEY, e.g. MUSTER__HTTP__ADDR=0.0.0.0:8080.
+#[derive(Parser, Debug)]
+#[command(name = "muster", version, about, long_about)]
+struct Cli {
+    /// The configuration file (defaults to config/default.toml).
+    #[arg(short, long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    role: Role,
-    rest: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("no command given")?;
-    let mut args = Args {
-        command,
-        config: None,
-        role: Role::All,
-        rest: vec![],
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => {
-                args.config = Some(it.next().ok_or("--config needs a file")?.into());
-            }
-            "--role" => {
-                let r = it.next().ok_or("--role needs all, api or worker")?;
-                args.role =
-                    Role::parse(&r).ok_or(format!("unknown role `{r}`: use all, api or worker"))?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            s if s.starts_with("--") => return Err(format!("unknown option `{s}`")),
-            _ => args.rest.push(a),
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The service: HTTP API and all workers in one process.
+    Serve {
+        /// Which parts this process runs: the HTTP API, the workers, or both.
+        #[arg(long, value_enum, default_value_t = RoleArg::All)]
+        role: RoleArg,
+    },
+    /// The simulator: an SMS gateway and a volunteer population answering webhooks and SMS.
+    Sim,
+    /// Validates config, regions, plans and templates; prints every problem with its file and
+    /// line; exit 1 on any.
+    Check,
+    /// Bulk registry import.
+    #[command(subcommand)]
+    Import(ImportWhat),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportWhat {
+    /// Volunteers from a CSV file (UTF-8 or GBK, Chinese or English headers); bad rows are
+    /// reported by line, good rows kept; exit 1 if any row was rejected.
+    Volunteers {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    /// HTTP API and workers.
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only the workers.
+    Worker,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::All => Role::All,
+            RoleArg::Api => Role::Api,
+            RoleArg::Worker => Role::Worker,
         }
     }
-    Ok(args)
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
@@ -67,22 +86,13 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("muster: {e}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match load_config(args.config.as_deref()) {
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match args.command.as_str() {
-        "serve" => {
+    match cli.command {
+        Command::Serve { role } => {
             muster::telemetry::init_logging(&config.log.format, &config.log.level);
             let clock: Arc<dyn muster::clock::Clock> = match &config.engine.clock_offset_file {
                 Some(path) => {
@@ -91,7 +101,7 @@ async fn main() -> ExitCode {
                 }
                 None => Arc::new(SystemClock),
             };
-            match App::build(config, args.role, clock).await {
+            match App::build(config, role.into(), clock).await {
                 Ok(app) => {
                     app.run_until_stopped().await;
                     ExitCode::SUCCESS
@@ -102,7 +112,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        "sim" => {
+        Command::Sim => {
             muster::telemetry::init_logging(&config.log.format, &config.log.level);
             match muster::sim::run(config).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -112,26 +122,16 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        "check" => check(&config),
-        "import" => match args.rest.as_slice() {
-            [what, file] if what == "volunteers" => {
-                muster::telemetry::init_logging(&config.log.format, "warn");
-                match muster::app::import_volunteers(&config, std::path::Path::new(file)).await {
-                    Ok(code) => ExitCode::from(code),
-                    Err(e) => {
-                        eprintln!("muster import: {e:#}");
-                        ExitCode::FAILURE
-                    }
+        Command::Check => check(&config),
+        Command::Import(ImportWhat::Volunteers { file }) => {
+            muster::telemetry::init_logging(&config.log.format, "warn");
+            match muster::app::import_volunteers(&config, &file).await {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("muster import: {e:#}");
+                    ExitCode::FAILURE
                 }
             }
-            _ => {
-                eprintln!("muster import: usage: muster import volunteers FILE.csv\n\n{USAGE}");
-                ExitCode::from(2)
-            }
-        },
-        other => {
-            eprintln!("muster: unknown command `{other}`\n\n{USAGE}");
-            ExitCode::from(2)
         }
     }
 }

@@ -102,9 +102,50 @@ fn check_names_file_and_line_of_every_problem() {
 
 #[test]
 fn bad_arguments_get_usage() {
+    for args in [
+        &["frobnicate"][..],
+        &["serve", "--role", "boss"],
+        &["import", "volunteers"],
+        &["check", "--no-such-flag"],
+    ] {
+        let out = muster().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains("try '--help'"), "{args:?}: {err}");
+    }
     let out = muster().arg("frobnicate").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Usage: muster [OPTIONS] <COMMAND>"), "{err}");
+    let out = muster().args(["serve", "--role", "boss"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("possible values: all, api, worker"), "{err}");
+}
+
+#[test]
+fn every_command_has_help_and_the_binary_a_version() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["sim", "--help"],
+        &["check", "--help"],
+        &["import", "--help"],
+        &["import", "volunteers", "--help"],
+    ] {
+        let out = muster().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: muster"), "{args:?}: {text}");
+        assert!(text.contains("--config <FILE>"), "{args:?}: {text}");
+    }
+    let serve = muster().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&serve.stdout).contains("--role <ROLE>"));
+    let out = muster().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("muster {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -187,10 +228,14 @@ fn import_through_the_binary_reports_lines_and_is_idempotent() {
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
     // No muster is running: the import starts the embedded Redis under data_dir for itself.
-    let (code, text) = run();
+    let (code, text, err) = run();
+    // Not on a terminal: progress is plain lines, ending at 100 %, and no bar escapes.
+    assert!(err.contains("100% (3/3 rows)"), "{err}");
+    assert!(!err.contains('\r') && !err.contains("[#"), "{err}");
     assert_eq!(
         code,
         Some(1),
@@ -205,7 +250,7 @@ fn import_through_the_binary_reports_lines_and_is_idempotent() {
         text.contains("registry.csv:3: unknown team `没有这个队`"),
         "{text}"
     );
-    let (_, text) = run();
+    let (_, text, _) = run();
     assert!(
         text.contains("0 created, 0 updated, 2 unchanged, 1 rejected"),
         "{text}"
