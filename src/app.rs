@@ -159,7 +159,7 @@ impl App {
             let router = api::router(state);
             let mut stop = ctx.shutdown.clone();
             tokio::spawn(async move {
-                let r = axum::serve(l, router)
+                let r = axum::serve(api::listener::ProblemListener(l), router)
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|s| *s).await;
                     })

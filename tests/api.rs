@@ -336,3 +336,131 @@ async fn health_metrics_and_openapi() {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }
 }
+
+/// Sends raw bytes on a fresh connection (half-closing it after them when `eof`), returns
+/// status, headers and the body as JSON. Without `eof` the server is the one that closes.
+async fn raw_exchange(app: &TestApp, request: Vec<u8>, eof: bool) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    // Read while writing: a server that answers early (413) and closes must not reset the
+    // connection under an answer not yet read.
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let _ = rd.read_to_end(&mut out).await;
+        out
+    });
+    let _ = wr.write_all(&request).await;
+    if eof {
+        let _ = wr.shutdown().await;
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| {
+        panic!(
+            "not an HTTP answer: {text:?} to {:?}",
+            String::from_utf8_lossy(&request[..60])
+        )
+    });
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+    )
+}
+
+fn assert_raw_problem(got: &(u16, String, Value), want: u16) {
+    let (status, head, body) = got;
+    assert_eq!(*status, want, "{head}\n{body}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert_eq!(body["status"], want, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_problem_json_whoever_answers_it() {
+    let (_r, _rx, app) = app().await;
+    // A bad query parameter is named (it was text/plain).
+    let resp = app
+        .http
+        .get(app.url("/v1/volunteers/v0001/schedule?days=abc"))
+        .bearer_auth("demo-admin")
+        .send()
+        .await
+        .unwrap();
+    let (s, h) = (resp.status().as_u16(), resp.headers().clone());
+    let b: Value = resp.json().await.unwrap();
+    assert_problem(s, &h, &b, 400, Some("days"));
+    let (s, b) = app
+        .get("/v1/incidents/x/callouts?limit=-1", Some("demo-admin"))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["errors"][0]["field"], "limit", "{b}");
+    // A body over the limit on a route that reads raw bytes (an SMS callback; was text/plain).
+    // Only part of the announced body is sent: the server reads it all, answers 413 and
+    // closes, with nothing unread that would make its close a reset.
+    let got = raw_exchange(
+        &app,
+        [
+            &b"POST /v1/sms/inbound/sim HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n"[..],
+            &[b'a'; 70_000],
+        ]
+        .concat(),
+        false,
+    )
+    .await;
+    assert_raw_problem(&got, 413);
+    // A URI over hyper's limit (was 414 with an empty body), headers over its buffer, and a
+    // request line that is not HTTP.
+    let long = format!(
+        "GET /v1/incidents?x={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    assert_raw_problem(&raw_exchange(&app, long.into_bytes(), false).await, 414);
+    let fat = format!(
+        "GET /v1/incidents HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(500_000)
+    );
+    assert_raw_problem(&raw_exchange(&app, fat.into_bytes(), false).await, 431);
+    assert_raw_problem(
+        &raw_exchange(&app, b"GE T / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(), false).await,
+        400,
+    );
+    // A body cut short of its Content-Length is the client's malformed request (was 413).
+    let cut = "POST /v1/incidents HTTP/1.1\r\nhost: x\r\nauthorization: Bearer demo-admin\r\n\
+               content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"kind\":\"flood\"";
+    let got = raw_exchange(&app, cut.as_bytes().to_vec(), true).await;
+    assert_raw_problem(&got, 400);
+    assert_eq!(got.2["errors"][0]["field"], "body", "{}", got.2);
+    // Nothing of this raised an incident.
+    let (_, list) = app.get("/v1/incidents", Some("demo-admin")).await;
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 0, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_given_twice_is_refused_and_raises_nothing() {
+    let (_r, _rx, app) = app().await;
+    let body = r#"{"kind":"flood","level":4,"level":1,"region":"990101001","title":"x"}"#;
+    let (s, h, b) = app.post("/v1/incidents", Some("demo-admin"), body).await;
+    assert_problem(s, &h, &b, 400, Some("level"));
+    let (s, h, b) = app
+        .post(
+            "/v1/volunteers",
+            Some("demo-admin"),
+            r#"{"name":"甲","phone":"+8613700000001","phone":"+8613700000002","teams":["t990101001-rescue"]}"#,
+        )
+        .await;
+    assert_problem(s, &h, &b, 400, Some("phone"));
+    let (_, list) = app.get("/v1/incidents", Some("demo-admin")).await;
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 0, "{list}");
+}

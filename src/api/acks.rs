@@ -2,13 +2,14 @@
 
 use super::AppState;
 use super::error::{ApiError, FieldError};
+use super::extract::Query;
 use crate::domain::callout::Response as Answer;
 use crate::domain::token::AckToken;
 use crate::store::callouts::AckOutcome;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -84,12 +85,12 @@ pub(super) async fn apply(
 pub async fn ack(
     State(st): State<AppState>,
     Path(token): Path<String>,
-    q: Result<Query<AckQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<AckQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let t = verify(&st, &token)?;
-    let body = body.map_err(|_| ApiError::TooLarge)?;
-    let from_query = q.ok().and_then(|Query(q)| q.response);
+    let body = body.map_err(super::error::body_rejection)?;
+    let from_query = q.response;
     let raw = if body.iter().all(|b| b.is_ascii_whitespace()) {
         from_query.ok_or_else(|| {
             ApiError::Malformed(vec![FieldError::new(
@@ -129,7 +130,7 @@ pub async fn unavailable(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let t = verify(&st, &token)?;
-    let body = body.map_err(|_| ApiError::TooLarge)?;
+    let body = body.map_err(super::error::body_rejection)?;
     let obj = super::error::json_object(&body)?;
     let inc = st.ctx.store.incident(&t.incident).await?;
     let co = st.ctx.store.callout(&t.incident, t.n).await?;

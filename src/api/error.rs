@@ -149,16 +149,15 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => tracing::warn!(cause, "store unavailable"),
             _ => {}
         }
-        let mut body = json!({
-            "type": format!("urn:muster:problem:{slug}"),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": self.detail(),
-        });
-        if let ApiError::Malformed(e) | ApiError::Invalid(e) = &self {
-            body["errors"] = json!(e);
-        }
-        let mut resp = (status, body.to_string()).into_response();
+        let errors = match &self {
+            ApiError::Malformed(e) | ApiError::Invalid(e) => Some(e.as_slice()),
+            _ => None,
+        };
+        let mut resp = (
+            status,
+            problem_body(status, slug, title, &self.detail(), errors),
+        )
+            .into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -177,11 +176,125 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON object body, or 413 when it was too large to read.
+/// The problem+json text of one answer: the single place its shape is written.
+pub fn problem_body(
+    status: StatusCode,
+    slug: &str,
+    title: &str,
+    detail: &str,
+    errors: Option<&[FieldError]>,
+) -> String {
+    let mut body = json!({
+        "type": format!("urn:muster:problem:{slug}"),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    if let Some(e) = errors {
+        body["errors"] = json!(e);
+    }
+    body.to_string()
+}
+
+/// The slug and title of an error status that no [`ApiError`] produced (a layer's or a
+/// framework's own answer).
+fn generic_parts(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("malformed", "Malformed request"),
+        404 => ("not-found", "Not found"),
+        405 => ("method-not-allowed", "Method not allowed"),
+        408 => ("timeout", "Request timeout"),
+        411 => ("length-required", "Length required"),
+        413 => ("too-large", "Request body too large"),
+        414 => ("uri-too-long", "URI too long"),
+        415 => ("unsupported-media-type", "Unsupported media type"),
+        422 => ("validation", "Invalid request"),
+        431 => ("headers-too-large", "Request headers too large"),
+        503 => ("unavailable", "Temporarily unavailable"),
+        s if s >= 500 => ("internal", "Internal error"),
+        _ => ("error", "Request refused"),
+    }
+}
+
+/// A problem+json answer for a bare status, with `detail`.
+pub fn problem_for_status(status: StatusCode, detail: &str) -> Response {
+    let (slug, title) = generic_parts(status);
+    let mut resp = (status, problem_body(status, slug, title, detail, None)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+/// The one mechanism that makes every error answer problem+json: an error a handler did not
+/// build itself (an extractor's rejection, a body limit, a fallback of the framework) arrives
+/// here as plain text or nothing, and leaves as problem+json with the same status, its text
+/// as `detail`. Pages for people (`text/html`) and answers already in problem+json pass as
+/// they are; 5xx texts are not shown (they are logged).
+pub async fn problem_everywhere(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/problem+json") || ct.starts_with("text/html") {
+        return resp;
+    }
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge.detail()
+    } else if status.is_server_error() {
+        if !text.is_empty() {
+            tracing::error!(status = status.as_u16(), cause = %text, "error answer from a layer");
+        }
+        generic_parts(status).1.to_string()
+    } else if text.is_empty() {
+        generic_parts(status).1.to_string()
+    } else {
+        text
+    };
+    let mut out = problem_for_status(status, &detail);
+    if let Some(v) = retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if let Some(v) = allow {
+        out.headers_mut().insert(header::ALLOW, v);
+    }
+    out
+}
+
+/// What a body that could not be read means: over the limit is 413; a body that ended before
+/// its `Content-Length` (or a broken chunked encoding) is the client's malformed request, 400.
+pub fn body_rejection(r: axum::extract::rejection::BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge
+    } else {
+        ApiError::Malformed(vec![FieldError::new(
+            "body",
+            "the body could not be read: it ended before its Content-Length, or its encoding is broken",
+        )])
+    }
+}
+
+/// A JSON object body, or 413 when it was too large to read (400 when it was cut short).
 pub fn json_body(
     raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    json_object(&raw.map_err(|_| ApiError::TooLarge)?)
+    json_object(&raw.map_err(body_rejection)?)
 }
 
 /// Parses a request body as a JSON object, or says why not (400 naming `body`).
@@ -192,15 +305,127 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
             "the body is empty; send a JSON object",
         )]));
     }
-    match serde_json::from_slice::<serde_json::Value>(body) {
+    match serde_json::from_slice::<Strict>(body).map(|s| s.0) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::Malformed(vec![FieldError::new(
             "body",
             "must be a JSON object",
         )])),
-        Err(e) => Err(ApiError::Malformed(vec![FieldError::new(
-            "body",
-            format!("not valid JSON: {e}"),
-        )])),
+        Err(e) => {
+            let text = e.to_string();
+            // A duplicate key names the key: it is that field the client must fix.
+            let dup = text
+                .strip_prefix("the key `")
+                .and_then(|t| t.split_once("` appears twice"));
+            Err(ApiError::Malformed(vec![match dup {
+                Some((key, _)) => FieldError::new(key, format!("{text}; send each key once")),
+                None => FieldError::new("body", format!("not valid JSON: {text}")),
+            }]))
+        }
+    }
+}
+
+/// A JSON value read strictly: an object naming one key twice is refused, at any depth
+/// (`{"level":4,"level":1}` is ambiguous — parsers disagree on which one wins — so it is
+/// nobody's incident).
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<serde_json::Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Strict(x)) = a.next_element()? {
+            v.push(x);
+        }
+        Ok(serde_json::Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut m = serde_json::Map::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{k}` appears twice in one object"
+                )));
+            }
+            let Strict(v) = a.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(serde_json::Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(body: &str) -> String {
+        match json_object(body.as_bytes()) {
+            Err(ApiError::Malformed(e)) => e[0].reason.clone(),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_any_depth() {
+        assert!(reason(r#"{"level":4,"level":1}"#).contains("`level` appears twice"));
+        match json_object(br#"{"title":"a","level":4,"level":1}"#) {
+            Err(ApiError::Malformed(e)) => assert_eq!(e[0].field, "level"),
+            other => panic!("{other:?}"),
+        }
+        assert!(reason(r#"{"a":[{"x":1,"x":1}]}"#).contains("`x` appears twice"));
+        assert!(reason(r#"{"a":{"b":{"c":1,"c":2}}}"#).contains("`c` appears twice"));
+    }
+
+    #[test]
+    fn strict_reading_keeps_every_value_as_it_was() {
+        let text = r#"{"a":1,"b":-2,"c":1.5,"d":"x\u0000y","e":[true,null,{"f":18446744073709551615}],"g":{}}"#;
+        let strict = json_object(text.as_bytes()).unwrap();
+        let plain: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(strict, plain);
     }
 }

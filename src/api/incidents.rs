@@ -3,6 +3,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, json_object};
+use super::extract::Query;
 use crate::domain::incident::{IncidentId, Level, Mode, Status};
 use crate::domain::plan;
 use crate::domain::region::RegionCode;
@@ -11,7 +12,7 @@ use crate::store::incidents::{IncidentView, NewIncident, Raised};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -27,7 +28,7 @@ pub async fn raise(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_commander()?;
-    let body = body.map_err(|_| ApiError::TooLarge)?;
+    let body = body.map_err(super::error::body_rejection)?;
     let obj = json_object(&body)?;
     let v = validate(&st, &obj)?;
     caller.require_scope(&st, &v.region)?;
@@ -301,9 +302,8 @@ pub struct ListQuery {
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let q = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let wanted: Option<Vec<Status>> = match q.status.as_deref() {
         None => Some(vec![Status::Mustering, Status::Filled, Status::Short]),
         Some("all") => None,
@@ -345,9 +345,8 @@ pub async fn callouts(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let q = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let (iid, _) = visible(&st, &caller, &id).await?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=5000).contains(&limit) {

@@ -7,16 +7,20 @@
 //! - [`events`]: SSE of an incident.
 //! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
 //! - [`health`]: liveness, readiness, metrics; [`openapi`]: the OpenAPI document.
-//! - [`auth`]: bearer tokens; [`error`]: problem+json.
+//! - [`auth`]: bearer tokens; [`error`]: problem+json, for every error answer;
+//!   [`extract`]: query and body extractors with problem+json rejections; [`listener`]:
+//!   connections whose HTTP-level error answers are problem+json too.
 
 pub mod acks;
 pub mod auth;
 pub mod candidates;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod incidents;
 pub mod level;
+pub mod listener;
 pub mod openapi;
 pub mod page;
 pub mod sms;
@@ -102,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(middleware::from_fn(error::problem_everywhere))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, json_body};
+use super::extract::Query;
 use super::volunteers::{Window, calendar_url, shifts_of, window};
 use crate::domain::access::Team;
 use crate::domain::ical::{Event, calendar};
@@ -12,7 +13,7 @@ use crate::store::teams::RosterWrite;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;

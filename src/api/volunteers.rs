@@ -4,6 +4,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, json_body};
+use super::extract::Query;
 use crate::domain::region::RegionCode;
 use crate::domain::roster::Roster;
 use crate::domain::volunteer::{Phone, Unavailable, Volunteer, VolunteerStatus, mask_name};
@@ -12,7 +13,7 @@ use crate::store::registry::{Created, Stored, new_volunteer_id};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -549,7 +550,7 @@ pub async fn import(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_coordinator()?;
-    let bytes = raw.map_err(|_| ApiError::TooLarge)?;
+    let bytes = raw.map_err(super::error::body_rejection)?;
     if bytes.is_empty() {
         return Err(ApiError::Malformed(vec![FieldError::new(
             "body",
