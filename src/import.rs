@@ -11,7 +11,7 @@
 //!   what is stored changes nothing. Good rows are kept; every bad row is reported with its line.
 
 use crate::domain::access::Team;
-use crate::domain::region::RegionTree;
+use crate::domain::region::{RegionCode, RegionTree};
 use crate::domain::template::Templates;
 use crate::domain::volunteer::{Phone, Volunteer, VolunteerStatus};
 use crate::seed::check_webhook;
@@ -106,8 +106,9 @@ pub struct Lookup<'a> {
     pub regions: &'a RegionTree,
     /// Templates (for locales).
     pub templates: &'a Templates,
-    /// Whether the importer may put volunteers in this team (scope).
-    pub allowed: Box<dyn Fn(&Team) -> bool + Send + Sync + 'a>,
+    /// Whether the importer acts on this region (its scope): a row's teams and home region
+    /// must all be inside.
+    pub allowed: Box<dyn Fn(&RegionCode) -> bool + Send + Sync + 'a>,
 }
 
 impl<'a> Lookup<'a> {
@@ -116,7 +117,7 @@ impl<'a> Lookup<'a> {
         teams: Vec<Team>,
         regions: &'a RegionTree,
         templates: &'a Templates,
-        allowed: Box<dyn Fn(&Team) -> bool + Send + Sync + 'a>,
+        allowed: Box<dyn Fn(&RegionCode) -> bool + Send + Sync + 'a>,
     ) -> Lookup<'a> {
         let team_names = teams
             .iter()
@@ -187,6 +188,8 @@ fn parse_row(
     if name.is_empty() || name.chars().count() > 100 {
         return Err("name is empty or longer than 100 characters".into());
     }
+    crate::domain::text::check(&name, crate::domain::text::Lines::One)
+        .map_err(|e| format!("name {e}"))?;
     let phone = parse_phone(&get(Col::Phone).unwrap_or_default())?;
     let locale = match get(Col::Locale).as_deref() {
         None | Some("") | Some("中文") => "zh-CN".to_string(),
@@ -211,7 +214,7 @@ fn parse_row(
                 .cloned()
                 .ok_or_else(|| format!("unknown team `{t}`"))?
         };
-        if !(lk.allowed)(&lk.teams[&id]) {
+        if !(lk.allowed)(&lk.teams[&id].region) {
             return Err(format!("team `{id}` is outside your scope"));
         }
         if !teams.contains(&id) {
@@ -232,6 +235,9 @@ fn parse_row(
         ),
         None => None,
     };
+    if let Some(h) = home_region.as_ref().filter(|h| !(lk.allowed)(h)) {
+        return Err(format!("home region {h} is outside your scope"));
+    }
     let status = match get(Col::Status).as_deref() {
         None | Some("") | Some("active" | "正常" | "在岗" | "在册") => {
             VolunteerStatus::Active

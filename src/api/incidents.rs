@@ -7,6 +7,7 @@ use super::extract::Query;
 use crate::domain::incident::{IncidentId, Level, Mode, Status};
 use crate::domain::plan;
 use crate::domain::region::RegionCode;
+use crate::domain::text::{self, Lines};
 use crate::domain::volunteer::{mask_name, mask_phone};
 use crate::store::incidents::{IncidentView, NewIncident, Raised};
 use axum::Json;
@@ -161,6 +162,11 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
         }
     };
     let title = match obj.get("title") {
+        Some(Value::String(t)) if text::check(t, Lines::One).is_err() => {
+            let why = text::check(t, Lines::One).unwrap_err();
+            errs.push(FieldError::new("title", why));
+            String::new()
+        }
         Some(Value::String(t)) if !t.trim().is_empty() && t.chars().count() <= MAX_TITLE => {
             t.trim().to_string()
         }
@@ -208,7 +214,12 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
     };
     let location = match obj.get("location") {
         None | Some(Value::Null) => None,
-        Some(l) if l.to_string().len() <= 2048 => Some(l.clone()),
+        Some(l) if l.to_string().len() <= 2048 => {
+            if let Err(why) = json_strings(l, "location") {
+                errs.push(why);
+            }
+            Some(l.clone())
+        }
         Some(_) => {
             errs.push(FieldError::new("location", "must be at most 2 KiB of JSON"));
             None
@@ -216,11 +227,15 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
     };
     let idempotency_key = match obj.get("idempotency_key") {
         None | Some(Value::Null) => None,
-        Some(Value::String(k)) if !k.is_empty() && k.len() <= 200 => Some(k.clone()),
+        Some(Value::String(k))
+            if !k.is_empty() && k.len() <= 200 && text::check(k, Lines::One).is_ok() =>
+        {
+            Some(k.clone())
+        }
         Some(_) => {
             errs.push(FieldError::new(
                 "idempotency_key",
-                "must be a string of 1 to 200 bytes",
+                "must be a string of 1 to 200 bytes, without control characters",
             ));
             None
         }
@@ -237,6 +252,20 @@ fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> 
             include_deployed,
         }),
         _ => Err(ApiError::Invalid(errs)),
+    }
+}
+
+/// Checks every string inside a JSON value (keys too) as multi-line free text.
+fn json_strings(v: &Value, at: &str) -> Result<(), FieldError> {
+    let bad = |s: &str| text::check(s, Lines::Many).map_err(|e| FieldError::new(at, e));
+    match v {
+        Value::String(s) => bad(s),
+        Value::Array(a) => a.iter().try_for_each(|x| json_strings(x, at)),
+        Value::Object(m) => m.iter().try_for_each(|(k, x)| {
+            bad(k)?;
+            json_strings(x, at)
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -30,7 +30,9 @@ pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Resp
     }
 }
 
-/// `POST /a/{token}` (form `response=accept|decline|arrived|withdraw`)
+/// `POST /a/{token}` (form `response=accept|decline|arrived|withdraw`, or
+/// `unavailable_hours=N`). A form that cannot be read, or names an answer or a number of hours
+/// the page does not offer, is told so (422, the page again with a notice) and changes nothing.
 pub async fn answer(
     State(st): State<AppState>,
     Path(token): Path<String>,
@@ -39,10 +41,13 @@ pub async fn answer(
     let Ok(t) = acks::verify(&st, &token) else {
         return gone(&st, "zh-CN", StatusCode::NOT_FOUND);
     };
-    let form = form.ok().map(|Form(f)| f);
-    if let Some(h) = form.as_ref().and_then(|f| f.unavailable_hours) {
+    let invalid = || render(&st, &token, t, Some("invalid".into()));
+    let Ok(Form(form)) = form else {
+        return invalid().await;
+    };
+    if let Some(h) = form.unavailable_hours {
         if !(1..=24 * 30).contains(&h) {
-            return render(&st, &token, t, None).await;
+            return invalid().await;
         }
         let until = st.ctx.clock.now_ms() + h * 3_600_000;
         let mut obj = serde_json::Map::new();
@@ -57,8 +62,8 @@ pub async fn answer(
             Err(e) => e.into_response(),
         };
     }
-    let Some(answer) = form.and_then(|f| Answer::parse(&f.response)) else {
-        return render(&st, &token, t, None).await;
+    let Some(answer) = Answer::parse(&form.response) else {
+        return invalid().await;
     };
     match acks::apply(&st, t, answer, "page").await {
         Ok(a) => render(&st, &token, t, Some(a.state)).await,
@@ -136,9 +141,9 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         .map(|r| r.team_kind.clone())
         .unwrap_or_default();
     let tmpl = &st.ctx.seed.templates;
-    let msg = tmpl.render(
+    let msg = tmpl.render_page(
         &locale,
-        "callout",
+        "summary",
         &crate::domain::template::MessageVars {
             title: &inc.title,
             kind: &inc.kind,
@@ -158,6 +163,11 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
             drill: inc.mode == "drill",
         },
     );
+    let status = if result.as_deref() == Some("invalid") {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let status_line = match result {
         Some(r) => {
             let known = [
@@ -167,6 +177,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
                 "withdrawn",
                 "arrived",
                 "unavailable_noted",
+                "invalid",
             ];
             let text = if known.contains(&r.as_str()) {
                 tx(&r)
@@ -213,5 +224,5 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         buttons,
         away
     );
-    Html(page(&inc.title, &body)).into_response()
+    (status, Html(page(&inc.title, &body))).into_response()
 }

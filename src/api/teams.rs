@@ -8,6 +8,7 @@ use super::volunteers::{Window, calendar_url, shifts_of, window};
 use crate::domain::access::Team;
 use crate::domain::ical::{Event, calendar};
 use crate::domain::roster::{Override, Roster, RosterDoc};
+use crate::domain::text::{self, Lines};
 use crate::domain::volunteer::{VolunteerStatus, mask_name};
 use crate::store::teams::RosterWrite;
 use axum::Json;
@@ -127,7 +128,9 @@ pub async fn create(
         ));
     }
     let name = s("name");
-    if name.is_empty() || name.chars().count() > 100 {
+    if let Err(why) = text::check(&name, Lines::One) {
+        errs.push(FieldError::new("name", why));
+    } else if name.is_empty() || name.chars().count() > 100 {
         errs.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
     let kind = s("kind");
@@ -184,6 +187,10 @@ pub async fn update(
     let mut errs = Vec::new();
     for (k, v) in &obj {
         match (k.as_str(), v.as_str()) {
+            ("name", Some(n)) if text::check(n, Lines::One).is_err() => errs.push(FieldError::new(
+                "name",
+                text::check(n, Lines::One).unwrap_err(),
+            )),
             ("name", Some(n)) if !n.trim().is_empty() && n.chars().count() <= 100 => {
                 t.name = n.trim().into()
             }
@@ -264,6 +271,9 @@ async fn check_roster(st: &AppState, id: &str, doc: RosterDoc) -> Result<Roster,
         .collect();
     let mut errs = Vec::new();
     for (i, l) in roster.layers.iter().enumerate() {
+        if let Err(why) = text::check(&l.spec.name, Lines::One) {
+            errs.push(FieldError::new(format!("layers[{i}].name"), why));
+        }
         for m in l.spec.members.iter().filter(|m| !members.contains(*m)) {
             errs.push(FieldError::new(
                 format!("layers[{i}].members"),
@@ -272,6 +282,9 @@ async fn check_roster(st: &AppState, id: &str, doc: RosterDoc) -> Result<Roster,
         }
     }
     for (i, o) in roster.overrides.iter().enumerate() {
+        if let Some(Err(why)) = o.note.as_deref().map(|n| text::check(n, Lines::Many)) {
+            errs.push(FieldError::new(format!("overrides[{i}].note"), why));
+        }
         if st
             .ctx
             .store

@@ -7,6 +7,7 @@ use super::error::{ApiError, FieldError, json_body};
 use super::extract::Query;
 use crate::domain::region::RegionCode;
 use crate::domain::roster::Roster;
+use crate::domain::text::{self, Lines};
 use crate::domain::volunteer::{Phone, Unavailable, Volunteer, VolunteerStatus, mask_name};
 use crate::seed::check_webhook;
 use crate::store::registry::{Created, Stored, new_volunteer_id};
@@ -139,6 +140,10 @@ async fn parse(
         }
     };
     match str_field("name", &mut errs) {
+        Some(Some(n)) if text::check(&n, Lines::One).is_err() => errs.push(FieldError::new(
+            "name",
+            text::check(&n, Lines::One).unwrap_err(),
+        )),
         Some(Some(n)) if !n.is_empty() && n.chars().count() <= 100 => v.name = n,
         Some(_) => errs.push(FieldError::new("name", "must be 1 to 100 characters")),
         None if required => errs.push(FieldError::new("name", "is required")),
@@ -188,6 +193,16 @@ async fn parse(
     }
     if let Some(h) = str_field("home_region", &mut errs) {
         v.home_region = h.and_then(|h| match st.ctx.seed.regions.lookup(&h) {
+            Some(r) if !caller.sees(st, r.code.as_str()) => {
+                errs.push(FieldError::new(
+                    "home_region",
+                    format!(
+                        "region {} is outside this token's scope {}",
+                        r.code, caller.scope
+                    ),
+                ));
+                None
+            }
             Some(r) => Some(r.code.clone()),
             None => {
                 errs.push(FieldError::new(
@@ -219,10 +234,13 @@ async fn parse(
                     .unwrap_or("");
                 let until = q.get("valid_until").and_then(Value::as_str).unwrap_or("");
                 let at = format!("qualifications[{i}]");
-                if code.is_empty() || code.contains([':', ';']) {
+                if code.is_empty()
+                    || code.contains([':', ';'])
+                    || text::check(code, Lines::One).is_err()
+                {
                     errs.push(FieldError::new(
                         format!("{at}.code"),
-                        "must be a non-empty code without : or ;",
+                        "must be a non-empty code without : ; or control characters",
                     ));
                     continue;
                 }
@@ -425,6 +443,9 @@ pub async fn add_unavailable(
     if until.as_second() - from.as_second() > 366 * 86_400 {
         return Err(ApiError::invalid("until", "at most a year at a time"));
     }
+    if let Some(r) = &b.reason {
+        text::check(r, Lines::Many).map_err(|e| ApiError::invalid("reason", e))?;
+    }
     let reason = b.reason.map(|r| r.chars().take(200).collect::<String>());
     let s = st
         .ctx
@@ -565,7 +586,7 @@ pub async fn import(
         teams,
         &seed.regions,
         &seed.templates,
-        Box::new(move |t| tree.regions.contains(&scope, &t.region)),
+        Box::new(move |r| tree.regions.contains(&scope, r)),
     );
     let report =
         crate::import::import(&st.ctx.store, &bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;

@@ -13,6 +13,7 @@
 //! - [`template`]: per-locale message templates.
 //! - [`sms_reply`]: the SMS reply grammar.
 //! - [`token`]: signed ack tokens.
+//! - [`text`]: what free text may hold (no control characters).
 
 pub mod access;
 pub mod callout;
@@ -25,5 +26,6 @@ pub mod region;
 pub mod roster;
 pub mod sms_reply;
 pub mod template;
+pub mod text;
 pub mod token;
 pub mod volunteer;

@@ -217,6 +217,17 @@ impl Templates {
         }
     }
 
+    /// A page text with placeholders (`summary`: what the call-out is about, without the
+    /// link or reply code a message carries), rendered like a message (drills prefixed);
+    /// `{title}` where the locale has no such text.
+    pub fn render_page(&self, locale: &str, key: &str, v: &MessageVars<'_>) -> String {
+        let Some(t) = self.locale(locale) else {
+            return v.title.to_string();
+        };
+        let text = t.page.get(key).map(String::as_str).unwrap_or("{title}");
+        Self::render_text(t, text, v)
+    }
+
     /// A page text (`accept`, `decline`, …) for `locale`, or the key itself.
     pub fn page_text(&self, locale: &str, key: &str) -> String {
         self.locale(locale)
