@@ -464,3 +464,91 @@ async fn a_key_given_twice_is_refused_and_raises_nothing() {
     let (_, list) = app.get("/v1/incidents", Some("demo-admin")).await;
     assert_eq!(list["incidents"].as_array().unwrap().len(), 0, "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_reasons_are_for_registry_staff_and_ack_pages_are_private() {
+    let (_r, rx, app) = app().await;
+    let hook = "https://hooks.example.org/t/9f8e7d?key=s3cret";
+    let (s, b) = app
+        .json(
+            "POST",
+            "/v1/volunteers",
+            "demo-county-coordinator",
+            json!({"name": "王五", "phone": "+8613911114444", "teams": ["t990101001-rescue"], "webhook": hook}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let vid = b["id"].as_str().unwrap().to_string();
+    let until = muster::clock::rfc3339(muster::clock::wall_ms() + 86_400_000);
+    let (s, b) = app
+        .json(
+            "POST",
+            &format!("/v1/volunteers/{vid}/unavailability"),
+            "demo-admin",
+            json!({"until": until, "reason": "住院"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    for (token, full) in [
+        ("demo-admin", true),
+        ("demo-county-coordinator", true),
+        ("demo-viewer", false),
+        ("demo-county-commander", false),
+    ] {
+        let (s, v) = app.get(&format!("/v1/volunteers/{vid}"), Some(token)).await;
+        assert_eq!(s, 200, "{token}: {v}");
+        if full {
+            assert_eq!(v["webhook"], hook, "{token}: {v}");
+            assert_eq!(v["unavailable"][0]["reason"], "住院", "{token}: {v}");
+        } else {
+            assert_eq!(v["webhook"], "https://hooks.example.org/…", "{token}: {v}");
+            assert!(!v.to_string().contains("s3cret"), "{token}: {v}");
+            assert!(!v.to_string().contains("住院"), "{token}: {v}");
+            assert!(v["unavailable"][0]["until"].is_string(), "{token}: {v}");
+        }
+    }
+    // The call-out page and the ack endpoints: not cached, no referrer, not framed.
+    let (s, inc) = app.raise("demo-admin", flood()).await;
+    assert_eq!(s, 201, "{inc}");
+    eventually(std::time::Duration::from_secs(20), "a call-out", || async {
+        !rx.delivered("callout").is_empty()
+    })
+    .await;
+    let token = rx.delivered("callout")[0].token();
+    let check = |r: &reqwest::Response, what: &str| {
+        let h = r.headers();
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        assert_eq!(
+            h["content-security-policy"], "frame-ancestors 'none'",
+            "{what}"
+        );
+    };
+    let r = app
+        .http
+        .get(app.url(&format!("/a/{token}")))
+        .send()
+        .await
+        .unwrap();
+    check(&r, "GET /a");
+    let r = app.http.get(app.url("/a/forged")).send().await.unwrap();
+    check(&r, "GET /a forged");
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/acks/{token}")))
+        .json(&json!({"response": "accept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&r, "POST /v1/acks");
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/acks/{token}/unavailable")))
+        .json(&json!({"until": "x"}))
+        .send()
+        .await
+        .unwrap();
+    check(&r, "POST /v1/acks/unavailable");
+}

@@ -94,15 +94,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/teams/{id}/on-call", get(teams::on_call))
         .route("/v1/on-call", get(teams::on_call_all))
         .route("/ical/{kind}/{id}/{file}", get(teams::feed))
-        .route("/v1/acks/{token}/unavailable", post(acks::unavailable))
-        .route("/v1/acks/{token}", post(acks::ack))
         .route("/v1/sms/inbound/{gateway}", post(sms::inbound))
         .route("/v1/sms/status/{gateway}", post(sms::status))
-        .route("/a/{token}", get(page::show).post(page::answer))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::serve))
+        .merge(
+            // What a volunteer opens from a call-out: the token in its URL is the credential.
+            Router::new()
+                .route("/v1/acks/{token}/unavailable", post(acks::unavailable))
+                .route("/v1/acks/{token}", post(acks::ack))
+                .route("/a/{token}", get(page::show).post(page::answer))
+                .route_layer(middleware::from_fn(private)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -117,6 +122,25 @@ async fn not_found() -> Response {
 
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
+}
+
+/// Answers reached with a token in the URL are never stored by a cache, never leak their URL
+/// to another site as a referrer, and cannot be framed (clickjacking an Accept button).
+async fn private(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    resp
 }
 
 /// Counts requests and times them by route template (never by raw path: tokens live there).

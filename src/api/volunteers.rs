@@ -8,7 +8,9 @@ use super::extract::Query;
 use crate::domain::region::RegionCode;
 use crate::domain::roster::Roster;
 use crate::domain::text::{self, Lines};
-use crate::domain::volunteer::{Phone, Unavailable, Volunteer, VolunteerStatus, mask_name};
+use crate::domain::volunteer::{
+    Phone, Unavailable, Volunteer, VolunteerStatus, mask_name, mask_url,
+};
 use crate::seed::check_webhook;
 use crate::store::registry::{Created, Stored, new_volunteer_id};
 use axum::Json;
@@ -37,13 +39,16 @@ pub fn view(st: &AppState, caller: &Caller, s: &Stored) -> Value {
         "name": if personal { v.name.clone() } else { mask_name(&v.name) },
         "phone": if personal { v.phone.expose().to_string() } else { v.phone.masked() },
         "locale": v.locale,
-        "webhook": v.webhook,
+        "webhook": if personal { v.webhook.clone() } else { v.webhook.as_deref().map(mask_url) },
         "teams": v.teams,
         "qualifications": v.qualifications.iter().map(|(c, d)| json!({"code": c, "valid_until": d.to_string()})).collect::<Vec<_>>(),
         "insurance_valid_until": v.insurance_valid_until.map(|d| d.to_string()),
         "status": v.status.as_str(),
         "home_region": v.home_region.as_ref().map(|r| r.to_string()),
-        "unavailable": s.unavailable,
+        "unavailable": if personal { json!(s.unavailable) } else {
+            // When, not why: a reason is personal (health, family).
+            json!(s.unavailable.iter().map(|u| json!({"from": u.from, "until": u.until})).collect::<Vec<_>>())
+        },
         "sms_opt_out_at": s.sms_opt_out_at.map(crate::clock::rfc3339),
     });
     if personal {

@@ -115,6 +115,20 @@ pub fn mask_phone(p: &str) -> String {
     format!("+{cc} {head}****{tail}")
 }
 
+/// Masks a webhook URL to its scheme and host (`https://hooks.example.org/…`): its path and
+/// query often carry a secret, and only registry staff need them.
+pub fn mask_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            // userinfo (`user:pass@host`) is a secret too.
+            let host = rest[..end].rsplit('@').next().unwrap_or("");
+            format!("{scheme}://{host}/…")
+        }
+        None => "…".to_string(),
+    }
+}
+
 /// Masks a person's name to its first character (张** for 张三丰), for roles that may not see it.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
@@ -179,6 +193,20 @@ impl VolunteerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_are_masked_to_their_host() {
+        assert_eq!(
+            mask_url("https://hooks.example.org/t/9f8e7d?key=secret"),
+            "https://hooks.example.org/…"
+        );
+        assert_eq!(
+            mask_url("http://user:pw@127.0.0.1:8081/hooks/v1"),
+            "http://127.0.0.1:8081/…"
+        );
+        assert_eq!(mask_url("https://h.example"), "https://h.example/…");
+        assert_eq!(mask_url("not a url"), "…");
+    }
 
     #[test]
     fn volunteer_ids_are_safe_to_embed() {
