@@ -95,3 +95,78 @@ async fn trimming_keeps_every_unread_and_unacknowledged_entry() {
         .unwrap();
     assert_eq!(rest.len(), 1000);
 }
+
+async fn xlen(c: &mut redis::aio::MultiplexedConnection, stream: &str) -> usize {
+    redis::cmd("XLEN").arg(stream).query_async(c).await.unwrap()
+}
+
+/// What the store retries after a lost answer must be safe to run twice: the answer to one
+/// SMS reply is enqueued once however often its enqueue runs, and finishing a delivery entry
+/// hands its unsent rest back once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_enqueues_do_nothing_twice() {
+    let redis = TestRedis::start().await;
+    let store = Store::connect(&redis.url(), &prefix(), 1).await.unwrap();
+    let mut c = redis.conn().await;
+    let q = store.keys.deliveries(0);
+    // The same reply (gateway message id) twice: one note.
+    let first = store
+        .enqueue_sms_note("v0001", "sim", "in-42", "reply_accepted", "23", "")
+        .await
+        .unwrap();
+    let again = store
+        .enqueue_sms_note("v0001", "sim", "in-42", "reply_accepted", "23", "")
+        .await
+        .unwrap();
+    assert!(first && !again, "{first} {again}");
+    assert_eq!(xlen(&mut c, &q).await, 1);
+    // Another reply of the same volunteer is answered too.
+    assert!(
+        store
+            .enqueue_sms_note("v0001", "sim", "in-43", "reply_arrived", "23", "")
+            .await
+            .unwrap()
+    );
+    assert_eq!(xlen(&mut c, &q).await, 2);
+
+    // Finishing an entry with a rest to hand back, twice (the second run is the retry).
+    let id = muster::domain::incident::IncidentId::random();
+    let q = store.keys.deliveries(store.keys.partition_of(&id));
+    store.ensure_group(&q, "notifier").await.unwrap();
+    let entry: String = redis::cmd("XADD")
+        .arg(&q)
+        .arg("*")
+        .arg("k")
+        .arg("callout")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("notifier")
+        .arg("me")
+        .arg("STREAMS")
+        .arg(&q)
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let before = xlen(&mut c, &q).await;
+    let finish = muster::store::callouts::Finish {
+        entry: &entry,
+        group: "notifier",
+        rest: &[7, 8, 9],
+        attempt: 1,
+    };
+    for _ in 0..2 {
+        store
+            .deliveries_done(&id, "callout", 0, &[], Some(&finish))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        xlen(&mut c, &q).await,
+        before + 1,
+        "the rest is handed back once"
+    );
+}

@@ -104,7 +104,7 @@ pub async fn inbound(
             results.push(json!({"id": m.id, "result": "duplicate"}));
             continue;
         }
-        match handle(&st, &gw, &m.from, &m.text).await {
+        match handle(&st, &gw, &m.id, &m.from, &m.text).await {
             Ok(result) => {
                 metrics::counter!("muster_sms_replies_total", "result" => result).increment(1);
                 results.push(json!({"id": m.id, "result": result}));
@@ -144,6 +144,7 @@ struct Open {
 async fn handle(
     st: &AppState,
     gw: &Arc<Gateway>,
+    reply_id: &str,
     from: &str,
     text: &str,
 ) -> Result<&'static str, ApiError> {
@@ -159,11 +160,11 @@ async fn handle(
         Reply::Stop => {
             store.sms_opt_out(&vid, now).await?;
             tracing::info!(volunteer = vid, "number opted out of SMS");
-            confirm(st, gw, &vid, "reply_stopped", "", "").await;
+            confirm(st, gw, reply_id, &vid, "reply_stopped", "", "").await;
             return Ok("stop");
         }
         Reply::Unknown => {
-            confirm(st, gw, &vid, "reply_unknown", "", "").await;
+            confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
             return Ok("not_understood");
         }
         Reply::Answer { code, action } => (code, action),
@@ -191,11 +192,11 @@ async fn handle(
         Some(c) => match live.iter().find(|(o, _)| &o.code == c) {
             Some((o, _)) => o,
             None if over.contains(c) => {
-                confirm(st, gw, &vid, "reply_closed", c, "").await;
+                confirm(st, gw, reply_id, &vid, "reply_closed", c, "").await;
                 return Ok("closed");
             }
             None => {
-                confirm(st, gw, &vid, "reply_unknown", "", "").await;
+                confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
                 return Ok("unknown_code");
             }
         },
@@ -213,12 +214,21 @@ async fn handle(
             match open.as_slice() {
                 [one] => *one,
                 [] => {
-                    confirm(st, gw, &vid, "reply_unknown", "", "").await;
+                    confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
                     return Ok("nothing_open");
                 }
                 many => {
                     let codes: Vec<&str> = many.iter().map(|o| o.code.as_str()).collect();
-                    confirm(st, gw, &vid, "reply_which", codes[0], &codes.join(", ")).await;
+                    confirm(
+                        st,
+                        gw,
+                        reply_id,
+                        &vid,
+                        "reply_which",
+                        codes[0],
+                        &codes.join(", "),
+                    )
+                    .await;
                     return Ok("which");
                 }
             }
@@ -251,15 +261,15 @@ async fn handle(
                 "withdrawn" => "reply_withdrawn",
                 _ => "reply_unknown",
             };
-            confirm(st, gw, &vid, kind, c, "").await;
+            confirm(st, gw, reply_id, &vid, kind, c, "").await;
             "answered"
         }
         AckOutcome::Closed { .. } => {
-            confirm(st, gw, &vid, "reply_closed", c, "").await;
+            confirm(st, gw, reply_id, &vid, "reply_closed", c, "").await;
             "closed"
         }
         AckOutcome::Refused { .. } | AckOutcome::Unknown => {
-            confirm(st, gw, &vid, "reply_unknown", "", "").await;
+            confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
             "refused"
         }
     })
@@ -271,6 +281,7 @@ async fn handle(
 async fn confirm(
     st: &AppState,
     gw: &Arc<Gateway>,
+    reply_id: &str,
     vid: &str,
     kind: &'static str,
     code: &str,
@@ -279,7 +290,7 @@ async fn confirm(
     if let Err(e) = st
         .ctx
         .store
-        .enqueue_sms_note(vid, gw.name(), kind, code, codes)
+        .enqueue_sms_note(vid, gw.name(), reply_id, kind, code, codes)
         .await
     {
         tracing::warn!(volunteer = vid, kind, error = %e, "could not enqueue the SMS answer");

@@ -403,7 +403,7 @@ impl Store {
     /// The state of each volunteer's callout in an incident: volunteer id → state.
     pub async fn called_states(&self, id: &IncidentId) -> Result<HashMap<String, String>> {
         let called: HashMap<String, u32> = self
-            .cmd(redis::cmd("HGETALL").arg(format!("{}:called", self.keys.incident(id))))
+            .cmd(redis::cmd("HGETALL").arg(self.keys.called(id)))
             .await?;
         let pairs: Vec<(String, u32)> = called.into_iter().collect();
         let mut p = redis::pipe();

@@ -16,6 +16,11 @@
 //! | `P:{pK}:delayed` | zset: delivery retries, score = due time (ms) | notifier | none | `{pK}` |
 //! | `P:incidents` | zset: incident id → raised_at (ms), for listing | raise, projection | none | none (cold path) |
 //! | `P:meta` | hash: `partitions`, `token_secret`, `seed` | startup | none | none (cold path) |
+//! | `P:{pK}:note:ID` | string: SMS note ID (the answer to one inbound reply) was enqueued, so a retried enqueue sends nothing twice | SMS inbound | 7 days | `{pK}` |
+//! | `P:sms:ph:H` | hash per phone number (`H`: a SHA-256 prefix of the number): `c:CODE` → "incident.n\|issued ms", `r:incident.n` → code, `next` | notifier (codes) | two reuse windows after its last code | none |
+//! | `P:sms:rate:GW` | string: the gateway's GCRA arrival time | notifier | a few seconds | none |
+//! | `P:sms:id:GW:ID` | string: the gateway's message id → "incident.n" | notifier | 7 days | none |
+//! | `P:sms:in:GW:ID` | string: an inbound message already handled | SMS inbound | 7 days | none |
 //! | `P:{pK}:inc:ID:sel` | hash: requirement → JSON of its selection (who was called, who was excluded and why) | fan-out | none | `{pK}` |
 //! | `P:vol:VID` | hash: a volunteer (name, phone, locale, webhook, status, teams, quals, ins, unavail, …); after erasure only `status`, `erased_at` | seed, registry, import | none | none |
 //! | `P:vol:VID:deploy` | hash: live incident id → callout n where the volunteer accepted (for engagement and rest) | projection | none | none |
@@ -164,6 +169,43 @@ impl Keys {
     pub fn selections(&self, id: &IncidentId) -> String {
         format!("{}:sel", self.incident(id))
     }
+
+    /// Volunteer id → callout number of an incident.
+    pub fn called(&self, id: &IncidentId) -> String {
+        format!("{}:called", self.incident(id))
+    }
+
+    /// Delivery chunk claims of an incident.
+    pub fn claims(&self, id: &IncidentId) -> String {
+        format!("{}:claims", self.incident(id))
+    }
+
+    /// The reply codes of one phone number, named by `hash` (a SHA-256 prefix of the number,
+    /// so no key names a number).
+    pub fn sms_phone(&self, hash: &str) -> String {
+        format!("{}:sms:ph:{hash}", self.prefix)
+    }
+
+    /// A gateway's shared send rate (GCRA arrival time).
+    pub fn sms_rate(&self, gw: &str) -> String {
+        format!("{}:sms:rate:{gw}", self.prefix)
+    }
+
+    /// A gateway's message id → the callout it carried.
+    pub fn sms_gateway_id(&self, gw: &str, gw_id: &str) -> String {
+        format!("{}:sms:id:{gw}:{gw_id}", self.prefix)
+    }
+
+    /// An inbound message of a gateway already handled.
+    pub fn sms_inbound(&self, gw: &str, id: &str) -> String {
+        format!("{}:sms:in:{gw}:{id}", self.prefix)
+    }
+
+    /// The mark that SMS note `note` (the answer to one reply) was enqueued on partition `p`:
+    /// same tag as the partition's delivery stream, so one script checks it and enqueues.
+    pub fn sms_note(&self, p: u16, note: &str) -> String {
+        format!("{}:{{p{p}}}:note:{note}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +224,9 @@ mod tests {
             k.counts(&id),
             k.events(&id),
             k.selections(&id),
+            k.called(&id),
+            k.claims(&id),
+            k.sms_note(p, "n1"),
             k.bus(p),
             k.deliveries(p),
             k.delayed(p),

@@ -124,7 +124,7 @@ impl Store {
     /// sender stopped before recording the outcome, so this send may repeat it).
     pub async fn claim_alert(&self, alert: &Alert) -> Result<bool> {
         let mut cmd = redis::cmd("HSETNX");
-        cmd.arg(format!("{}:claims", self.keys.incident(&alert.id)))
+        cmd.arg(self.keys.claims(&alert.id))
             .arg(&alert.entry)
             .arg(alert.attempt);
         let fresh: i64 = self.cmd(&cmd).await?;
@@ -181,7 +181,10 @@ impl Store {
             .ignore();
         let retry = retry.as_ref().map(|(at, f)| (*at, f.as_slice()));
         self.push_finish(&mut pipe, p, group, &alert.entry, retry);
-        self.pipe(&pipe).await
+        // Not retried: the event is an `XADD *`, which a retry after a lost answer would add
+        // twice. A failure leaves the entry pending; it is reclaimed and the alert sent again
+        // with the same webhook-id (a counted re-send).
+        self.pipe_once(&pipe).await
     }
 
     /// Arms the end of step `step`'s wait, once: a re-armed timer keeps its first time, and a
@@ -288,11 +291,7 @@ impl Store {
         id: &IncidentId,
         vids: &[String],
     ) -> Result<Vec<Option<u32>>> {
-        self.cmd(
-            redis::cmd("HMGET")
-                .arg(format!("{}:called", self.keys.incident(id)))
-                .arg(vids),
-        )
-        .await
+        self.cmd(redis::cmd("HMGET").arg(self.keys.called(id)).arg(vids))
+            .await
     }
 }

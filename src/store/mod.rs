@@ -198,6 +198,17 @@ impl Store {
         .await
     }
 
+    /// Runs a pipeline once, never retried: for anything that is not idempotent (an `XADD *`,
+    /// an `INCR`), where a retry after a lost answer would do it twice. The caller's stream
+    /// entry stays pending on failure, so the work is reclaimed rather than repeated blindly.
+    pub(crate) async fn pipe_once<T: redis::FromRedisValue>(
+        &self,
+        p: &redis::Pipeline,
+    ) -> Result<T> {
+        let mut c = self.conn();
+        Ok(p.query_async(&mut c).await?)
+    }
+
     /// Runs an idempotent command, retrying when the connection failed.
     pub(crate) async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         retrying(|| {
@@ -210,7 +221,10 @@ impl Store {
 }
 
 /// Runs an idempotent Redis call, retrying when the connection failed (the first command after
-/// a Redis restart fails on a `ConnectionManager`). Every script muster runs is idempotent.
+/// a Redis restart fails on a `ConnectionManager`). Only for idempotent calls: every script
+/// muster runs is (each guards its writes on the state it finds, or on a mark it sets in the
+/// same step), and so are plain reads, `SET`s, `HSET`s, `ZADD`s of deterministic members and
+/// `XACK`s. An `XADD *` or an `INCR` outside a script goes through [`Store::pipe_once`].
 pub(crate) async fn retrying<T, F, Fut>(mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,

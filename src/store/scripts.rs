@@ -33,6 +33,7 @@ pub(crate) struct Scripts {
     pub arm_timer: Script,
     pub sms_rate: Script,
     pub sms_receipt: Script,
+    pub sms_note: Script,
 }
 
 impl Scripts {
@@ -62,6 +63,7 @@ impl Scripts {
             arm_timer: script!("arm_timer.lua"),
             sms_rate: script!("sms_rate.lua"),
             sms_receipt: script!("sms_receipt.lua"),
+            sms_note: script!("sms_note.lua"),
         }
     }
 }

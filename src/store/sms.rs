@@ -1,12 +1,6 @@
 //! SMS state in Redis: reply codes per phone number, the shared send rate of each gateway,
-//! gateway message ids (for delivery receipts), inbound de-duplication and opt-outs.
-//!
-//! | key | what |
-//! | --- | --- |
-//! | `P:sms:ph:H` | hash per phone number (`H`: a SHA-256 prefix of the number, so no key names a number): `c:CODE` → "incident.n\|issued ms", `r:incident.n` → code, `next`; expires two reuse windows after its last code |
-//! | `P:sms:rate:GW` | the gateway's GCRA arrival time |
-//! | `P:sms:id:GW:ID` | the gateway's message id → "incident.n" (7 days) |
-//! | `P:sms:in:GW:ID` | an inbound message already handled (7 days) |
+//! gateway message ids (for delivery receipts), inbound de-duplication, answers to replies
+//! and opt-outs. The keys are in [`super::keys`].
 
 use super::{Result, Store, retrying};
 use crate::domain::incident::IncidentId;
@@ -33,7 +27,7 @@ impl Store {
     pub(crate) fn phone_key(&self, phone: &str) -> String {
         let digest = Sha256::digest(phone.as_bytes());
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}:sms:ph:{hex}", self.keys.prefix())
+        self.keys.sms_phone(&hex)
     }
 
     /// The reply code of callout `cref` for `phone` (see `sms_code.lua`).
@@ -70,7 +64,7 @@ impl Store {
     /// Takes one message's turn at gateway `gw` (`per_sec` messages a second across all
     /// instances, `burst` at once); `0`, or the milliseconds to wait before asking again.
     pub async fn sms_rate(&self, gw: &str, per_sec: f64, burst: u32, now: i64) -> Result<u64> {
-        let key = format!("{}:sms:rate:{gw}", self.keys.prefix());
+        let key = self.keys.sms_rate(gw);
         let interval = 1000.0 / per_sec.max(0.001);
         retrying(|| {
             let mut c = self.conn();
@@ -83,7 +77,7 @@ impl Store {
 
     /// Remembers which callout gateway `gw`'s message `gw_id` was, for its receipts.
     pub async fn sms_sent(&self, gw: &str, gw_id: &str, cref: &str) -> Result<()> {
-        let key = format!("{}:sms:id:{gw}:{gw_id}", self.keys.prefix());
+        let key = self.keys.sms_gateway_id(gw, gw_id);
         self.cmd(
             redis::cmd("SET")
                 .arg(key)
@@ -102,7 +96,7 @@ impl Store {
         status: &str,
         now: i64,
     ) -> Result<Option<bool>> {
-        let key = format!("{}:sms:id:{gw}:{gw_id}", self.keys.prefix());
+        let key = self.keys.sms_gateway_id(gw, gw_id);
         let cref: Option<String> = self.cmd(redis::cmd("GET").arg(key)).await?;
         let Some((id, n)) = cref.as_deref().and_then(parse_ref) else {
             return Ok(None);
@@ -121,7 +115,7 @@ impl Store {
     /// Marks inbound message `id` of gateway `gw` handled; `false` if it was already (a
     /// duplicate callback).
     pub async fn sms_first_seen(&self, gw: &str, id: &str) -> Result<bool> {
-        let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());
+        let key = self.keys.sms_inbound(gw, id);
         let set: Option<String> = self
             .cmd(
                 redis::cmd("SET")
@@ -174,39 +168,54 @@ impl Store {
     /// Enqueues an SMS note (the answer to a volunteer's reply) to volunteer `vid` through
     /// gateway `gw`: text `kind` of their locale's `[sms]`, with `code` and `codes`. It goes
     /// through the delivery queue like any message, so it is retried and survives a crash.
+    /// `reply` is the inbound message it answers (its gateway id): one note per reply, so
+    /// the enqueue can be retried without sending the answer twice. Returns whether it was
+    /// enqueued now (false: it already was).
+    #[allow(clippy::too_many_arguments)]
     pub async fn enqueue_sms_note(
         &self,
         vid: &str,
         gw: &str,
+        reply: &str,
         kind: &str,
         code: &str,
         codes: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let p = (vid.bytes().map(u32::from).sum::<u32>() % u32::from(self.keys.partitions().max(1)))
             as u16;
-        let msg = format!("msg_note_{}", uuid::Uuid::new_v4().simple());
-        self.cmd(
-            redis::cmd("XADD")
-                .arg(self.keys.deliveries(p))
-                .arg("*")
-                .arg(&[
-                    ("k", "sms_note"),
-                    ("v", vid),
-                    ("g", gw),
-                    ("t", kind),
-                    ("c", code),
-                    ("cs", codes),
-                    ("m", &msg),
-                    ("a", "1"),
-                ]),
+        let note = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("sms-note|{gw}|{reply}").as_bytes(),
         )
-        .await
-        .map(|_: String| ())
+        .simple()
+        .to_string();
+        let msg = format!("msg_note_{note}");
+        let (stream, mark) = (self.keys.deliveries(p), self.keys.sms_note(p, &note));
+        let added: i64 = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().sms_note.prepare_invoke();
+            inv.key(&stream).key(&mark).arg(ID_TTL_SECS);
+            for (k, v) in [
+                ("k", "sms_note"),
+                ("v", vid),
+                ("g", gw),
+                ("t", kind),
+                ("c", code),
+                ("cs", codes),
+                ("m", &msg),
+                ("a", "1"),
+            ] {
+                inv.arg(k).arg(v);
+            }
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(added == 1)
     }
 
     /// Forgets that inbound message `id` was seen (its handling failed and may be retried).
     pub async fn sms_unsee(&self, gw: &str, id: &str) -> Result<()> {
-        let key = format!("{}:sms:in:{gw}:{id}", self.keys.prefix());
+        let key = self.keys.sms_inbound(gw, id);
         self.cmd(redis::cmd("DEL").arg(key)).await
     }
 }

@@ -61,10 +61,9 @@ if #late > 0 then
   table.sort(late, function(a, b) return tonumber(a) < tonumber(b) end)
   enqueue(KEYS[2], id, late, 'stand_down')
 end
-if ARGV[4] ~= '' then
-  if ARGV[6] ~= '' then
-    redis.call('XADD', KEYS[2], '*', 'i', id, 'ns', ARGV[6], 'k', kind, 'a', ARGV[7])
-  end
-  redis.call('XACK', KEYS[2], ARGV[5], ARGV[4])
+-- The acknowledgement guards the hand-back: run again (a retry after a lost answer), the entry
+-- is acknowledged already and nothing is enqueued twice.
+if ARGV[4] ~= '' and redis.call('XACK', KEYS[2], ARGV[5], ARGV[4]) == 1 and ARGV[6] ~= '' then
+  redis.call('XADD', KEYS[2], '*', 'i', id, 'ns', ARGV[6], 'k', kind, 'a', ARGV[7])
 end
 return recorded
