@@ -142,16 +142,20 @@ async fn a_restart_mid_incident_loses_no_callout_and_sends_none_twice() {
         "a message went out twice: {counts:?}"
     );
     let inc = app.incident(&id).await;
-    let pending: u64 = inc["requirements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["pending"].as_u64().unwrap())
-        .sum();
+    let sum = |k: &str| -> u64 {
+        inc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[k].as_u64().unwrap())
+            .sum()
+    };
     assert_eq!(
-        pending as usize, total,
-        "every callout is notified and awaiting an answer"
+        sum("notified") as usize,
+        total,
+        "every callout is notified and awaiting an answer: {inc}"
     );
+    assert_eq!(sum("pending"), 0, "none is left unsent: {inc}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

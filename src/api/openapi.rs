@@ -45,7 +45,7 @@ pub fn document() -> Value {
           "Requirement": {"type": "object", "properties": {
             "id": {"type": "string"}, "team_kind": {"type": "string"}, "qualification": {"type": ["string", "null"]},
             "needed": {"type": "integer"}, "accepted": {"type": "integer"}, "standby": {"type": "integer"},
-            "declined": {"type": "integer"}, "pending": {"type": "integer"}, "silent": {"type": "integer"},
+            "declined": {"type": "integer"}, "pending": {"type": "integer", "description": "called, not yet sent"}, "notified": {"type": "integer", "description": "sent, not yet answered"}, "silent": {"type": "integer"},
             "arrived": {"type": "integer"}, "withdrawn": {"type": "integer"}, "failed": {"type": "integer"},
             "stood_down": {"type": "integer"}, "called": {"type": "integer"},
             "step": {"type": "integer"}, "tier": {"type": "string", "enum": ["township", "county", "city"]},

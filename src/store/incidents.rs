@@ -77,8 +77,10 @@ pub struct RequirementProgress {
     pub standby: u32,
     /// Declined.
     pub declined: u32,
-    /// Called, not yet answered (not yet sent, or delivered).
+    /// Called, not yet sent to any channel (the callout state `pending`).
     pub pending: u32,
+    /// Sent (handed to a channel), not yet answered (the callout state `notified`).
+    pub notified: u32,
     /// Unanswered after their step's wait.
     pub silent: u32,
     /// Checked in on site.
@@ -375,7 +377,8 @@ pub(crate) fn view(
                 accepted,
                 standby: c("standby"),
                 declined: c("declined"),
-                pending: c("pending") + c("notified"),
+                pending: c("pending"),
+                notified: c("notified"),
                 silent: c("silent"),
                 arrived: c("arrived"),
                 withdrawn: c("withdrawn"),
