@@ -35,7 +35,7 @@ fn check_accepts_the_demo_city() {
     );
     assert_eq!(
         text.matches("\nsms ").count() + usize::from(text.starts_with("sms ")),
-        28,
+        32,
         "{text}"
     );
 }

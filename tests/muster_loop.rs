@@ -288,3 +288,145 @@ async fn an_incident_fills_and_reports_progress_live() {
     );
     app.stop().await;
 }
+
+/// A volunteer counts on one live incident at a time: accepting a second is refused with a
+/// reason and changes nothing there, sequentially and when both answers race; a drill never
+/// engages anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_volunteer_accepted_on_one_live_incident_is_not_counted_on_another() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 30);
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), ManualClock::new()).await;
+    let raise = |kind: &'static str, mode: &'static str| {
+        let app = &app;
+        async move {
+            let (s, inc) = app
+                .raise(
+                    "demo-admin",
+                    json!({"kind": kind, "level": 4, "region": "990101001", "title": kind, "mode": mode}),
+                )
+                .await;
+            assert_eq!(s, 201, "{inc}");
+            inc["id"].as_str().unwrap().to_string()
+        }
+    };
+    let a = raise("flood", "live").await;
+    let b = raise("earthquake", "live").await;
+    // The extra rescuers x0000.. are called by the rescue requirement of A and B.
+    let token = |inc: &str, v: &str| {
+        rx.delivered("callout")
+            .into_iter()
+            .find(|r| r.volunteer == v && r.body["incident"]["id"] == inc)
+            .map(|r| r.token())
+    };
+    eventually(T, "both incidents call every extra rescuer", || async {
+        (0..30).all(|i| {
+            let v = format!("x{i:04}");
+            token(&a, &v).is_some() && token(&b, &v).is_some()
+        })
+    })
+    .await;
+    // Sequentially: accepted on A, then refused on B.
+    let (s, r) = app.ack(&token(&a, "x0000").unwrap(), "accept").await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("accepted")), "{r}");
+    let (s, r) = app.ack(&token(&b, "x0000").unwrap(), "accept").await;
+    assert_eq!(s, 409, "{r}");
+    assert!(r["detail"].as_str().unwrap().starts_with("engaged"), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains(&a), "{r}");
+    // The call-out page says so in the volunteer's words.
+    let page = app
+        .http
+        .post(app.url(&format!("/a/{}", token(&b, "x0000").unwrap())))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("response=accept")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("another incident") || page.contains("另一起事件"),
+        "{page}"
+    );
+    // After withdrawing from A they may accept B.
+    let (s, _) = app.ack(&token(&a, "x0000").unwrap(), "withdraw").await;
+    assert_eq!(s, 200);
+    let (s, r) = app.ack(&token(&b, "x0000").unwrap(), "accept").await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("accepted")), "{r}");
+    // Racing: both answers of each of 29 volunteers at once.
+    let mut tasks = Vec::new();
+    for i in 1..30 {
+        let v = format!("x{i:04}");
+        for inc in [&a, &b] {
+            let t = token(inc, &v).unwrap();
+            let (http, url) = (app.http.clone(), app.url(&format!("/v1/acks/{t}")));
+            tasks.push(tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .json(&json!({"response": "accept"}))
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().as_u16()
+            }));
+        }
+    }
+    let mut statuses = HashMap::new();
+    for t in tasks {
+        *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert!(
+        statuses.contains_key(&409),
+        "some raced into engagement: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.keys().filter(|s| ![200, 409].contains(*s)).count(),
+        0,
+        "{statuses:?}"
+    );
+    // Nobody is counted (accepted or arrived) on both.
+    let counted = |inc: &str| {
+        let app = &app;
+        let inc = inc.to_string();
+        async move {
+            let (_, list) = app
+                .get(&format!("/v1/incidents/{inc}/callouts"), Some("demo-admin"))
+                .await;
+            list["callouts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| matches!(c["state"].as_str(), Some("accepted" | "arrived")))
+                .map(|c| c["volunteer_id"].as_str().unwrap().to_string())
+                .collect::<std::collections::HashSet<_>>()
+        }
+    };
+    let (ca, cb) = (counted(&a).await, counted(&b).await);
+    assert!(!ca.is_empty() && !cb.is_empty(), "{ca:?} {cb:?}");
+    assert!(
+        ca.is_disjoint(&cb),
+        "counted twice: {:?}",
+        ca.intersection(&cb)
+    );
+    // A drill that calls the deployed is not blocked by their engagement, and engages nobody.
+    let engaged = ca.iter().next().unwrap().clone();
+    let (s, drill) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "演练",
+                   "mode": "drill", "include_deployed": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{drill}");
+    let d = drill["id"].as_str().unwrap().to_string();
+    eventually(T, "the drill calls the deployed volunteer", || async {
+        token(&d, &engaged).is_some()
+    })
+    .await;
+    let (s, r) = app.ack(&token(&d, &engaged).unwrap(), "accept").await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = app.ack(&token(&a, &engaged).unwrap(), "arrived").await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("arrived")), "{r}");
+}

@@ -20,6 +20,10 @@ pub struct AckQuery {
     response: Option<String>,
 }
 
+/// How a 409 for an acceptance by a volunteer deployed elsewhere begins (the page shows its
+/// own text for it).
+pub(super) const ENGAGED: &str = "engaged";
+
 /// The answer of an ack, for the API and the page.
 pub(super) struct Acked {
     pub callout_id: String,
@@ -49,6 +53,7 @@ pub(super) async fn apply(
         AckOutcome::Changed { .. } => "changed",
         AckOutcome::Unchanged { .. } => "unchanged",
         AckOutcome::Refused { .. } => "refused",
+        AckOutcome::Engaged { .. } => "engaged",
         AckOutcome::Closed { .. } => "closed",
         AckOutcome::Unknown => "unknown",
     };
@@ -62,6 +67,13 @@ pub(super) async fn apply(
         AckOutcome::Refused { state, reason } => Err(ApiError::Conflict(format!(
             "{reason} (the call-out is {state})"
         ))),
+        AckOutcome::Engaged { state, elsewhere } => {
+            tracing::info!(incident = %t.incident, n = t.n, %elsewhere, "acceptance refused: engaged elsewhere");
+            Err(ApiError::Conflict(format!(
+                "{ENGAGED}: you are deployed on another live incident ({elsewhere}); this \
+                 acceptance was not counted (the call-out is {state})"
+            )))
+        }
         AckOutcome::Unchanged { state } => Ok(Acked {
             callout_id,
             state,

@@ -68,6 +68,9 @@ pub async fn answer(
     match acks::apply(&st, t, answer, "page").await {
         Ok(a) => render(&st, &token, t, Some(a.state)).await,
         Err(ApiError::Gone(_)) => gone(&st, "zh-CN", StatusCode::GONE),
+        Err(ApiError::Conflict(reason)) if reason.starts_with(acks::ENGAGED) => {
+            render(&st, &token, t, Some(acks::ENGAGED.into())).await
+        }
         Err(ApiError::Conflict(reason)) => render(&st, &token, t, Some(reason)).await,
         Err(e) => e.into_response(),
     }
@@ -178,6 +181,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
                 "arrived",
                 "unavailable_noted",
                 "invalid",
+                "engaged",
             ];
             let text = if known.contains(&r.as_str()) {
                 tx(&r)

@@ -214,7 +214,7 @@ async fn handle(
             match open.as_slice() {
                 [one] => *one,
                 [] => {
-                    confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
+                    confirm(st, gw, reply_id, &vid, "reply_nothing_open", "", "").await;
                     return Ok("nothing_open");
                 }
                 many => {
@@ -267,6 +267,10 @@ async fn handle(
         AckOutcome::Closed { .. } => {
             confirm(st, gw, reply_id, &vid, "reply_closed", c, "").await;
             "closed"
+        }
+        AckOutcome::Engaged { .. } => {
+            confirm(st, gw, reply_id, &vid, "reply_engaged", c, "").await;
+            "engaged"
         }
         AckOutcome::Refused { .. } | AckOutcome::Unknown => {
             confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;

@@ -18,7 +18,7 @@ pub const OPTIONAL_MESSAGE_KINDS: [&str; 1] = ["recall"];
 
 /// SMS texts a locale may define in `[sms]`: the messages (a shorter form of `[messages]`,
 /// carrying the reply code instead of the link) and the answers to a volunteer's reply.
-pub const SMS_KINDS: [&str; 14] = [
+pub const SMS_KINDS: [&str; 16] = [
     "callout",
     "recall",
     "standby",
@@ -33,6 +33,8 @@ pub const SMS_KINDS: [&str; 14] = [
     "reply_which",
     "reply_unknown",
     "reply_stopped",
+    "reply_engaged",
+    "reply_nothing_open",
 ];
 
 /// Placeholders a template may use.

@@ -17,6 +17,7 @@ use crate::domain::ladder::{Pool, distance, scope_region};
 use crate::domain::plan::Requirement;
 use crate::domain::region::{RegionCode, Tier};
 use crate::store::Result;
+use crate::store::engage::{engages, parse_deployment};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -270,11 +271,13 @@ async fn busy(
     now: Timestamp,
 ) -> Result<HashMap<String, Exclusion>> {
     let deps = ctx.store.deployments(ids).await?;
-    let mut pairs: Vec<(usize, String, u32)> = Vec::new();
+    let mut pairs: Vec<(usize, String, u32, &str)> = Vec::new();
     for (i, d) in deps.iter().enumerate() {
-        for (inc, n) in d {
-            if inc != ask.incident {
-                pairs.push((i, inc.clone(), *n));
+        for (inc, value) in d {
+            if inc != ask.incident
+                && let Some((n, _)) = parse_deployment(value)
+            {
+                pairs.push((i, inc.clone(), n, value));
             }
         }
     }
@@ -287,15 +290,16 @@ async fn busy(
         .deployment_facts(
             &pairs
                 .iter()
-                .map(|(_, i, n)| (i.clone(), *n))
+                .map(|(_, i, n, _)| (i.clone(), *n))
                 .collect::<Vec<_>>(),
         )
         .await?;
     let rest_ms = i64::from(ctx.config.eligibility.rest_hours) * 3_600_000;
     let mut forget: HashMap<usize, Vec<String>> = HashMap::new();
-    for ((i, inc, _), f) in pairs.into_iter().zip(facts) {
+    for ((i, inc, _, value), f) in pairs.into_iter().zip(facts) {
         let live = matches!(f.status.as_str(), "mustering" | "filled" | "short");
-        let serving = matches!(f.state.as_str(), "accepted" | "arrived");
+        // Serving there, or accepting there right now (a claim under its lease).
+        let serving = engages(value, &f.status, &f.state, now.as_millisecond());
         let served = matches!(f.was.as_str(), "accepted" | "arrived");
         let rest_until = f.stood_down_at + rest_ms;
         let exclusion = if live && serving {

@@ -5,6 +5,7 @@ use super::{Result, Store, StoreError, retrying};
 use crate::clock::{Millis, rfc3339};
 use crate::domain::callout::Response;
 use crate::domain::incident::IncidentId;
+use crate::store::engage::Engagement;
 use redis::Value;
 use std::collections::HashMap;
 
@@ -38,6 +39,13 @@ pub enum AckOutcome {
         state: String,
         /// Why.
         reason: String,
+    },
+    /// An acceptance not counted: the volunteer is deployed on another live incident.
+    Engaged {
+        /// The callout's state (unchanged).
+        state: String,
+        /// The live incident they are deployed on.
+        elsewhere: IncidentId,
     },
     /// The callout moved to `state`; `promoted` is the standby callout that got the slot.
     Changed {
@@ -175,8 +183,40 @@ impl Store {
         })
     }
 
-    /// Applies an answer to callout `n`.
+    /// Applies an answer to callout `n`. An acceptance on a live incident first claims the
+    /// volunteer ([`Store::engage`]): one deployed on another live incident is told so and
+    /// not counted; a claim whose acceptance did not count (standby, refused) is released.
     pub async fn ack(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        response: Response,
+        now: Millis,
+        via: &str,
+    ) -> Result<AckOutcome> {
+        if response != Response::Accept {
+            return self.ack_script(id, n, response, now, via).await;
+        }
+        let claim = match self.engage(id, n, now).await? {
+            Engagement::Free(claim) => claim,
+            Engagement::Elsewhere { state, incident } => {
+                return Ok(AckOutcome::Engaged {
+                    state,
+                    elsewhere: incident,
+                });
+            }
+        };
+        let out = self.ack_script(id, n, response, now, via).await?;
+        let counted = matches!(&out,
+            AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state }
+                if state == "accepted" || state == "arrived");
+        if let (Some((vid, value)), false) = (claim, counted) {
+            self.disengage(&vid, id, &value).await?;
+        }
+        Ok(out)
+    }
+
+    async fn ack_script(
         &self,
         id: &IncidentId,
         n: u32,

@@ -22,6 +22,7 @@
 //! own connection without a response timeout ([`Store::blocking_connection`]).
 
 pub mod callouts;
+pub mod engage;
 pub mod incidents;
 pub mod keys;
 pub mod ladder;

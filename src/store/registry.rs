@@ -709,8 +709,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Each volunteer's recorded deployments: incident id → callout n.
-    pub async fn deployments(&self, vids: &[String]) -> Result<Vec<HashMap<String, u32>>> {
+    /// Each volunteer's recorded deployments: incident id → the raw value (callout n, and
+    /// the claim time while an acceptance is under way; see [`super::engage`]).
+    pub async fn deployments(&self, vids: &[String]) -> Result<Vec<HashMap<String, String>>> {
         let mut p = redis::pipe();
         for v in vids {
             p.cmd("HGETALL").arg(self.keys.deployments(v));

@@ -34,6 +34,8 @@ pub(crate) struct Scripts {
     pub sms_rate: Script,
     pub sms_receipt: Script,
     pub sms_note: Script,
+    pub engage: Script,
+    pub disengage: Script,
 }
 
 impl Scripts {
@@ -64,6 +66,8 @@ impl Scripts {
             sms_rate: script!("sms_rate.lua"),
             sms_receipt: script!("sms_receipt.lua"),
             sms_note: script!("sms_note.lua"),
+            engage: script!("engage.lua"),
+            disengage: script!("disengage.lua"),
         }
     }
 }

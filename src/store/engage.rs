@@ -1,0 +1,167 @@
+//! Engagement: a volunteer counts on at most one live incident at a time.
+//!
+//! A volunteer's deployments hash (`P:vol:VID:deploy`, see [`super::keys`]) names the live
+//! incidents where they accepted: `incident → "n"` once the projection recorded it, or
+//! `incident → "n@ms"` while an acceptance is under way (a claim, a lease of
+//! [`CLAIM_LEASE_MS`]). Before an acceptance on a live incident is counted, `engage.lua` sets
+//! the claim, and only when every other incident the hash names has been checked and found
+//! not to engage the volunteer (stood down, or their callout there no longer accepted, and no
+//! claim younger than the lease). The check reads other incidents' keys, which on a Cluster
+//! live on other nodes, so it is done here and the script refuses to claim if the hash changed
+//! since: two acceptances racing for one volunteer cannot both pass. A claim whose acceptance
+//! did not count is released (`disengage.lua`); one left by a crash expires with its lease.
+
+use super::{Result, Store, retrying};
+use crate::clock::Millis;
+use crate::domain::incident::IncidentId;
+use redis::Value;
+
+/// How long a claim engages a volunteer before its acceptance is counted: far longer than an
+/// acceptance takes, short enough that a crash between claim and count does not keep a
+/// volunteer from answering another call-out for long.
+pub const CLAIM_LEASE_MS: i64 = 30_000;
+
+/// The result of claiming a volunteer for an acceptance.
+#[derive(Debug, Clone)]
+pub enum Engagement {
+    /// Free to accept: the claim set now, as (volunteer, value), to release if the acceptance
+    /// does not count; `None` when nothing was claimed (a drill, this incident held it
+    /// already, or the callout is unknown).
+    Free(Option<(String, String)>),
+    /// Deployed on another live incident.
+    Elsewhere {
+        /// The callout's state here (unchanged).
+        state: String,
+        /// The incident they are deployed on.
+        incident: IncidentId,
+    },
+}
+
+/// A deployments-hash value: the callout number, and the claim time while under way.
+pub fn parse_deployment(value: &str) -> Option<(u32, Option<Millis>)> {
+    match value.split_once('@') {
+        Some((n, ms)) => Some((n.parse().ok()?, Some(ms.parse().ok()?))),
+        None => Some((value.parse().ok()?, None)),
+    }
+}
+
+/// Whether a deployment record still engages its volunteer, given its incident's status and
+/// the callout's state there.
+pub fn engages(value: &str, status: &str, state: &str, now: Millis) -> bool {
+    let live = matches!(status, "mustering" | "filled" | "short");
+    let serving = matches!(state, "accepted" | "arrived");
+    let leased =
+        matches!(parse_deployment(value), Some((_, Some(at))) if now - at < CLAIM_LEASE_MS);
+    live && (serving || leased)
+}
+
+impl Store {
+    /// Claims the volunteer of callout `n` of incident `id` for an acceptance (see the module).
+    pub async fn engage(&self, id: &IncidentId, n: u32, now: Millis) -> Result<Engagement> {
+        let mut p = redis::pipe();
+        p.cmd("HMGET")
+            .arg(self.keys.callout(id, n))
+            .arg("v")
+            .arg("st");
+        p.cmd("HGET").arg(self.keys.incident(id)).arg("mode");
+        let ((vid, state), mode): ((Option<String>, Option<String>), Option<String>) =
+            self.pipe(&p).await?;
+        let (Some(vid), Some(state)) = (vid, state) else {
+            return Ok(Engagement::Free(None));
+        };
+        if mode.as_deref() != Some("live") {
+            return Ok(Engagement::Free(None)); // a drill never engages anyone
+        }
+        let key = self.keys.deployments(&vid);
+        let idt = id.to_string();
+        let value = format!("{n}@{now}");
+        let mut checked: Vec<(String, String)> = Vec::new();
+        loop {
+            let reply: Vec<Value> = retrying(|| {
+                let mut c = self.conn();
+                let mut inv = self.scripts().engage.prepare_invoke();
+                inv.key(&key).arg(&idt).arg(n).arg(now);
+                for (i, v) in &checked {
+                    inv.arg(i).arg(v);
+                }
+                async move { inv.invoke_async(&mut c).await }
+            })
+            .await?;
+            let t: Vec<String> = reply
+                .iter()
+                .map(|v| redis::from_redis_value::<String>(v.clone()).unwrap_or_default())
+                .collect();
+            match t.first().map(String::as_str) {
+                Some("ok") => {
+                    let fresh = t.get(1).map(String::as_str) == Some("1");
+                    return Ok(Engagement::Free(
+                        fresh.then(|| (vid.clone(), value.clone())),
+                    ));
+                }
+                Some("check") => {
+                    let others: Vec<(String, String)> = t[1..]
+                        .chunks(2)
+                        .filter(|c| c.len() == 2)
+                        .map(|c| (c[0].clone(), c[1].clone()))
+                        .collect();
+                    let pairs: Vec<(String, u32)> = others
+                        .iter()
+                        .map(|(i, v)| (i.clone(), parse_deployment(v).map_or(0, |d| d.0)))
+                        .collect();
+                    let facts = self.deployment_facts(&pairs).await?;
+                    for ((inc, v), f) in others.iter().zip(&facts) {
+                        if engages(v, &f.status, &f.state, now)
+                            && let Some(incident) = IncidentId::parse(inc)
+                        {
+                            return Ok(Engagement::Elsewhere { state, incident });
+                        }
+                    }
+                    checked.extend(others);
+                }
+                _ => return Ok(Engagement::Free(None)),
+            }
+        }
+    }
+
+    /// Releases claim `value` of volunteer `vid` on incident `id` if it is still that claim.
+    pub async fn disengage(&self, vid: &str, id: &IncidentId, value: &str) -> Result<()> {
+        let key = self.keys.deployments(vid);
+        let idt = id.to_string();
+        let _: i64 = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().disengage.prepare_invoke();
+            inv.key(&key).arg(&idt).arg(value);
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_engages_while_live_and_serving_or_freshly_claimed() {
+        assert!(engages("3", "mustering", "accepted", 0));
+        assert!(engages("3", "filled", "arrived", 0));
+        assert!(!engages("3", "stood_down", "stood_down", 0));
+        assert!(!engages("3", "mustering", "withdrawn", 0));
+        assert!(engages(
+            "3@1000",
+            "mustering",
+            "notified",
+            1000 + CLAIM_LEASE_MS - 1
+        ));
+        assert!(!engages(
+            "3@1000",
+            "mustering",
+            "notified",
+            1000 + CLAIM_LEASE_MS
+        ));
+        assert_eq!(parse_deployment("7@123"), Some((7, Some(123))));
+        assert_eq!(parse_deployment("7"), Some((7, None)));
+        assert_eq!(parse_deployment("x"), None);
+    }
+}
