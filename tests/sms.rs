@@ -1104,3 +1104,71 @@ async fn a_gateway_down_for_good_leaves_sms_only_callouts_failed_and_says_why() 
     assert_eq!(failed as usize, total);
     app.stop().await;
 }
+
+/// Floods last weeks: a call-out still open after the 7-day reuse window keeps its code — a
+/// reply with it still answers it, and no new call-out to the number is given it — and a
+/// number with nothing open is told so in its own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_stays_bound_while_its_callout_is_open_however_long() {
+    let (_r, gws, app, clock) = start(&["gw1"]).await;
+    let flood = raise(&app, "flood").await;
+    let n = called(&app, &flood).await;
+    eventually(T, "call-outs sent", || async { gws.callouts().len() == n }).await;
+    let first = gws.callouts().remove(0);
+    let (phone, c1) = (first.to.clone(), code_of(&first.text));
+    clock.advance(8 * 24 * 3600 * 1000);
+    let (_, b) = reply(&app, "gw1", &phone, &format!("{c1}Y"), "late-1", true).await;
+    assert_eq!(b["messages"][0]["result"], "answered", "{b}");
+    let state = callout_of(&app, &flood, &tail(&phone)).await["state"].clone();
+    assert!(
+        state == "accepted" || state == "standby",
+        "the 8-day-old code answered its open call-out: {state}"
+    );
+
+    // Issuing: the number's old open code is never handed to a new callout, even when every
+    // other two-digit code has been used since; codes of closed callouts past the window are
+    // pruned and reused.
+    let store = app.store();
+    let now = muster::clock::Clock::now_ms(&clock);
+    let fresh_phone = "+8613999990000";
+    let open_ref = format!("{flood}.1");
+    let c_open = store.sms_code(fresh_phone, &open_ref, now).await.unwrap();
+    let closed_ref = "00000000-0000-4000-8000-000000000001.1";
+    let c_closed = store
+        .sms_code(fresh_phone, closed_ref, now + 1)
+        .await
+        .unwrap();
+    let later = now + 8 * 24 * 3600 * 1000;
+    let mut issued = Vec::new();
+    for i in 0..95 {
+        let cref = format!("00000000-0000-4000-8000-{:012}.1", 100 + i);
+        issued.push(store.sms_code(fresh_phone, &cref, later + i).await.unwrap());
+    }
+    assert!(
+        !issued.contains(&c_open),
+        "{c_open} reused while open: {issued:?}"
+    );
+    assert!(
+        issued.contains(&c_closed),
+        "{c_closed} (closed, old) is reused: {issued:?}"
+    );
+
+    // Stood down: a bare reply finds nothing open and is told so (not "not understood").
+    app.json(
+        "POST",
+        &format!("/v1/incidents/{flood}/stand-down"),
+        "demo-township-commander",
+        json!({}),
+    )
+    .await;
+    let (_, b) = reply(&app, "gw1", &phone, "Y", "late-2", true).await;
+    assert_eq!(b["messages"][0]["result"], "nothing_open", "{b}");
+    eventually(T, "told nothing is open", || async {
+        gws.log().iter().any(|m| {
+            m.to == phone
+                && (m.text.contains("没有待回复") || m.text.contains("no call-out waiting"))
+        })
+    })
+    .await;
+    app.stop().await;
+}

@@ -169,23 +169,25 @@ async fn handle(
         }
         Reply::Answer { code, action } => (code, action),
     };
-    // The number's callouts of the last 7 days, newest first: those of incidents still on
-    // (`live`), and among them those still waiting for or holding an answer (`open`).
+    // The number's callouts, newest first: those given their code within the reuse window, and
+    // older ones still open (a flood lasts weeks); of incidents still on (`live`), or over.
     let mut live = Vec::new();
     let mut over = Vec::new();
-    let codes: Vec<(String, crate::domain::incident::IncidentId, u32)> = store
-        .sms_codes(&phone, now)
-        .await?
-        .into_iter()
-        .filter_map(|(c, cref)| parse_ref(&cref).map(|(i, n)| (c, i, n)))
-        .collect();
-    let refs: Vec<_> = codes.iter().map(|(_, i, n)| (*i, *n)).collect();
-    let statuses = store.callout_statuses(&refs).await?;
-    for ((code, incident, n), status) in codes.into_iter().zip(statuses) {
-        match status {
-            Some((_, status)) if status == "stood_down" || status == "closed" => over.push(code),
-            Some((state, _)) => live.push((Open { code, incident, n }, state)),
-            None => {}
+    for h in store.sms_codes(&phone, now).await? {
+        let Some((incident, n)) = parse_ref(&h.cref) else {
+            continue;
+        };
+        match (h.fresh || h.open, h.over, h.state) {
+            (false, _, _) | (_, _, None) => {}
+            (true, true, _) => over.push(h.code),
+            (true, false, Some(state)) => live.push((
+                Open {
+                    code: h.code,
+                    incident,
+                    n,
+                },
+                state,
+            )),
         }
     }
     let target = match &code {

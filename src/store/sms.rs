@@ -9,6 +9,28 @@ use sha2::{Digest, Sha256};
 /// How long a reply code stays bound to its callout for its number (`api.md`: 7 days).
 pub const CODE_REUSE_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// Callout states in which a callout still waits for or holds an answer: its code stays bound.
+pub const OPEN_STATES: [&str; 6] = [
+    "pending", "notified", "silent", "accepted", "standby", "arrived",
+];
+
+/// A reply code a phone number holds.
+#[derive(Debug, Clone)]
+pub struct HeldCode {
+    /// The code.
+    pub code: String,
+    /// Its callout, "incident.n".
+    pub cref: String,
+    /// Issued within the reuse window.
+    pub fresh: bool,
+    /// Its callout is still open (see [`OPEN_STATES`]).
+    pub open: bool,
+    /// Its incident is over (stood down or closed).
+    pub over: bool,
+    /// Its callout's state, when it still exists.
+    pub state: Option<String>,
+}
+
 /// How long gateway ids and inbound ids are remembered.
 const ID_TTL_SECS: u64 = 7 * 24 * 3600;
 
@@ -30,35 +52,81 @@ impl Store {
         self.keys.sms_phone(&hex)
     }
 
-    /// The reply code of callout `cref` for `phone` (see `sms_code.lua`).
+    /// The reply code of callout `cref` for `phone` (see `sms_code.lua`): codes past the
+    /// reuse window stay bound while their callouts are open, and are pruned once those are
+    /// over.
     pub async fn sms_code(&self, phone: &str, cref: &str, now: i64) -> Result<String> {
         let key = self.phone_key(phone);
+        // Only codes past the window need their callouts looked at (usually none).
+        let all: std::collections::HashMap<String, String> =
+            self.cmd(redis::cmd("HGETALL").arg(&key)).await?;
+        let old = all.iter().any(|(k, v)| {
+            k.starts_with("c:")
+                && v.rsplit_once('|')
+                    .and_then(|(_, at)| at.parse::<i64>().ok())
+                    .is_some_and(|at| now - at >= CODE_REUSE_MS)
+        });
+        let mut marks = Vec::new();
+        if old {
+            for c in self.sms_codes(phone, now).await? {
+                if c.fresh {
+                    continue;
+                }
+                marks.push(if c.open {
+                    format!("+{}", c.cref)
+                } else {
+                    format!("-{}", c.code)
+                });
+            }
+        }
         retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().sms_code.prepare_invoke();
             inv.key(&key).arg(cref).arg(now).arg(CODE_REUSE_MS);
+            for m in &marks {
+                inv.arg(m);
+            }
             async move { inv.invoke_async(&mut c).await }
         })
         .await
     }
 
-    /// The callouts `phone` was given a code for within the reuse window: (code, "incident.n"),
-    /// newest first.
-    pub async fn sms_codes(&self, phone: &str, now: i64) -> Result<Vec<(String, String)>> {
+    /// Every code `phone` holds, newest first, with whether it is within the reuse window and
+    /// whether its callout is still open (its incident on, the callout waiting for or holding
+    /// an answer).
+    pub async fn sms_codes(&self, phone: &str, now: i64) -> Result<Vec<HeldCode>> {
         let all: std::collections::HashMap<String, String> = self
             .cmd(redis::cmd("HGETALL").arg(self.phone_key(phone)))
             .await?;
-        let mut out: Vec<(i64, String, String)> = all
+        let mut held: Vec<(i64, String, String, IncidentId, u32)> = all
             .iter()
             .filter_map(|(k, v)| {
                 let code = k.strip_prefix("c:")?;
                 let (cref, at) = v.rsplit_once('|')?;
-                let at: i64 = at.parse().ok()?;
-                (now - at < CODE_REUSE_MS).then(|| (at, code.to_string(), cref.to_string()))
+                let (id, n) = parse_ref(cref)?;
+                Some((at.parse().ok()?, code.to_string(), cref.to_string(), id, n))
             })
             .collect();
-        out.sort_by(|a, b| b.cmp(a));
-        Ok(out.into_iter().map(|(_, c, r)| (c, r)).collect())
+        held.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+        let refs: Vec<(IncidentId, u32)> = held.iter().map(|h| (h.3, h.4)).collect();
+        let statuses = self.callout_statuses(&refs).await?;
+        Ok(held
+            .into_iter()
+            .zip(statuses)
+            .map(|((at, code, cref, _, _), st)| HeldCode {
+                fresh: now - at < CODE_REUSE_MS,
+                open: st.as_ref().is_some_and(|(state, status)| {
+                    !matches!(status.as_str(), "stood_down" | "closed")
+                        && OPEN_STATES.contains(&state.as_str())
+                }),
+                over: st
+                    .as_ref()
+                    .is_some_and(|(_, status)| matches!(status.as_str(), "stood_down" | "closed")),
+                state: st.map(|(state, _)| state),
+                code,
+                cref,
+            })
+            .collect())
     }
 
     /// Takes one message's turn at gateway `gw` (`per_sec` messages a second across all

@@ -370,6 +370,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The app's own store (its Redis and key prefix), for checks below the API.
+    pub fn store(&self) -> muster::store::Store {
+        self.app.as_ref().unwrap().ctx.store.clone()
+    }
+
     /// Graceful stop: in-flight work finishes.
     pub async fn stop(mut self) {
         let app = self.app.take().unwrap();
