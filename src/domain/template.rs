@@ -153,10 +153,17 @@ impl Templates {
         };
         let mut out = Self::render_text(t, text, v);
         let title: Vec<char> = v.title.chars().collect();
+        // "…" is not in the GSM alphabet: on a GSM-7 text it would turn the whole message into
+        // UCS-2 (less than half the characters per segment), so GSM-7 texts get "...".
+        let ellipsis: &[char] = if sms_encoding(&out).0 == "GSM-7" {
+            &['.', '.', '.']
+        } else {
+            &['…']
+        };
         let mut keep = title.len();
         while sms_segments(&out) > max_segments && keep > 0 {
             keep -= 1;
-            let short: String = title[..keep].iter().chain(['…'].iter()).collect();
+            let short: String = title[..keep].iter().chain(ellipsis.iter()).collect();
             out = Self::render_text(
                 t,
                 text,
@@ -246,26 +253,44 @@ const GSM_EXTENDED: &str = "^{}\\[~]|€\u{0C}";
 
 /// How an SMS text is encoded and how many segments it takes: GSM-7 when every character
 /// is in the GSM alphabet (160 septets in one segment, 153 per segment of a longer message),
-/// else UCS-2 (70 UTF-16 units, 67 per segment).
+/// else UCS-2 (70 UTF-16 units, 67 per segment). A character is never split between two
+/// segments: a GSM extension character (escape + septet) or a UTF-16 surrogate pair that
+/// would straddle a boundary starts the next segment, as phones and gateways do — so `€` × 153
+/// takes 3 segments, not 2.
 pub fn sms_encoding(text: &str) -> (&'static str, u32, u32) {
-    let gsm: Option<u32> = text.chars().try_fold(0u32, |n, c| {
-        if GSM_BASIC.contains(c) {
-            Some(n + 1)
-        } else if GSM_EXTENDED.contains(c) {
-            Some(n + 2)
-        } else {
-            None
+    let gsm: Option<Vec<u32>> = text
+        .chars()
+        .map(|c| {
+            if GSM_BASIC.contains(c) {
+                Some(1)
+            } else if GSM_EXTENDED.contains(c) {
+                Some(2)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let (name, widths, single, multi) = match gsm {
+        Some(w) => ("GSM-7", w, 160, 153),
+        None => (
+            "UCS-2",
+            text.chars().map(|c| c.len_utf16() as u32).collect(),
+            70,
+            67,
+        ),
+    };
+    let units: u32 = widths.iter().sum();
+    if units <= single {
+        return (name, units, 1);
+    }
+    let (mut segments, mut used) = (1, 0);
+    for w in widths {
+        if used + w > multi {
+            segments += 1;
+            used = 0;
         }
-    });
-    let (name, units, single, multi) = match gsm {
-        Some(septets) => ("GSM-7", septets, 160, 153),
-        None => ("UCS-2", text.encode_utf16().count() as u32, 70, 67),
-    };
-    let segments = if units <= single {
-        1
-    } else {
-        units.div_ceil(multi)
-    };
+        used += w;
+    }
     (name, units, segments)
 }
 
@@ -373,6 +398,51 @@ callout = "{kind}{level}：{title}，请{team_kind}队员回复。{link}"
         // One Chinese character makes the whole message UCS-2.
         assert_eq!(sms_encoding(&format!("{}好", "a".repeat(69))).2, 1);
         assert_eq!(sms_encoding(&format!("{}好", "a".repeat(70))).2, 2);
+    }
+
+    #[test]
+    fn no_character_straddles_two_segments() {
+        // 153 × € is 306 septets, but a segment holds 76 of them (152 septets), not 76.5.
+        assert_eq!(sms_encoding(&"€".repeat(153)), ("GSM-7", 306, 3));
+        assert_eq!(sms_encoding(&"€".repeat(152)), ("GSM-7", 304, 2));
+        assert_eq!(sms_encoding(&format!("{}€", "a".repeat(158))).2, 1);
+        assert_eq!(
+            sms_encoding(&format!("{}€{}", "a".repeat(152), "a".repeat(152))).2,
+            3
+        );
+        // A surrogate pair (😀 is two UTF-16 units) never splits a UCS-2 segment.
+        assert_eq!(
+            sms_encoding(&format!("{}😀{}", "好".repeat(66), "好".repeat(66))),
+            ("UCS-2", 134, 3)
+        );
+        assert_eq!(
+            sms_encoding(&format!("{}😀{}", "好".repeat(65), "好".repeat(67))),
+            ("UCS-2", 134, 2)
+        );
+    }
+
+    #[test]
+    fn shortening_a_gsm_title_keeps_the_text_gsm() {
+        let mut t = templates();
+        let mut en = t.locales["zh-CN"].clone();
+        en.drill_prefix = "[DRILL] ".into();
+        en.sms
+            .insert("callout".into(), "{title}: reply {code}Y".into());
+        t.locales.insert("en".into(), en);
+        let title = "levee breach at the north dike ".repeat(20);
+        let v = MessageVars {
+            title: &title,
+            code: "23",
+            ..Default::default()
+        };
+        let text = t.render_sms("en", "callout", &v, 2);
+        assert_eq!(sms_encoding(&text).0, "GSM-7", "{text}");
+        assert_eq!(sms_segments(&text), 2, "{text}");
+        assert!(text.ends_with("...: reply 23Y"), "{text}");
+        assert!(
+            text.len() > 250,
+            "most of two GSM-7 segments is used: {text}"
+        );
     }
 
     #[test]
