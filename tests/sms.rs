@@ -1172,3 +1172,85 @@ async fn a_code_stays_bound_while_its_callout_is_open_however_long() {
     .await;
     app.stop().await;
 }
+
+/// An `undelivered` receipt hands the call-out to the next channel, as a failed send does: the
+/// second gateway gets the same call-out (same reply code) once, however often the receipt
+/// comes; a delivered or answered call-out is not handed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undelivered_receipt_hands_the_call_out_to_the_next_channel() {
+    let (_r, gws, app, clock) = start(&["gw1", "gw2"]).await;
+    let id = raise(&app, "flood").await;
+    let total = called(&app, &id).await;
+    eventually(T, "every call-out sent", || async {
+        gws.callouts().len() == total
+    })
+    .await;
+    let log = gws.log();
+    let sent: Vec<(usize, &Sms)> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.gateway == "gw1" && m.status == 200 && m.id.ends_with("_callout"))
+        .collect();
+    assert!(sent.len() >= 3, "{}", sent.len());
+    let (lost_i, lost) = sent[0];
+    let (ok_i, ok) = sent[1];
+    let (answered_i, answered) = sent[2];
+    let (_, b) = receipt(&app, "gw1", &format!("gw1-{ok_i}"), "delivered").await;
+    assert_eq!(b["applied"], 1);
+    let (_, b) = reply(
+        &app,
+        "gw1",
+        &answered.to,
+        &format!("{}N", code_of(&answered.text)),
+        "r-u",
+        true,
+    )
+    .await;
+    assert_eq!(b["messages"][0]["result"], "answered");
+    for (i, _) in [(lost_i, lost), (ok_i, ok), (answered_i, answered)] {
+        for _ in 0..2 {
+            receipt(&app, "gw1", &format!("gw1-{i}"), "undelivered").await;
+        }
+    }
+    clock.advance(1_000);
+    eventually(
+        T,
+        "the undelivered call-out goes out through gw2",
+        || async {
+            gws.log()
+                .iter()
+                .any(|m| m.gateway == "gw2" && m.to == lost.to && m.status == 200)
+        },
+    )
+    .await;
+    let again: Vec<Sms> = gws
+        .log()
+        .into_iter()
+        .filter(|m| m.gateway == "gw2" && m.status == 200)
+        .collect();
+    assert_eq!(
+        again.len(),
+        1,
+        "only the undelivered, unanswered one, once: {again:?}"
+    );
+    assert_eq!(
+        code_of(&again[0].text),
+        code_of(&lost.text),
+        "the same reply code"
+    );
+    let c = callout_of(&app, &id, &tail(&lost.to)).await;
+    assert_eq!(c["channel"], "sms:gw2", "{c}");
+    assert_eq!(c["state"], "notified", "{c}");
+    // The volunteer answers the call-out that reached them.
+    let (_, b) = reply(
+        &app,
+        "gw2",
+        &lost.to,
+        &format!("{}Y", code_of(&again[0].text)),
+        "r-v",
+        true,
+    )
+    .await;
+    assert_eq!(b["messages"][0]["result"], "answered", "{b}");
+    app.stop().await;
+}

@@ -492,7 +492,15 @@ impl Inner {
                     .map(|()| "webhook".to_string())
             }
             Via::Sms(gw) => {
-                self.send_sms(gw, id, n, kind, requirement, info, contact, &msg_id)
+                // Where an `undelivered` receipt for this message hands it on: the next
+                // channel's first attempt (0: there is none).
+                let onward = next.map_or(0, |_| attempt - nth + 1 + tries);
+                let sent = SentSms {
+                    kind,
+                    msg_id: &msg_id,
+                    onward,
+                };
+                self.send_sms(gw, id, n, &sent, requirement, info, contact)
                     .await
             }
         };
@@ -549,12 +557,12 @@ impl Inner {
         gw: &Gateway,
         id: &IncidentId,
         n: u32,
-        kind: &str,
+        sent: &SentSms<'_>,
         requirement: &str,
         info: &IncidentInfo,
         contact: &Contact,
-        msg_id: &str,
     ) -> Result<String, SendError> {
+        let (kind, msg_id) = (sent.kind, sent.msg_id);
         let store = &self.ctx.store;
         let phone = contact.phone.as_deref().unwrap_or_default();
         let cref = callout_ref(id, n);
@@ -623,7 +631,10 @@ impl Inner {
         metrics::histogram!("muster_delivery_duration_seconds", "channel" => "sms")
             .record(started.elapsed().as_secs_f64());
         let gw_id = result?;
-        if let Err(e) = store.sms_sent(gw.name(), &gw_id, &cref).await {
+        if let Err(e) = store
+            .sms_sent(gw.name(), &gw_id, &cref, kind, sent.onward)
+            .await
+        {
             tracing::warn!(gateway = gw.name(), error = %e, "could not remember the gateway's message id; its receipts will be ignored");
         }
         Ok(format!("sms:{}", gw.name()))
@@ -725,8 +736,13 @@ impl Inner {
     }
 
     /// The message kind as sent and the template it is rendered from: a re-sent call-out
-    /// (`recall:STEP`) is a call-out, in the `recall` template where the locale has one.
+    /// (`recall:STEP`) is a call-out, in the `recall` template where the locale has one; a
+    /// call-out handed to the next channel after an `undelivered` receipt (`failover`) is the
+    /// call-out again.
     fn template_of<'k>(&self, locale: &str, kind: &'k str) -> (&'k str, &'k str) {
+        if kind == "failover" {
+            return ("callout", "callout");
+        }
         match kind.strip_prefix("recall:") {
             Some(_) if self.ctx.seed.templates.has(locale, "recall") => ("callout", "recall"),
             Some(_) => ("callout", "callout"),
@@ -919,6 +935,14 @@ impl Inner {
 enum Via<'a> {
     Webhook(&'a str),
     Sms(&'a Arc<Gateway>),
+}
+
+/// One SMS being sent: its message kind, id, and the attempt an `undelivered` receipt for it
+/// hands the message on to (the next channel's first; 0 when none).
+struct SentSms<'a> {
+    kind: &'a str,
+    msg_id: &'a str,
+    onward: u32,
 }
 
 /// One channel of a volunteer's plan: its attempts are one plus its backoff's length.

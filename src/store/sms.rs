@@ -143,13 +143,22 @@ impl Store {
         .await
     }
 
-    /// Remembers which callout gateway `gw`'s message `gw_id` was, for its receipts.
-    pub async fn sms_sent(&self, gw: &str, gw_id: &str, cref: &str) -> Result<()> {
+    /// Remembers which callout gateway `gw`'s message `gw_id` was, for its receipts: the
+    /// callout, the message kind, and the attempt an `undelivered` receipt hands it on to
+    /// (`onward`, the next channel's first; 0 when there is none).
+    pub async fn sms_sent(
+        &self,
+        gw: &str,
+        gw_id: &str,
+        cref: &str,
+        kind: &str,
+        onward: u32,
+    ) -> Result<()> {
         let key = self.keys.sms_gateway_id(gw, gw_id);
         self.cmd(
             redis::cmd("SET")
                 .arg(key)
-                .arg(cref)
+                .arg(format!("{cref}|{kind}|{onward}"))
                 .arg("EX")
                 .arg(ID_TTL_SECS),
         )
@@ -165,15 +174,30 @@ impl Store {
         now: i64,
     ) -> Result<Option<bool>> {
         let key = self.keys.sms_gateway_id(gw, gw_id);
-        let cref: Option<String> = self.cmd(redis::cmd("GET").arg(key)).await?;
-        let Some((id, n)) = cref.as_deref().and_then(parse_ref) else {
+        let sent: Option<String> = self.cmd(redis::cmd("GET").arg(key)).await?;
+        let sent = sent.unwrap_or_default();
+        // "incident.n|kind|onward" (or a bare "incident.n" remembered by an older version).
+        let mut parts = sent.splitn(3, '|');
+        let cref = parts.next().unwrap_or("");
+        let (kind, onward) = (parts.next().unwrap_or(""), parts.next().unwrap_or("0"));
+        let Some((id, n)) = parse_ref(cref) else {
             return Ok(None);
         };
         let base = self.keys.incident(&id);
+        let delayed = self.keys.delayed(self.keys.partition_of(&id));
+        let idt = id.to_string();
         let changed: i64 = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().sms_receipt.prepare_invoke();
-            inv.key(&base).arg(n).arg(status).arg(now).arg(gw);
+            inv.key(&base)
+                .key(&delayed)
+                .arg(n)
+                .arg(status)
+                .arg(now)
+                .arg(gw)
+                .arg(kind)
+                .arg(onward)
+                .arg(&idt);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;

@@ -7,7 +7,8 @@
 -- claim reads each callout and skips what is no longer needed: a callout that is gone, a
 -- message already delivered or given up, one a later attempt owns (a retry is scheduled), and
 -- for a call-out an answered callout or a stood-down incident (for a re-sent call-out,
--- `recall:STEP`, one that is no longer silent). A chunk claimed before (its
+-- `recall:STEP`, one that is no longer silent; for a call-out handed on after an
+-- `undelivered` receipt, `failover`, one that was answered meanwhile). A chunk claimed before (its
 -- worker died or stalled mid-send) makes every message still without an outcome a re-send,
 -- which the caller counts.
 -- KEYS[1] incident base key
@@ -18,7 +19,8 @@
 local base, kind, attempt = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local recall = string.sub(kind, 1, 7) == 'recall:'
 local closed = false
-if kind == 'callout' or recall then
+local failover = kind == 'failover'
+if kind == 'callout' or recall or failover then
   local status = redis.call('HGET', base, 'status')
   closed = (not status) or status == 'stood_down' or status == 'closed'
 end
@@ -38,6 +40,7 @@ for i = 5, #ARGV do
   elseif tonumber(f[6] or '1') > attempt then verdict = 'later'
   elseif kind == 'callout' and f[1] ~= 'pending' then verdict = f[1]
   elseif recall and f[1] ~= 'silent' then verdict = f[1]
+  elseif failover and f[1] ~= 'notified' and f[1] ~= 'silent' then verdict = f[1]
   elseif closed then verdict = 'closed' end
   local resend = 0
   if verdict == 'send' and not first then resend = 1 end

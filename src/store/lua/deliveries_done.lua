@@ -34,6 +34,8 @@ for i = 8, #ARGV, 5 do
         else
           redis.call('HSET', co, 'ok_callout', now, 'na', now, 'ch', detail)
         end
+      elseif kind == 'failover' then
+        redis.call('HSET', co, 'ok_failover', now, 'ch', detail)
       else
         redis.call('HSET', co, 'ok_' .. kind, now)
       end
