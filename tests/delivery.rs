@@ -135,7 +135,7 @@ async fn a_restart_mid_incident_loses_no_callout_and_sends_none_twice() {
         per_message(&rx).len() == total
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.idle().await;
     let counts = per_message(&rx);
     assert!(
         counts.values().all(|&n| n == 1),
@@ -254,7 +254,7 @@ async fn a_callout_delivered_after_stand_down_gets_its_own_notice() {
         called > 0 && rx.delivered("stand_down").len() == called
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.idle().await;
     let called: Vec<String> = rx
         .delivered("callout")
         .iter()

@@ -166,7 +166,7 @@ async fn a_short_township_escalates_to_the_county_which_fills() {
     );
     // Four minutes: still the township. Five: the county's on-call members are called.
     clock.advance(4 * MIN);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.idle().await;
     assert_eq!(
         rescue_callouts(&rx, &id).len(),
         2,
@@ -202,7 +202,7 @@ async fn a_short_township_escalates_to_the_county_which_fills() {
     // Filled: later steps never come for rescue.
     let before = rescue_callouts(&rx, &id).len();
     clock.advance(30 * MIN);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.idle().await;
     assert_eq!(rescue_callouts(&rx, &id).len(), before);
     assert_eq!(progress(&app, &id, "rescue").await["step"], 1);
     app.stop().await;
@@ -250,7 +250,7 @@ async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
     assert_eq!(steps, [0, 1, 2], "{c}");
     assert!(c.to_string().contains("qualification_missing"), "{c}");
     clock.advance(3 * MIN - 1000);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.idle().await;
     assert_eq!(app.incident(&id).await["status"], "mustering");
     // The city's command centre is down for its first six attempts: more than a volunteer's
     // message is retried (three waits of 1 s here). Its alert waits in the queue meanwhile.
@@ -317,7 +317,7 @@ async fn an_exhausted_ladder_is_short_and_alerts_the_command_centres() {
     assert!(alerts.iter().all(|r| r.signature_ok), "alerts are signed");
     // Nothing fires twice.
     clock.advance(60 * MIN);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.idle().await;
     assert_eq!(rx.delivered("shortfall").len(), 2);
     app.stop().await;
 }
@@ -387,7 +387,7 @@ async fn an_upgrade_calls_out_only_the_difference() {
             && req(&inc, "psych")["called"].as_u64() > Some(0)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.idle().await;
     assert_eq!(
         rescue_callouts(&rx, &id).len(),
         first_wave.len(),
@@ -498,7 +498,7 @@ async fn a_renotify_step_calls_the_silent_again_with_the_same_link() {
     );
     // Nothing is re-sent again while the step waits.
     clock.advance(MIN);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.idle().await;
     let again: usize = rescue_callouts(&rx, &id)
         .iter()
         .filter(|r| silent.iter().any(|s| s.volunteer == r.volunteer))

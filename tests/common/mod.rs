@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use muster::app::{App, Role};
-use muster::clock::ManualClock;
+use muster::clock::{Clock, ManualClock};
 use muster::config::Config;
 use muster::redis_server::EmbeddedRedis;
 use serde_json::Value;
@@ -370,6 +370,29 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits until the app's workers are idle: every consumer group of every partition's
+    /// `bus` and `deliveries` streams has read every entry and acknowledged it (a handler
+    /// acknowledges only what it finished, so an entry being worked on is pending), and no
+    /// retry or escalation timer is due on the app's clock. Checked three times in a row, so
+    /// work that one step enqueues for the next is seen. "Nothing more happened" is asserted
+    /// after this, never after a fixed sleep.
+    pub async fn idle(&self) {
+        let app = self.app.as_ref().unwrap();
+        let store = app.ctx.store.clone();
+        let clock = app.ctx.clock.clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet = 0;
+        while quiet < 3 {
+            assert!(Instant::now() < deadline, "the workers never went idle");
+            if busy(&store, clock.now_ms()).await {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+
     /// The app's own store (its Redis and key prefix), for checks below the API.
     pub fn store(&self) -> muster::store::Store {
         self.app.as_ref().unwrap().ctx.store.clone()
@@ -523,4 +546,86 @@ where
 /// A prefix no other test uses.
 pub fn prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// Whether any worker has work: an unread or unacknowledged stream entry, or a due retry or
+/// timer.
+async fn busy(store: &muster::store::Store, now: i64) -> bool {
+    let mut c = store.conn();
+    for p in 0..store.keys.partitions() {
+        for (stream, groups) in [
+            (store.keys.bus(p), &["fanout", "projection"][..]),
+            (store.keys.deliveries(p), &["notifier"][..]),
+        ] {
+            let info: redis::Value = match redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&stream)
+                .query_async(&mut c)
+                .await
+            {
+                Ok(v) => v,
+                Err(_) => continue, // no stream yet: nothing to do
+            };
+            let last: String = redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(&stream)
+                .query_async::<redis::Value>(&mut c)
+                .await
+                .ok()
+                .and_then(|v| field_of(&v, "last-generated-id"))
+                .unwrap_or_default();
+            let redis::Value::Array(gs) = info else {
+                return true;
+            };
+            let mut seen = 0;
+            for g in &gs {
+                let name = field_of(g, "name").unwrap_or_default();
+                if !groups.contains(&name.as_str()) {
+                    continue;
+                }
+                seen += 1;
+                let pending: i64 = field_of(g, "pending")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                let read = field_of(g, "last-delivered-id").unwrap_or_default();
+                if pending > 0 || read != last {
+                    return true;
+                }
+            }
+            if seen < groups.len() && !last.is_empty() && last != "0-0" {
+                return true; // a group not created yet has entries to read
+            }
+        }
+        for zset in [store.keys.delayed(p), store.keys.timers(p)] {
+            let due: i64 = redis::cmd("ZCOUNT")
+                .arg(&zset)
+                .arg("-inf")
+                .arg(now)
+                .query_async(&mut c)
+                .await
+                .unwrap_or(1);
+            if due > 0 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A field of an XINFO reply (a flat list or a map of names and values), as text.
+fn field_of(v: &redis::Value, name: &str) -> Option<String> {
+    let pairs: Vec<(redis::Value, redis::Value)> = match v {
+        redis::Value::Array(a) => a
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect(),
+        redis::Value::Map(m) => m.clone(),
+        _ => return None,
+    };
+    pairs.into_iter().find_map(|(k, v)| {
+        (redis::from_redis_value::<String>(k).ok()? == name)
+            .then(|| redis::from_redis_value::<String>(v).ok())
+            .flatten()
+    })
 }
