@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use muster::app::{App, Role};
-use muster::clock::{Clock, ManualClock};
+use muster::clock::ManualClock;
 use muster::config::Config;
 use muster::redis_server::EmbeddedRedis;
 use serde_json::Value;
