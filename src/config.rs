@@ -438,14 +438,19 @@ pub struct SmsGateway {
     /// (request signing); its callbacks are signed like generic ones with `callback_secret`.
     #[serde(default)]
     pub secret: String,
-    /// Aliyun: the secret its callbacks are signed with (Standard Webhooks scheme).
+    /// Aliyun: the secret of its callbacks. Aliyun cannot sign its pushes, so configure them
+    /// at `/v1/sms/inbound/{name}/{callback_secret}` and `/v1/sms/status/{name}/{callback_secret}`
+    /// (a long random string); Standard Webhooks headers with this key are accepted too.
     #[serde(default)]
     pub callback_secret: String,
     /// Aliyun: 签名 (sign name).
     #[serde(default)]
     pub sign_name: String,
     /// Aliyun: template code per message kind (`callout`, `recall`, `standby`, `promoted`,
-    /// `stand_down`, `reply`).
+    /// `stand_down`; replies `reply_accepted`, … or one `reply` with a `result` variable), and
+    /// for drills `KIND_drill` (`callout_drill`, …); a drill without one has its `title`
+    /// variable start with 【演练】. Variables: `title`, `region`, `kind`, `level`,
+    /// `team_kind` (in the volunteer's words), `code`; never empty, at most 35 characters.
     #[serde(default)]
     pub templates: std::collections::BTreeMap<String, String>,
     /// Messages per second across all muster instances (shared through Redis). Default 20.

@@ -924,8 +924,9 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
         .into_iter()
         .find(|m| m.2.starts_with("【"))
         .unwrap();
-    // A Twilio inbound callback (form, X-Twilio-Signature over the public URL).
-    let url = app.url("/v1/sms/inbound/twilio");
+    // A Twilio inbound callback (form, X-Twilio-Signature over the full public URL it was
+    // configured with, query string included).
+    let url = app.url("/v1/sms/inbound/twilio?source=twilio&v=2");
     let fields = [
         ("From", to.as_str()),
         ("Body", &format!("{}Y", code_of(&text))),
@@ -947,8 +948,25 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
     };
     let r = post_form("forged".into(), body.clone()).await.unwrap();
     assert_eq!(r.status(), 401);
+    let problem: Value = r.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("not signed by gateway `twilio`"),
+        "{detail}"
+    );
+    assert!(!detail.contains("Bearer"), "{detail}");
+    // Signed over the URL without its query string: refused too.
+    let bare = app.url("/v1/sms/inbound/twilio");
+    let wrong = muster::notify::sms::twilio_signature("tw-token", &bare, &owned);
+    let r = post_form(wrong, body.clone()).await.unwrap();
+    assert_eq!(r.status(), 401);
     let r = post_form(sig, body).await.unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
+    assert!(
+        r.text().await.unwrap().ends_with("<Response/>"),
+        "TwiML, as Twilio expects"
+    );
     assert_eq!(callout_of(&app, &id, &tail(&to)).await["state"], "accepted");
     // A Twilio status callback for that message.
     let n = st
@@ -1015,15 +1033,73 @@ async fn twilio_and_aliyun_gateways_end_to_end() {
     assert!(params.starts_with("SMS_100 {"), "{params}");
     let p: Value = serde_json::from_str(params.trim_start_matches("SMS_100 ")).unwrap();
     let code = p["code"].as_str().unwrap().to_string();
-    // An Aliyun-style inbound (JSON array, signed with callback_secret), number without +86.
+    // Variables in the volunteer's words, bounded, never empty.
+    for m in &ali_sent {
+        let v: Value = serde_json::from_str(m.2.split_once(' ').unwrap().1).unwrap();
+        for (k, x) in v.as_object().unwrap() {
+            let x = x.as_str().unwrap();
+            assert!(!x.is_empty() && x.chars().count() <= 35, "{k}: {x:?}");
+        }
+        assert!(
+            ["地震", "Earthquake"].contains(&v["kind"].as_str().unwrap()),
+            "{v}"
+        );
+        let level = v["level"].as_str().unwrap();
+        assert!(level.contains('Ⅳ') || level.contains("IV"), "{v}");
+        assert!(!v["team_kind"].as_str().unwrap().contains('_'), "{v}");
+    }
+    // An Aliyun push (JSON array, number without +86) authenticated the way Aliyun can: its
+    // secret in the callback URL's path, no signature headers. Answered as Aliyun expects.
     let body = serde_json::to_vec(
-        &json!([{"phone_number": to2, "content": format!("{code} 是"), "sequence_id": 77}]),
+        &json!([{"phone_number": to2, "content": format!("{code} 是"), "sequence_id": 77,
+                 "send_time": "2026-11-29 10:00:00", "dest_code": "1234", "sign_name": "应急召集"}]),
     )
     .unwrap();
-    let key = muster::notify::webhook::decode_secret(GW_SECRET);
-    let (s, v) = signed_post(&app, "/v1/sms/inbound/aliyun", &key, "ali-1", body).await;
-    assert_eq!(s, 200);
+    let path_secret = GW_SECRET;
+    let post_push = |path: String, body: Vec<u8>| {
+        app.http
+            .post(app.url(&path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = post_push("/v1/sms/inbound/aliyun/not-the-secret".into(), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post_push("/v1/sms/inbound/aliyun".into(), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "unsigned, no path secret");
+    let r = post_push(format!("/v1/sms/inbound/aliyun/{path_secret}"), body)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["code"].as_i64(), v["msg"].as_str()),
+        (Some(0), Some("成功")),
+        "{v}"
+    );
     assert_eq!(v["messages"][0]["result"], "answered", "{v}");
+    // Its delivery report (SmsReport) the same way.
+    let biz = st
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .position(|m| m.0 == "aliyun" && m.1 == to2)
+        .unwrap()
+        + 1;
+    let report = serde_json::to_vec(&json!([{"phone_number": to2, "success": true,
+        "err_code": "DELIVERED", "err_msg": "用户接收成功", "biz_id": format!("biz{biz}"),
+        "send_time": "2026-11-29 10:00:00", "report_time": "2026-11-29 10:00:05", "sms_size": "1"}]))
+    .unwrap();
+    let r = post_push(format!("/v1/sms/status/aliyun/{path_secret}"), report)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 0);
     let c = callout_of(&app, &quake, &to2[to2.len() - 4..]).await;
     assert_eq!(
         (c["state"].as_str(), c["channel"].as_str()),

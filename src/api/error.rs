@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 401.
     #[error("missing or unknown bearer token")]
     Unauthorized,
+    /// 401 for a callback whose signature does not verify (the detail names the gateway).
+    #[error("bad callback signature: {0}")]
+    BadSignature(String),
     /// 403.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -80,6 +83,11 @@ impl ApiError {
                 "Invalid request",
             ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::BadSignature(_) => (
+                StatusCode::UNAUTHORIZED,
+                "bad-signature",
+                "Callback signature does not verify",
+            ),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::MethodNotAllowed => (
@@ -118,6 +126,7 @@ impl ApiError {
                 "send `Authorization: Bearer <token>` with a token this deployment knows".into()
             }
             ApiError::Forbidden(d)
+            | ApiError::BadSignature(d)
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::Gone(d) => d.clone(),

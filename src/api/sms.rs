@@ -17,19 +17,22 @@ use crate::domain::volunteer::mask_phone;
 use crate::notify::sms::Gateway;
 use crate::store::callouts::AckOutcome;
 use crate::store::sms::parse_ref;
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use serde_json::json;
 use std::sync::Arc;
 
-/// Gateway `name`, once the callback posted to its `what` path (`inbound` or `status`) is
-/// signed by it; 404 for an unknown gateway, 401 (logged) for a bad signature.
+/// Gateway `name`, once the callback is authenticated by it: signed over the full URL it was
+/// posted to (`uri`: path and query, as Twilio signs it), or, for a gateway that cannot sign
+/// (Aliyun), carrying its secret in the path (`key`). 404 for an unknown gateway, 401 (logged,
+/// naming the gateway) otherwise.
 fn verified_gateway(
     st: &AppState,
     name: &str,
-    what: &str,
+    uri: &Uri,
+    key: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Arc<Gateway>, ApiError> {
@@ -40,29 +43,38 @@ fn verified_gateway(
         .find(|g| g.name() == name)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no SMS gateway `{name}`")))?;
-    let path = format!("/v1/sms/{what}/{name}");
-    if gw.verify(&format!("{}{path}", st.ctx.public_url), headers, body) {
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let url = format!("{}{path_and_query}", st.ctx.public_url);
+    if gw.verify(&url, headers, body, key) {
         return Ok(gw);
     }
     metrics::counter!("muster_sms_callbacks_rejected_total", "gateway" => name.to_string())
         .increment(1);
     tracing::warn!(
         gateway = name,
-        path,
+        path = uri.path().split('/').take(5).collect::<Vec<_>>().join("/"),
         bytes = body.len(),
         "SMS callback refused: missing or invalid signature"
     );
-    Err(ApiError::Unauthorized)
+    Err(ApiError::BadSignature(match key {
+        Some(_) => format!("the secret in this callback URL is not gateway `{name}`'s"),
+        None => format!(
+            "the callback is not signed by gateway `{name}` (its signature over {} and the body does not verify)",
+            url.split('?').next().unwrap_or("")
+        ),
+    }))
 }
 
-/// `POST /v1/sms/status/{gateway}`
+/// `POST /v1/sms/status/{gateway}` (or `…/{gateway}/{key}`): delivery receipts.
 pub async fn status(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    Path(p): Path<GatewayPath>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let gw = verified_gateway(&st, &name, "status", &headers, &body)?;
+) -> Result<Response, ApiError> {
+    let name = p.gateway;
+    let gw = verified_gateway(&st, &name, &uri, p.key.as_deref(), &headers, &body)?;
     let receipts = gw
         .receipts(&body)
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
@@ -82,17 +94,26 @@ pub async fn status(
             applied += 1;
         }
     }
-    Ok(Json(json!({ "applied": applied })))
+    Ok(gw.answer(false, json!({ "applied": applied })))
 }
 
-/// `POST /v1/sms/inbound/{gateway}`
+/// The path of a gateway callback: the gateway, and the secret for one that cannot sign.
+#[derive(Debug, serde::Deserialize)]
+pub struct GatewayPath {
+    gateway: String,
+    key: Option<String>,
+}
+
+/// `POST /v1/sms/inbound/{gateway}` (or `…/{gateway}/{key}`): replies.
 pub async fn inbound(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    Path(p): Path<GatewayPath>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let gw = verified_gateway(&st, &name, "inbound", &headers, &body)?;
+) -> Result<Response, ApiError> {
+    let name = p.gateway;
+    let gw = verified_gateway(&st, &name, &uri, p.key.as_deref(), &headers, &body)?;
     let messages = gw
         .inbound(&body)
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
@@ -116,7 +137,7 @@ pub async fn inbound(
             }
         }
     }
-    Ok(Json(json!({ "messages": results })))
+    Ok(gw.answer(true, json!({ "messages": results })))
 }
 
 /// A number as E.164; an 11-digit Chinese mobile number without `+86` gets it.

@@ -109,6 +109,17 @@ pub struct MessageVars<'a> {
     pub codes: &'a str,
 }
 
+/// Display names of a message (see [`Templates::words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    /// The incident kind (洪涝).
+    pub kind: String,
+    /// The level (Ⅳ级一般).
+    pub level: String,
+    /// The team kind (救援).
+    pub team_kind: String,
+}
+
 impl Templates {
     /// The templates of `locale`, falling back to the default locale.
     pub fn locale(&self, locale: &str) -> Option<&LocaleTemplates> {
@@ -223,6 +234,21 @@ impl Templates {
             format!("{}{}", t.drill_prefix, body)
         } else {
             body
+        }
+    }
+
+    /// The display names a message uses, in `locale`'s words: the incident kind (洪涝), the
+    /// level (Ⅳ级一般), the team kind (救援). A name the locale lacks stays as written.
+    pub fn words(&self, locale: &str, v: &MessageVars<'_>) -> Words {
+        let name = |map: Option<&HashMap<String, String>>, k: &str| {
+            map.and_then(|m| m.get(k).cloned())
+                .unwrap_or_else(|| k.to_string())
+        };
+        let t = self.locale(locale);
+        Words {
+            kind: name(t.map(|t| &t.incident_kinds), v.kind),
+            level: name(t.map(|t| &t.levels), &v.level.to_string()),
+            team_kind: name(t.map(|t| &t.team_kinds), v.team_kind),
         }
     }
 

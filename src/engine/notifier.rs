@@ -601,13 +601,15 @@ impl Inner {
             &vars,
             self.ctx.config.sms.max_segments,
         );
+        // Template variables (templated gateways) in the volunteer's words: 洪涝, 救援, Ⅳ级…
+        let words = self.ctx.seed.templates.words(locale, &vars);
         let params: std::collections::BTreeMap<&'static str, String> = [
             ("code", code.clone()),
             ("title", info.title.clone()),
             ("region", info.region_name.clone()),
-            ("kind", info.kind.clone()),
-            ("level", info.level.to_string()),
-            ("team_kind", team_kind.to_string()),
+            ("kind", words.kind),
+            ("level", words.level),
+            ("team_kind", words.team_kind),
         ]
         .into();
         self.wait_turn(gw).await.map_err(redis)?;
@@ -619,6 +621,7 @@ impl Inner {
             kind: template,
             params: &params,
             status_url: &status_url,
+            drill: info.mode == "drill",
         };
         let started = Instant::now();
         let result = gw.send(&out).await;
@@ -695,9 +698,12 @@ impl Inner {
             &vars,
             self.ctx.config.sms.max_segments,
         );
+        // A templated gateway takes the reply's own template (`reply_accepted`, …) where it has
+        // one, else its `reply` template with the answer as `result`.
         let params: std::collections::BTreeMap<&'static str, String> = [
             ("code", e.get("c").to_string()),
             ("codes", e.get("cs").to_string()),
+            ("result", text.clone()),
         ]
         .into();
         self.wait_turn(gw).await?;
@@ -706,9 +712,10 @@ impl Inner {
             to: &phone,
             text: &text,
             msg_id: e.get("m"),
-            kind: "reply",
+            kind: e.get("t"),
             params: &params,
             status_url: &status_url,
+            drill: false,
         };
         let backoff = &self.ctx.config.sms.retry_backoff_ms;
         let (label, retry) = match gw.send(&out).await {

@@ -5,7 +5,16 @@
 //! | --- | --- | --- |
 //! | `generic` | `POST url` JSON `{to, text, id, from}`, `Authorization: Bearer key_id`; answers `{id}` | Standard Webhooks headers, key `secret` |
 //! | `twilio` | `POST url/2010-04-01/Accounts/{key_id}/Messages.json` form `To, From, Body, StatusCallback`, basic auth `key_id:secret`; answers `{sid}` | `X-Twilio-Signature`: HMAC-SHA1 (`secret`) of the URL and the sorted form fields |
-//! | `aliyun` | `POST url` form `Action=SendSms, PhoneNumbers, SignName, TemplateCode, TemplateParam, OutId` signed HMAC-SHA1 (`secret`); answers `{Code, BizId}` | Standard Webhooks headers, key `callback_secret` |
+//! | `aliyun` | `POST url` form `Action=SendSms, PhoneNumbers, SignName, TemplateCode, TemplateParam, OutId` signed HMAC-SHA1 (`secret`); answers `{Code, BizId}` | Aliyun cannot sign its pushes: `callback_secret` in the callback URL's path (`/v1/sms/inbound/{name}/{callback_secret}`), or Standard Webhooks headers with that key |
+//!
+//! Answers to callbacks are what each vendor expects: Twilio an empty TwiML `<Response/>`
+//! (inbound) or an empty 200 (status), Aliyun `{"code":0,"msg":"成功"}`, generic JSON.
+//!
+//! Aliyun sends templates, not texts: the template code of the message kind (`callout_drill`,
+//! … for a drill where configured; otherwise the `title` variable starts with 【演练】, so a
+//! drill always shows as one), and variables in the volunteer's words (洪涝, 救援, Ⅳ级…),
+//! each at most [`ALIYUN_VAR_MAX`] characters (shortened with "…"), never empty (an empty one
+//! is left out). Mainland numbers go without `+86`; others lose only the `+`.
 //!
 //! Callback bodies: generic `{from, text, id}` and `{id, status}`; Twilio forms (`From, Body,
 //! MessageSid` and `MessageSid, MessageStatus`); Aliyun JSON arrays of `SmsUp`
@@ -31,8 +40,10 @@ pub struct Outgoing<'a> {
     pub msg_id: &'a str,
     /// Message kind (`callout`, …, `reply`): picks an Aliyun template.
     pub kind: &'a str,
-    /// Template parameters (Aliyun).
+    /// Template parameters (Aliyun), in the volunteer's words.
     pub params: &'a BTreeMap<&'static str, String>,
+    /// Whether the message is a drill's (Aliyun picks a drill template, or marks the title).
+    pub drill: bool,
     /// Where the gateway should post delivery receipts.
     pub status_url: &'a str,
 }
@@ -140,14 +151,8 @@ impl Gateway {
                     .body(body)
             }
             SmsGatewayKind::Aliyun => {
-                let template = self
-                    .cfg
-                    .templates
-                    .get(m.kind)
-                    .or_else(|| self.cfg.templates.get("callout"))
-                    .cloned()
-                    .unwrap_or_default();
-                let params = serde_json::to_string(m.params).unwrap_or_default();
+                let (template, params) = aliyun_message(&self.cfg, m);
+                let params = serde_json::to_string(&params).unwrap_or_default();
                 let body = aliyun_request(
                     &self.cfg,
                     m.to,
@@ -197,10 +202,23 @@ impl Gateway {
         }
     }
 
-    /// Checks a callback's signature. `url` is the full public URL it was posted to (Twilio
-    /// signs it).
-    pub fn verify(&self, url: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    /// Checks a callback's signature. `url` is the full public URL it was posted to, query
+    /// string included (Twilio signs it whole); `path_key` the secret in its path, if any
+    /// (Aliyun, which cannot sign).
+    pub fn verify(
+        &self,
+        url: &str,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        path_key: Option<&str>,
+    ) -> bool {
         let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if let Some(key) = path_key {
+            let own = &self.cfg.callback_secret;
+            return self.cfg.kind == SmsGatewayKind::Aliyun
+                && !own.is_empty()
+                && constant_time_eq(key.as_bytes(), own.as_bytes());
+        }
         match self.cfg.kind {
             SmsGatewayKind::Twilio => {
                 let fields = form_decode(body);
@@ -227,6 +245,30 @@ impl Gateway {
                         h("webhook-signature"),
                     )
             }
+        }
+    }
+
+    /// What the gateway expects as the answer to a callback (`inbound` or `status`) it posted;
+    /// `results` is muster's own account of it (kept for the generic gateway and, beside the
+    /// code Aliyun reads, for Aliyun).
+    pub fn answer(&self, inbound: bool, results: Value) -> axum::response::Response {
+        use axum::http::header::CONTENT_TYPE;
+        use axum::response::IntoResponse;
+        match self.cfg.kind {
+            SmsGatewayKind::Twilio if inbound => (
+                [(CONTENT_TYPE, "text/xml; charset=utf-8")],
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+            )
+                .into_response(),
+            SmsGatewayKind::Twilio => axum::http::StatusCode::OK.into_response(),
+            SmsGatewayKind::Aliyun => {
+                let mut v = serde_json::json!({"code": 0, "msg": "成功"});
+                if let (Some(o), Value::Object(r)) = (v.as_object_mut(), results) {
+                    o.extend(r);
+                }
+                axum::Json(v).into_response()
+            }
+            SmsGatewayKind::Generic => axum::Json(results).into_response(),
         }
     }
 
@@ -412,6 +454,54 @@ pub fn twilio_signature(auth_token: &str, url: &str, fields: &[(String, String)]
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The longest value of an Aliyun template variable (characters).
+pub const ALIYUN_VAR_MAX: usize = 35;
+
+/// A number as Aliyun takes it: mainland numbers without `+86`, others with their country
+/// code and no `+`.
+pub fn aliyun_number(to: &str) -> &str {
+    to.strip_prefix("+86")
+        .or_else(|| to.strip_prefix('+'))
+        .unwrap_or(to)
+}
+
+/// The template code and variables of one Aliyun message (see the module): the kind's code
+/// (`{kind}_drill` for a drill where configured, else the title marked 【演练】), variables
+/// shortened to [`ALIYUN_VAR_MAX`] characters, empty ones left out.
+pub fn aliyun_message(cfg: &SmsGateway, m: &Outgoing<'_>) -> (String, BTreeMap<String, String>) {
+    let code = |k: &str| cfg.templates.get(k).cloned();
+    let drill_code = m
+        .drill
+        .then(|| code(&format!("{}_drill", m.kind)))
+        .flatten();
+    let template = drill_code
+        .clone()
+        .or_else(|| code(m.kind))
+        .or_else(|| {
+            m.kind
+                .starts_with("reply_")
+                .then(|| code("reply"))
+                .flatten()
+        })
+        .or_else(|| code("callout"))
+        .unwrap_or_default();
+    let mut vars = BTreeMap::new();
+    for (k, v) in m.params {
+        let mut v = v.trim().to_string();
+        if *k == "title" && m.drill && drill_code.is_none() && !v.starts_with("【演练】") {
+            v = format!("【演练】{v}");
+        }
+        if v.is_empty() {
+            continue;
+        }
+        if v.chars().count() > ALIYUN_VAR_MAX {
+            v = v.chars().take(ALIYUN_VAR_MAX - 1).chain(['…']).collect();
+        }
+        vars.insert(k.to_string(), v);
+    }
+    (template, vars)
+}
+
 /// The signed form body of an Aliyun `SendSms` call (RPC signature version 1.0).
 pub fn aliyun_request(
     cfg: &SmsGateway,
@@ -425,7 +515,7 @@ pub fn aliyun_request(
     let timestamp = jiff::Timestamp::from_millisecond(now_ms)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
-    let phone = to.strip_prefix("+86").unwrap_or(to);
+    let phone = aliyun_number(to);
     let mut fields: Vec<(&str, &str)> = vec![
         ("AccessKeyId", &cfg.key_id),
         ("Action", "SendSms"),
@@ -558,9 +648,21 @@ mod tests {
         let sig = twilio_signature("12345", url, &form_decode(body.as_bytes()));
         let mut h = axum::http::HeaderMap::new();
         h.insert("x-twilio-signature", sig.parse().unwrap());
-        assert!(g.verify(url, &h, body.as_bytes()));
-        assert!(!g.verify(url, &h, b"From=%2B8613800000001&Body=23N&MessageSid=SM1"));
-        assert!(!g.verify(url, &axum::http::HeaderMap::new(), body.as_bytes()));
+        assert!(g.verify(url, &h, body.as_bytes(), None));
+        assert!(!g.verify(
+            url,
+            &h,
+            b"From=%2B8613800000001&Body=23N&MessageSid=SM1",
+            None
+        ));
+        assert!(!g.verify(url, &axum::http::HeaderMap::new(), body.as_bytes(), None));
+        // A Twilio gateway never takes a path secret instead of its signature.
+        assert!(!g.verify(
+            url,
+            &axum::http::HeaderMap::new(),
+            body.as_bytes(),
+            Some("12345")
+        ));
         assert_eq!(
             g.inbound(body.as_bytes()).unwrap(),
             vec![Inbound {
@@ -612,6 +714,86 @@ mod tests {
             get("Signature"),
             STANDARD.encode(mac.finalize().into_bytes())
         );
+    }
+
+    #[test]
+    fn aliyun_messages_are_in_the_volunteers_words_bounded_and_never_empty() {
+        let mut c = gw(SmsGatewayKind::Aliyun);
+        c.templates = [
+            ("callout".to_string(), "SMS_1".to_string()),
+            ("stand_down".to_string(), "SMS_5".to_string()),
+            ("reply".to_string(), "SMS_6".to_string()),
+        ]
+        .into();
+        let params: BTreeMap<&'static str, String> = [
+            ("code", String::new()),
+            ("title", "河".repeat(200)),
+            ("kind", "洪涝".to_string()),
+            ("level", "Ⅳ级一般".to_string()),
+            ("team_kind", "救援".to_string()),
+        ]
+        .into();
+        let m = |kind, drill| Outgoing {
+            to: "+8613800000001",
+            text: "",
+            msg_id: "m",
+            kind,
+            params: &params,
+            status_url: "",
+            drill,
+        };
+        let (t, v) = aliyun_message(&c, &m("stand_down", false));
+        assert_eq!(t, "SMS_5");
+        assert!(!v.contains_key("code"), "no empty variable: {v:?}");
+        assert!(
+            v.values()
+                .all(|x| !x.is_empty() && x.chars().count() <= ALIYUN_VAR_MAX),
+            "{v:?}"
+        );
+        assert!(v["title"].ends_with('…'));
+        assert_eq!(
+            (v["kind"].as_str(), v["team_kind"].as_str()),
+            ("洪涝", "救援")
+        );
+        // A drill without a drill template: the title says so, within the limit.
+        let (t, v) = aliyun_message(&c, &m("callout", true));
+        assert_eq!(t, "SMS_1");
+        assert!(v["title"].starts_with("【演练】"), "{v:?}");
+        assert_eq!(v["title"].chars().count(), ALIYUN_VAR_MAX);
+        // With one, the drill template.
+        c.templates.insert("callout_drill".into(), "SMS_9".into());
+        let (t, v) = aliyun_message(&c, &m("callout", true));
+        assert_eq!(t, "SMS_9");
+        assert!(!v["title"].starts_with("【演练】"));
+        // A reply kind without its own template takes `reply`.
+        assert_eq!(aliyun_message(&c, &m("reply_accepted", false)).0, "SMS_6");
+        assert_eq!(aliyun_number("+8613800000001"), "13800000001");
+        assert_eq!(aliyun_number("+85291234567"), "85291234567");
+        assert_eq!(aliyun_number("+14155550100"), "14155550100");
+    }
+
+    #[test]
+    fn aliyun_takes_its_secret_in_the_path_and_vendors_get_their_answers() {
+        let mut c = gw(SmsGatewayKind::Aliyun);
+        c.callback_secret = "path-secret-0123".into();
+        let g = Gateway::new(c);
+        let h = axum::http::HeaderMap::new();
+        assert!(g.verify(
+            "http://x/v1/sms/inbound/a/path-secret-0123",
+            &h,
+            b"[]",
+            Some("path-secret-0123")
+        ));
+        assert!(!g.verify("http://x", &h, b"[]", Some("path-secret-0124")));
+        assert!(
+            !g.verify("http://x", &h, b"[]", None),
+            "no headers, no path secret"
+        );
+        let r = g.answer(true, serde_json::json!({"messages": []}));
+        assert_eq!(r.status(), 200);
+        let t = Gateway::new(gw(SmsGatewayKind::Twilio));
+        let r = t.answer(true, serde_json::json!({}));
+        assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
     }
 
     #[test]
