@@ -176,6 +176,11 @@ async fn run(volunteers: usize) {
     let store = muster::store::Store::connect(&url, "bench", 8)
         .await
         .unwrap();
+    // The teams exist before volunteers join them (as `muster import` sees them).
+    store
+        .seed(&seed.teams, &[], muster::clock::wall_ms(), |_, _| None)
+        .await
+        .unwrap();
     let lk = muster::import::Lookup::new(
         seed.teams.clone(),
         &seed.regions,

@@ -80,14 +80,14 @@ impl App {
         let store = Store::connect(&url, &config.redis.prefix, config.engine.partitions)
             .await
             .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
-        let written = store
-            .seed_registry(&seed.volunteers, clock.now_ms())
-            .await?;
         let default_roster = seed.default_roster.clone();
-        store
-            .seed_teams(&seed.teams, |_, members| {
-                default_roster.as_ref().and_then(|d| d.for_members(members))
-            })
+        let written = store
+            .seed(
+                &seed.teams,
+                &seed.volunteers,
+                clock.now_ms(),
+                |_, members| default_roster.as_ref().and_then(|d| d.for_members(members)),
+            )
             .await?;
         tracing::info!(
             regions = seed.regions.len(),
@@ -292,10 +292,9 @@ pub async fn import_volunteers(config: &Config, file: &std::path::Path) -> anyho
         .await
         .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
     let now = crate::clock::wall_ms();
-    store.seed_registry(&seed.volunteers, now).await?;
     let default_roster = seed.default_roster.clone();
     store
-        .seed_teams(&seed.teams, |_, m| {
+        .seed(&seed.teams, &seed.volunteers, now, |_, m| {
             default_roster.as_ref().and_then(|d| d.for_members(m))
         })
         .await?;

@@ -332,7 +332,7 @@ pub async fn import(
     }
     let total = text.lines().count().saturating_sub(1);
     let mut phones: HashMap<String, usize> = HashMap::new();
-    let mut batch: Vec<Volunteer> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(usize, Volunteer)> = Vec::with_capacity(BATCH);
     for rec in rdr.records() {
         report.rows += 1;
         let rec = match rec {
@@ -365,7 +365,7 @@ pub async fn import(
                 }),
                 None => {
                     phones.insert(v.phone.expose().to_string(), line);
-                    batch.push(v);
+                    batch.push((line, v));
                 }
             },
             Err(reason) => report.rejected.push(Rejected { line, reason }),
@@ -382,18 +382,23 @@ pub async fn import(
 
 async fn flush(
     store: &Store,
-    batch: &mut Vec<Volunteer>,
+    batch: &mut Vec<(usize, Volunteer)>,
     report: &mut Report,
     now: i64,
 ) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    for o in store.upsert_volunteers(batch, now).await? {
+    let rows: Vec<Volunteer> = batch.iter().map(|(_, v)| v.clone()).collect();
+    for ((line, _), o) in batch.iter().zip(store.upsert_volunteers(&rows, now).await?) {
         match o {
             Upsert::Created(_) => report.created += 1,
             Upsert::Updated(_) => report.updated += 1,
             Upsert::Unchanged(_) => report.unchanged += 1,
+            Upsert::Rejected(reason) => report.rejected.push(Rejected {
+                line: *line,
+                reason,
+            }),
         }
     }
     batch.clear();

@@ -10,6 +10,7 @@ use crate::domain::ical::{Event, calendar};
 use crate::domain::roster::{Override, Roster, RosterDoc};
 use crate::domain::text::{self, Lines};
 use crate::domain::volunteer::{VolunteerStatus, mask_name};
+use crate::store::registry_write::TeamDeleted;
 use crate::store::teams::RosterWrite;
 use axum::Json;
 use axum::body::Bytes;
@@ -159,9 +160,6 @@ pub async fn create(
         return Err(ApiError::Invalid(errs));
     };
     caller.require_scope(&st, &region)?;
-    if st.ctx.store.team(&id).await?.is_some() {
-        return Err(ApiError::Conflict(format!("team {id} exists")));
-    }
     let t = Team {
         id,
         name,
@@ -169,7 +167,9 @@ pub async fn create(
         region,
         status: VolunteerStatus::Active,
     };
-    st.ctx.store.put_team(&t, None).await?;
+    if !st.ctx.store.create_team(&t).await? {
+        return Err(ApiError::Conflict(format!("team {} exists", t.id)));
+    }
     tracing::info!(team = %t.id, by = %caller.name, "team created");
     Ok((StatusCode::CREATED, Json(team_json(&st, &t, Some(0)))).into_response())
 }
@@ -211,7 +211,9 @@ pub async fn update(
     if !errs.is_empty() {
         return Err(ApiError::Invalid(errs));
     }
-    st.ctx.store.put_team(&t, Some(&old)).await?;
+    if !st.ctx.store.update_team(&t).await? {
+        return Err(ApiError::NotFound(format!("no team {id}")));
+    }
     Ok(Json(team_json(&st, &t, None)))
 }
 
@@ -222,23 +224,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let t = load_for_change(&st, &caller, &id).await?;
-    let members = st.ctx.store.team_member_ids(&id).await?;
-    let now = st.ctx.clock.now_ms();
-    for s in st
-        .ctx
-        .store
-        .volunteers(&members)
-        .await?
-        .into_iter()
-        .flatten()
-    {
-        if let Some(old) = s.volunteer {
-            let mut new = old.clone();
-            new.teams.retain(|x| *x != id);
-            let _ = st.ctx.store.update_volunteer(&old, &new, now).await?;
-        }
+    // One script: the team, its roster and member set, the indexes, and the team in every
+    // member's own list go together.
+    if st.ctx.store.delete_team(&t).await? == TeamDeleted::Gone {
+        return Err(ApiError::NotFound(format!("no team {id}")));
     }
-    st.ctx.store.delete_team(&t).await?;
     tracing::info!(team = %id, by = %caller.name, "team deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ use crate::domain::volunteer::{
 };
 use crate::seed::check_webhook;
 use crate::store::registry::{Created, Stored, new_volunteer_id};
+use crate::store::registry_write::Updated;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -318,6 +319,9 @@ pub async fn create(
             )));
         }
         Created::IdTaken => return Err(ApiError::Conflict("id collision; try again".into())),
+        Created::NoTeam(t) => {
+            return Err(ApiError::invalid("teams", format!("unknown team `{t}`")));
+        }
     }
     tracing::info!(volunteer = %v.id, phone = %v.phone, by = %caller.name, "volunteer registered");
     let s = st
@@ -358,16 +362,28 @@ pub async fn update(
         return Err(ApiError::Gone(format!("volunteer {id} was erased")));
     };
     let new = parse(&st, &caller, &obj, Some(&old)).await?;
-    if let Err(owner) = st
+    match st
         .ctx
         .store
         .update_volunteer(&old, &new, st.ctx.clock.now_ms())
         .await?
     {
-        return Err(ApiError::Conflict(format!(
-            "phone {} is already registered to volunteer {owner}",
-            new.phone.masked()
-        )));
+        Updated::Ok => {}
+        Updated::PhoneTaken(owner) => {
+            return Err(ApiError::Conflict(format!(
+                "phone {} is already registered to volunteer {owner}",
+                new.phone.masked()
+            )));
+        }
+        Updated::NoTeam(t) => {
+            return Err(ApiError::invalid("teams", format!("unknown team `{t}`")));
+        }
+        Updated::Conflict => {
+            return Err(ApiError::Conflict(format!(
+                "volunteer {id} was changed by someone else meanwhile; read it again and retry"
+            )));
+        }
+        Updated::Gone => return Err(ApiError::Gone(format!("volunteer {id} was erased"))),
     }
     tracing::info!(volunteer = %id, status = new.status.as_str(), by = %caller.name, "volunteer updated");
     let s = st

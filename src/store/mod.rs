@@ -28,6 +28,7 @@ pub mod keys;
 pub mod ladder;
 pub mod queue;
 pub mod registry;
+pub mod registry_write;
 mod scripts;
 pub mod sms;
 pub mod teams;

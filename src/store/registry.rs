@@ -93,6 +93,8 @@ pub enum Upsert {
     Updated(String),
     /// An existing volunteer whose record is already exactly this.
     Unchanged(String),
+    /// Not written, with the reason (a team deleted meanwhile).
+    Rejected(String),
 }
 
 /// The outcome of creating a volunteer.
@@ -104,9 +106,11 @@ pub enum Created {
     PhoneTaken(String),
     /// The id is taken.
     IdTaken,
+    /// This team does not exist (deleted meanwhile).
+    NoTeam(String),
 }
 
-fn encode(v: &Volunteer, now: i64) -> Vec<(&'static str, String)> {
+pub(crate) fn encode(v: &Volunteer, now: i64) -> Vec<(&'static str, String)> {
     let quals: Vec<String> = v
         .qualifications
         .iter()
@@ -198,239 +202,6 @@ pub fn new_volunteer_id() -> String {
 }
 
 impl Store {
-    /// Adds the commands writing `v` (replacing `old`, if any) to `p`: its hash, its teams'
-    /// member sets and the phone index.
-    fn write_volunteer(
-        &self,
-        p: &mut redis::Pipeline,
-        v: &Volunteer,
-        old: Option<&Volunteer>,
-        now: i64,
-    ) {
-        let key = self.keys.volunteer(&v.id);
-        p.cmd("HSET").arg(&key);
-        for (f, val) in encode(v, now) {
-            p.arg(f).arg(val);
-        }
-        p.ignore();
-        if old.is_none() {
-            p.cmd("HSETNX").arg(&key).arg("created").arg(now).ignore();
-        }
-        if let Some(old) = old {
-            for t in old.teams.iter().filter(|t| !v.teams.contains(t)) {
-                p.cmd("SREM")
-                    .arg(self.keys.team_members(t))
-                    .arg(&v.id)
-                    .ignore();
-            }
-            if old.phone != v.phone {
-                p.cmd("HDEL")
-                    .arg(self.keys.phones())
-                    .arg(old.phone.expose())
-                    .ignore();
-            }
-        }
-        for t in &v.teams {
-            p.cmd("SADD")
-                .arg(self.keys.team_members(t))
-                .arg(&v.id)
-                .ignore();
-        }
-        p.cmd("HSET")
-            .arg(self.keys.phones())
-            .arg(v.phone.expose())
-            .arg(&v.id)
-            .ignore();
-    }
-
-    /// Writes seed volunteers that are not in Redis yet. Existing volunteers (including erased
-    /// ones) are left alone: once loaded, the registry, not the seed, is the truth.
-    /// Returns how many were written.
-    pub async fn seed_registry(&self, vols: &[Volunteer], now: i64) -> Result<usize> {
-        let mut written = 0;
-        for chunk in vols.chunks(500) {
-            let mut q = redis::pipe();
-            for v in chunk {
-                q.cmd("EXISTS").arg(self.keys.volunteer(&v.id));
-            }
-            let exists: Vec<bool> = self.pipe(&q).await?;
-            let mut p = redis::pipe();
-            let mut any = false;
-            for (v, existed) in chunk.iter().zip(exists) {
-                if !existed {
-                    self.write_volunteer(&mut p, v, None, now);
-                    written += 1;
-                    any = true;
-                }
-            }
-            if any {
-                self.pipe::<()>(&p).await?;
-            }
-        }
-        Ok(written)
-    }
-
-    /// Claims `phone` for `vid` in the phone index. Answers the other owner if it is taken,
-    /// and whether this call made the claim (so a failed creation can release it).
-    async fn claim_phone(&self, phone: &Phone, vid: &str) -> Result<(Option<String>, bool)> {
-        let claimed: bool = self
-            .cmd(
-                redis::cmd("HSETNX")
-                    .arg(self.keys.phones())
-                    .arg(phone.expose())
-                    .arg(vid),
-            )
-            .await?;
-        if claimed {
-            return Ok((None, true));
-        }
-        let owner: Option<String> = self
-            .cmd(
-                redis::cmd("HGET")
-                    .arg(self.keys.phones())
-                    .arg(phone.expose()),
-            )
-            .await?;
-        Ok((owner.filter(|o| o != vid), false))
-    }
-
-    /// Creates a volunteer whose phone and id are not registered yet.
-    pub async fn create_volunteer(&self, v: &Volunteer, now: i64) -> Result<Created> {
-        let (owner, claimed) = self.claim_phone(&v.phone, &v.id).await?;
-        if let Some(o) = owner {
-            return Ok(Created::PhoneTaken(o));
-        }
-        let exists: bool = self
-            .cmd(redis::cmd("EXISTS").arg(self.keys.volunteer(&v.id)))
-            .await?;
-        if exists {
-            if claimed {
-                let _: () = self
-                    .cmd(
-                        redis::cmd("HDEL")
-                            .arg(self.keys.phones())
-                            .arg(v.phone.expose()),
-                    )
-                    .await?;
-            }
-            return Ok(Created::IdTaken);
-        }
-        let mut p = redis::pipe();
-        self.write_volunteer(&mut p, v, None, now);
-        self.pipe::<()>(&p).await?;
-        Ok(Created::Ok)
-    }
-
-    /// Replaces `old` with `new` (same id). Fails with the owner's id when the new phone
-    /// belongs to someone else.
-    pub async fn update_volunteer(
-        &self,
-        old: &Volunteer,
-        new: &Volunteer,
-        now: i64,
-    ) -> Result<std::result::Result<(), String>> {
-        if old.phone != new.phone
-            && let (Some(o), _) = self.claim_phone(&new.phone, &new.id).await?
-        {
-            return Ok(Err(o));
-        }
-        let mut p = redis::pipe();
-        self.write_volunteer(&mut p, new, Some(old), now);
-        self.pipe::<()>(&p).await?;
-        Ok(Ok(()))
-    }
-
-    /// Inserts or updates volunteers by phone: a phone already registered updates that
-    /// volunteer (keeping its id); a new phone creates one with the row's id or a fresh one.
-    /// Re-running the same rows changes nothing.
-    pub async fn upsert_volunteers(&self, rows: &[Volunteer], now: i64) -> Result<Vec<Upsert>> {
-        let mut q = redis::pipe();
-        q.cmd("HMGET").arg(self.keys.phones());
-        for v in rows {
-            q.arg(v.phone.expose());
-        }
-        let (owners,): (Vec<Option<String>>,) = self.pipe(&q).await?;
-        let known: Vec<String> = owners.iter().flatten().cloned().collect();
-        let existing: HashMap<String, Stored> = self
-            .volunteers(&known)
-            .await?
-            .into_iter()
-            .flatten()
-            .map(|s| (s.id.clone(), s))
-            .collect();
-        let mut p = redis::pipe();
-        let mut writes = 0;
-        let mut out = Vec::with_capacity(rows.len());
-        for (row, owner) in rows.iter().zip(owners) {
-            let old = owner
-                .as_ref()
-                .and_then(|o| existing.get(o))
-                .and_then(|s| s.volunteer.as_ref());
-            match old {
-                Some(old) => {
-                    let mut new = row.clone();
-                    new.id = old.id.clone();
-                    if &new == old {
-                        out.push(Upsert::Unchanged(new.id));
-                    } else {
-                        self.write_volunteer(&mut p, &new, Some(old), now);
-                        writes += 1;
-                        out.push(Upsert::Updated(new.id));
-                    }
-                }
-                None => {
-                    let mut new = row.clone();
-                    if new.id.is_empty() {
-                        new.id = new_volunteer_id();
-                    }
-                    self.write_volunteer(&mut p, &new, None, now);
-                    writes += 1;
-                    out.push(Upsert::Created(new.id));
-                }
-            }
-        }
-        if writes > 0 {
-            self.pipe::<()>(&p).await?;
-        }
-        Ok(out)
-    }
-
-    /// Erases a volunteer's personal data: the hash keeps only `status = erased` and the time;
-    /// the phone index, team memberships and unavailability go. Callouts keep the bare id (the
-    /// anonymised service record). Returns the teams they were in, or `None` if unknown.
-    pub async fn erase_volunteer(&self, vid: &str, now: i64) -> Result<Option<Vec<String>>> {
-        let Some(s) = self.volunteers(&[vid.to_string()]).await?.pop().flatten() else {
-            return Ok(None);
-        };
-        let Some(v) = s.volunteer else {
-            return Ok(Some(vec![]));
-        };
-        let key = self.keys.volunteer(vid);
-        let mut p = redis::pipe();
-        p.atomic();
-        p.cmd("DEL").arg(&key).ignore();
-        p.cmd("HSET")
-            .arg(&key)
-            .arg("status")
-            .arg("erased")
-            .arg("erased_at")
-            .arg(now)
-            .ignore();
-        p.cmd("HDEL")
-            .arg(self.keys.phones())
-            .arg(v.phone.expose())
-            .ignore();
-        p.cmd("DEL").arg(self.phone_key(v.phone.expose())).ignore();
-        for t in &v.teams {
-            p.cmd("SREM")
-                .arg(self.keys.team_members(t))
-                .arg(vid)
-                .ignore();
-        }
-        self.pipe::<()>(&p).await?;
-        Ok(Some(v.teams))
-    }
-
     /// Volunteers by id, in order (`None` for unknown ids).
     pub async fn volunteers(&self, ids: &[String]) -> Result<Vec<Option<Stored>>> {
         let mut out = Vec::with_capacity(ids.len());

@@ -36,6 +36,11 @@ pub(crate) struct Scripts {
     pub sms_note: Script,
     pub engage: Script,
     pub disengage: Script,
+    pub volunteer_put: Script,
+    pub volunteer_erase: Script,
+    pub team_create: Script,
+    pub team_update: Script,
+    pub team_delete: Script,
 }
 
 impl Scripts {
@@ -68,6 +73,11 @@ impl Scripts {
             sms_note: script!("sms_note.lua"),
             engage: script!("engage.lua"),
             disengage: script!("disengage.lua"),
+            volunteer_put: script!("volunteer_put.lua"),
+            volunteer_erase: script!("volunteer_erase.lua"),
+            team_create: script!("team_create.lua"),
+            team_update: script!("team_update.lua"),
+            team_delete: script!("team_delete.lua"),
         }
     }
 }

@@ -34,55 +34,13 @@ pub enum RosterWrite {
 }
 
 impl Store {
-    fn write_team(&self, p: &mut redis::Pipeline, t: &Team, old: Option<&Team>) {
-        p.cmd("HSET")
-            .arg(self.keys.team(&t.id))
-            .arg("name")
-            .arg(&t.name)
-            .arg("kind")
-            .arg(&t.kind)
-            .arg("region")
-            .arg(t.region.as_str())
-            .arg("status")
-            .arg(t.status.as_str())
-            .ignore();
-        if let Some(o) = old.filter(|o| o.region != t.region) {
-            p.cmd("SREM")
-                .arg(self.keys.region_teams(o.region.as_str()))
-                .arg(&t.id)
-                .ignore();
-        }
-        p.cmd("SADD")
-            .arg(self.keys.region_teams(t.region.as_str()))
-            .arg(&t.id)
-            .ignore();
-        p.cmd("SADD").arg(self.keys.teams()).arg(&t.id).ignore();
-    }
-
-    /// Writes seed teams that are not in Redis yet, and a default roster for those that have
-    /// none (built by `roster_for` from the team's members). Returns how many teams were new.
-    pub async fn seed_teams(
+    /// Writes a default roster (built by `roster_for` from the members) for each of `teams`
+    /// that has none.
+    pub async fn seed_rosters(
         &self,
         teams: &[Team],
         roster_for: impl Fn(&Team, &[String]) -> Option<RosterDoc>,
-    ) -> Result<usize> {
-        let mut q = redis::pipe();
-        for t in teams {
-            q.cmd("EXISTS").arg(self.keys.team(&t.id));
-        }
-        let exists: Vec<bool> = self.pipe(&q).await?;
-        let mut p = redis::pipe();
-        let mut written = 0;
-        for (t, e) in teams.iter().zip(exists) {
-            if !e {
-                self.write_team(&mut p, t, None);
-                written += 1;
-            }
-        }
-        if written > 0 {
-            self.pipe::<()>(&p).await?;
-        }
-        // Default rosters for the teams that have none, read in two pipelines.
+    ) -> Result<()> {
         let ids: Vec<String> = teams.iter().map(|t| t.id.clone()).collect();
         let versions = self.roster_versions(&ids).await?;
         let bare: Vec<&Team> = teams
@@ -97,32 +55,7 @@ impl Store {
                 self.put_roster(&t.id, 0, &doc).await?;
             }
         }
-        Ok(written)
-    }
-
-    /// Creates or replaces a team.
-    pub async fn put_team(&self, t: &Team, old: Option<&Team>) -> Result<()> {
-        let mut p = redis::pipe();
-        self.write_team(&mut p, t, old);
-        self.pipe(&p).await
-    }
-
-    /// Deletes a team, its roster and its membership (volunteers' `teams` lists are updated by
-    /// the caller, who knows the members).
-    pub async fn delete_team(&self, t: &Team) -> Result<()> {
-        let mut p = redis::pipe();
-        p.atomic();
-        p.cmd("DEL")
-            .arg(self.keys.team(&t.id))
-            .arg(self.keys.roster(&t.id))
-            .arg(self.keys.team_members(&t.id))
-            .ignore();
-        p.cmd("SREM")
-            .arg(self.keys.region_teams(t.region.as_str()))
-            .arg(&t.id)
-            .ignore();
-        p.cmd("SREM").arg(self.keys.teams()).arg(&t.id).ignore();
-        self.pipe(&p).await
+        Ok(())
     }
 
     /// Teams by id, in order (`None` for unknown ones).
