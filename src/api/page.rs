@@ -163,7 +163,8 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
             code: "",
             codes: "",
             name: "",
-            drill: inc.mode == "drill",
+            drill: crate::domain::incident::Mode::parse(&inc.mode)
+                == Some(crate::domain::incident::Mode::Drill),
         },
     );
     let status = if result.as_deref() == Some("invalid") {

@@ -11,6 +11,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::domain::callout::CalloutState;
 use crate::domain::callout::Response as Answer;
 use crate::domain::sms_reply::{self, Action, Reply};
 use crate::domain::volunteer::mask_phone;
@@ -226,11 +227,10 @@ async fn handle(
         None => {
             let open: Vec<&Open> = live
                 .iter()
+                // Waiting for or holding an answer a bare reply can change (not yet arrived).
                 .filter(|(_, state)| {
-                    matches!(
-                        state.as_str(),
-                        "pending" | "notified" | "silent" | "accepted" | "standby"
-                    )
+                    CalloutState::parse(state)
+                        .is_some_and(|s| s.is_open() && s != CalloutState::Arrived)
                 })
                 .map(|(o, _)| o)
                 .collect();
@@ -267,7 +267,7 @@ async fn handle(
         .await?;
     // "N" after accepting means withdrawing.
     if let (AckOutcome::Refused { state, .. }, Action::Decline) = (&out, action)
-        && state == "accepted"
+        && CalloutState::parse(state) == Some(CalloutState::Accepted)
     {
         out = store
             .ack(&target.incident, target.n, Answer::Withdraw, now, "sms")
@@ -276,12 +276,12 @@ async fn handle(
     let c = target.code.as_str();
     Ok(match out {
         AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state } => {
-            let kind = match state.as_str() {
-                "accepted" => "reply_accepted",
-                "standby" => "reply_standby",
-                "declined" => "reply_declined",
-                "arrived" => "reply_arrived",
-                "withdrawn" => "reply_withdrawn",
+            let kind = match CalloutState::parse(&state) {
+                Some(CalloutState::Accepted) => "reply_accepted",
+                Some(CalloutState::Standby) => "reply_standby",
+                Some(CalloutState::Declined) => "reply_declined",
+                Some(CalloutState::Arrived) => "reply_arrived",
+                Some(CalloutState::Withdrawn) => "reply_withdrawn",
                 _ => "reply_unknown",
             };
             confirm(st, gw, reply_id, &vid, kind, c, "").await;

@@ -68,6 +68,29 @@ impl CalloutState {
     pub fn parse(s: &str) -> Option<CalloutState> {
         ALL_STATES.iter().copied().find(|st| st.as_str() == s)
     }
+
+    /// Counted on the incident: accepted, or arrived since.
+    pub fn is_serving(self) -> bool {
+        matches!(self, CalloutState::Accepted | CalloutState::Arrived)
+    }
+
+    /// Still waiting for or holding an answer (its SMS reply code stays bound).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            CalloutState::Pending
+                | CalloutState::Notified
+                | CalloutState::Silent
+                | CalloutState::Accepted
+                | CalloutState::Standby
+                | CalloutState::Arrived
+        )
+    }
+
+    /// Whether the wire name `s` is a serving state (see [`CalloutState::is_serving`]).
+    pub fn serving(s: &str) -> bool {
+        CalloutState::parse(s).is_some_and(CalloutState::is_serving)
+    }
 }
 
 /// What a volunteer can answer.

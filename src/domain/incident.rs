@@ -138,6 +138,11 @@ impl Status {
     pub fn is_active(self) -> bool {
         matches!(self, Status::Mustering | Status::Filled | Status::Short)
     }
+
+    /// Whether the wire name `s` is an active status (see [`Status::is_active`]).
+    pub fn active(s: &str) -> bool {
+        Status::parse(s).is_some_and(Status::is_active)
+    }
 }
 
 /// Built-in team kinds; a deployment may configure more.

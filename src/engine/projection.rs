@@ -5,7 +5,8 @@
 
 use super::Ctx;
 use super::worker::Handler;
-use crate::domain::incident::IncidentId;
+use crate::domain::callout::CalloutState;
+use crate::domain::incident::{IncidentId, Mode};
 use crate::store::queue::Entry;
 use crate::store::{Keys, StoreError};
 use std::collections::BTreeSet;
@@ -35,10 +36,16 @@ impl Projection {
         let Some(co) = store.callout(id, n).await? else {
             return Ok(());
         };
-        if !matches!(co.get("st"), "accepted" | "arrived") {
+        if !CalloutState::serving(co.get("st")) {
             return Ok(());
         }
-        if store.incident_field(id, "mode").await?.as_deref() == Some("live") {
+        if store
+            .incident_field(id, "mode")
+            .await?
+            .as_deref()
+            .and_then(Mode::parse)
+            == Some(Mode::Live)
+        {
             store
                 .record_deployment(co.get("v"), &id.to_string(), n)
                 .await?;

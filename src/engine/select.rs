@@ -297,10 +297,10 @@ async fn busy(
     let rest_ms = i64::from(ctx.config.eligibility.rest_hours) * 3_600_000;
     let mut forget: HashMap<usize, Vec<String>> = HashMap::new();
     for ((i, inc, _, value), f) in pairs.into_iter().zip(facts) {
-        let live = matches!(f.status.as_str(), "mustering" | "filled" | "short");
+        let live = crate::domain::incident::Status::active(&f.status);
         // Serving there, or accepting there right now (a claim under its lease).
         let serving = engages(value, &f.status, &f.state, now.as_millisecond());
-        let served = matches!(f.was.as_str(), "accepted" | "arrived");
+        let served = crate::domain::callout::CalloutState::serving(&f.was);
         let rest_until = f.stood_down_at + rest_ms;
         let exclusion = if live && serving {
             if ask.mode == Mode::Drill && ask.include_deployed {

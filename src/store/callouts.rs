@@ -3,7 +3,7 @@
 
 use super::{Result, Store, StoreError, retrying};
 use crate::clock::{Millis, rfc3339};
-use crate::domain::callout::Response;
+use crate::domain::callout::{CalloutState, Response};
 use crate::domain::incident::IncidentId;
 use crate::store::engage::Engagement;
 use redis::Value;
@@ -209,7 +209,7 @@ impl Store {
         let out = self.ack_script(id, n, response, now, via).await?;
         let counted = matches!(&out,
             AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state }
-                if state == "accepted" || state == "arrived");
+                if CalloutState::serving(state));
         if let (Some((vid, value)), false) = (claim, counted) {
             self.disengage(&vid, id, &value).await?;
         }

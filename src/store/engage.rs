@@ -13,7 +13,8 @@
 
 use super::{Result, Store, retrying};
 use crate::clock::Millis;
-use crate::domain::incident::IncidentId;
+use crate::domain::callout::CalloutState;
+use crate::domain::incident::{IncidentId, Mode, Status};
 use redis::Value;
 
 /// How long a claim engages a volunteer before its acceptance is counted: far longer than an
@@ -48,8 +49,8 @@ pub fn parse_deployment(value: &str) -> Option<(u32, Option<Millis>)> {
 /// Whether a deployment record still engages its volunteer, given its incident's status and
 /// the callout's state there.
 pub fn engages(value: &str, status: &str, state: &str, now: Millis) -> bool {
-    let live = matches!(status, "mustering" | "filled" | "short");
-    let serving = matches!(state, "accepted" | "arrived");
+    let live = Status::active(status);
+    let serving = CalloutState::serving(state);
     let leased =
         matches!(parse_deployment(value), Some((_, Some(at))) if now - at < CLAIM_LEASE_MS);
     live && (serving || leased)
@@ -69,7 +70,7 @@ impl Store {
         let (Some(vid), Some(state)) = (vid, state) else {
             return Ok(Engagement::Free(None));
         };
-        if mode.as_deref() != Some("live") {
+        if mode.as_deref().and_then(Mode::parse) != Some(Mode::Live) {
             return Ok(Engagement::Free(None)); // a drill never engages anyone
         }
         let key = self.keys.deployments(&vid);

@@ -3,7 +3,8 @@
 //! and opt-outs. The keys are in [`super::keys`].
 
 use super::{Result, Store, retrying};
-use crate::domain::incident::IncidentId;
+use crate::domain::callout::CalloutState;
+use crate::domain::incident::{IncidentId, Status};
 use sha2::{Digest, Sha256};
 
 /// How long a reply code stays bound to its callout for its number (`api.md`: 7 days).
@@ -23,7 +24,7 @@ pub struct HeldCode {
     pub cref: String,
     /// Issued within the reuse window.
     pub fresh: bool,
-    /// Its callout is still open (see [`OPEN_STATES`]).
+    /// Its callout is still open ([`CalloutState::is_open`]).
     pub open: bool,
     /// Its incident is over (stood down or closed).
     pub over: bool,
@@ -116,12 +117,12 @@ impl Store {
             .map(|((at, code, cref, _, _), st)| HeldCode {
                 fresh: now - at < CODE_REUSE_MS,
                 open: st.as_ref().is_some_and(|(state, status)| {
-                    !matches!(status.as_str(), "stood_down" | "closed")
-                        && OPEN_STATES.contains(&state.as_str())
+                    Status::active(status)
+                        && CalloutState::parse(state).is_some_and(CalloutState::is_open)
                 }),
-                over: st
-                    .as_ref()
-                    .is_some_and(|(_, status)| matches!(status.as_str(), "stood_down" | "closed")),
+                over: st.as_ref().is_some_and(|(_, status)| {
+                    Status::parse(status).is_some_and(|s| !s.is_active())
+                }),
                 state: st.map(|(state, _)| state),
                 code,
                 cref,
@@ -247,7 +248,7 @@ impl Store {
         let mut p = redis::pipe();
         for (id, n) in refs {
             let base = self.keys.incident(id);
-            p.cmd("HGET").arg(format!("{base}:co:{n}")).arg("st");
+            p.cmd("HGET").arg(self.keys.callout(id, *n)).arg("st");
             p.cmd("HGET").arg(&base).arg("status");
         }
         let flat: Vec<Option<String>> = self.pipe(&p).await?;

@@ -87,7 +87,7 @@ impl Inner {
                 level: info.level,
                 region: &info.region,
                 title: &info.title,
-                mode: &info.mode,
+                mode: info.mode.as_str(),
             },
             requirement_id: &a.requirement,
             team_kind,

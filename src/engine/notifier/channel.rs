@@ -142,7 +142,7 @@ impl Inner {
             kind: template,
             params: &params,
             status_url: &status_url,
-            drill: info.mode == "drill",
+            drill: info.mode == Mode::Drill,
         };
         let started = Instant::now();
         let result = gw.send(&out).await;
@@ -191,7 +191,7 @@ impl Inner {
             code,
             codes: "",
             name: contact.name.as_deref().unwrap_or(""),
-            drill: info.mode == "drill",
+            drill: info.mode == Mode::Drill,
         };
         let text = self.ctx.seed.templates.render_sms(
             locale,

@@ -22,7 +22,7 @@
 
 use super::Ctx;
 use super::worker::Handler;
-use crate::domain::incident::IncidentId;
+use crate::domain::incident::{IncidentId, Mode};
 use crate::domain::template::MessageVars;
 use crate::domain::token::AckToken;
 use crate::notify::sms::{Gateway, Outgoing};
@@ -80,7 +80,7 @@ struct IncidentInfo {
     region: String,
     region_name: String,
     title: String,
-    mode: String,
+    mode: Mode,
     raised_at: i64,
     /// Requirement id → team kind.
     team_kinds: HashMap<String, String>,
@@ -161,7 +161,7 @@ impl Inner {
             region,
             region_name,
             title: field(&inc, "title"),
-            mode: field(&inc, "mode"),
+            mode: Mode::parse(&field(&inc, "mode")).unwrap_or(Mode::Live),
             raised_at: field(&inc, "raised_at").parse().unwrap_or(0),
             team_kinds: crate::store::incidents::requirements_of(&inc)
                 .unwrap_or_default()

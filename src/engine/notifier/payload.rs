@@ -54,7 +54,7 @@ impl Inner {
             .get(requirement)
             .map(String::as_str)
             .unwrap_or(requirement);
-        let drill = info.mode == "drill";
+        let drill = info.mode == Mode::Drill;
         let vars = MessageVars {
             title: &info.title,
             kind: &info.kind,
@@ -85,7 +85,7 @@ impl Inner {
                 level: info.level,
                 region: &info.region,
                 title: &info.title,
-                mode: &info.mode,
+                mode: info.mode.as_str(),
             },
             team_kind,
             requirement_id: requirement,
