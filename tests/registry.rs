@@ -342,6 +342,23 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     for v in [&ids[0], &ids[1], &ids[3]] {
         assert_eq!(reason(&ex, v), "not_on_call");
     }
+    // r2 leaves the team: the layer still names them, but they are no longer called from it.
+    let (s, b) = app
+        .json(
+            "PATCH",
+            &format!("/v1/volunteers/{}", ids[2]),
+            ADMIN,
+            json!({"teams": ["t990101001-rescue"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let second = raise(&app, "live", json!({})).await;
+    let (called, _) = candidates(&app, &second).await;
+    assert_eq!(
+        called,
+        [cover.clone()],
+        "only the override's cover is on call now"
+    );
 
     // Schedules and calendar feeds.
     let (s, sch) = app

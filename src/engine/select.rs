@@ -144,9 +144,15 @@ pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
     let members_of = ctx.store.members_of(&pool.teams).await?;
     for ((t, roster), members) in teams.iter().zip(rosters).zip(members_of) {
         let on_call: Vec<(String, String)> = match roster.filter(|_| ask.pool == Pool::OnCall) {
+            // A rotation layer names members; one who has left the team since is not called
+            // from it (an override's cover may come from any team, by design).
             Some(r) => r
                 .on_call_at(now)
                 .into_iter()
+                .filter(|o| {
+                    !matches!(o.source, crate::domain::roster::Source::Layer { .. })
+                        || members.contains(&o.volunteer)
+                })
                 .map(|o| {
                     let via = crate::domain::roster::via(&o.source);
                     (o.volunteer, via)
