@@ -356,7 +356,7 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     let (called, _) = candidates(&app, &second).await;
     assert_eq!(
         called,
-        [cover.clone()],
+        std::slice::from_ref(&cover),
         "only the override's cover is on call now"
     );
 
