@@ -19,6 +19,7 @@ use crate::domain::incident::{IncidentId, Mode};
 use crate::domain::ladder::Step;
 use crate::domain::plan::Requirement;
 use crate::domain::region::RegionCode;
+use crate::store::bus::BusEvent;
 use crate::store::callouts::NewCallout;
 use crate::store::ladder::StepStart;
 use crate::store::queue::Entry;
@@ -322,24 +323,27 @@ impl Handler for Fanout {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> Result<(), StoreError> {
         let stream = self.ctx.store.keys.bus(p);
         for e in entries {
-            let id = IncidentId::parse(e.get("incident"));
-            match (e.get("type"), id) {
-                ("incident.raised", Some(id)) => self.raise(&id).await?,
-                ("incident.stood_down", Some(id)) => self.stand_down(&id).await?,
-                ("incident.upgraded", Some(id)) => {
-                    self.upgraded(&id, e.get("requirements")).await?
+            match BusEvent::parse(&e) {
+                BusEvent::Raised { incident } => self.raise(&incident).await?,
+                BusEvent::StoodDown { incident } => self.stand_down(&incident).await?,
+                BusEvent::Upgraded {
+                    incident,
+                    requirements,
+                } => self.upgraded(&incident, &requirements).await?,
+                BusEvent::StepDue {
+                    incident,
+                    requirement,
+                    step,
+                    due,
+                } => {
+                    let late = (self.ctx.clock.now_ms() - due).max(0) as f64 / 1000.0;
+                    metrics::histogram!("muster_escalation_timer_lateness_seconds").record(late);
+                    self.step_due(&incident, &requirement, step).await?
                 }
-                ("requirement.step_due", Some(id)) => {
-                    if let Ok(due) = e.get("due").parse::<i64>() {
-                        let late = (self.ctx.clock.now_ms() - due).max(0) as f64 / 1000.0;
-                        metrics::histogram!("muster_escalation_timer_lateness_seconds")
-                            .record(late);
-                    }
-                    if let Ok(step) = e.get("step").parse() {
-                        self.step_due(&id, e.get("requirement"), step).await?
-                    }
+                BusEvent::Unknown { kind } => {
+                    tracing::warn!(entry = %e.id, kind, "unreadable bus event acknowledged and left alone");
                 }
-                _ => {}
+                BusEvent::Answered { .. } | BusEvent::Short { .. } => {}
             }
             self.ctx.store.ack_entries(&stream, GROUP, &[e.id]).await?;
         }

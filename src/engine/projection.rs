@@ -7,6 +7,7 @@ use super::Ctx;
 use super::worker::Handler;
 use crate::domain::callout::CalloutState;
 use crate::domain::incident::{IncidentId, Mode};
+use crate::store::bus::BusEvent;
 use crate::store::queue::Entry;
 use crate::store::{Keys, StoreError};
 use std::collections::BTreeSet;
@@ -71,24 +72,26 @@ impl Handler for Projection {
         let store = &self.ctx.store;
         let mut touched = BTreeSet::new();
         for e in &entries {
-            let Some(id) = IncidentId::parse(e.get("incident")) else {
+            let event = BusEvent::parse(e);
+            let Some(id) = event.incident() else {
                 continue;
             };
-            if e.get("type") == "incident.raised"
-                && let Some(inc) = store.incident_fields(&id).await?
-            {
-                let at = inc
-                    .get("raised_at")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                store.index_incident(&id, at).await?;
-            }
-            if e.get("type") == "callout.answered" {
-                for n in [e.get("n"), e.get("promoted")] {
-                    if let Ok(n) = n.parse::<u32>() {
+            match event {
+                BusEvent::Raised { .. } => {
+                    if let Some(inc) = store.incident_fields(&id).await? {
+                        let at = inc
+                            .get("raised_at")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        store.index_incident(&id, at).await?;
+                    }
+                }
+                BusEvent::Answered { n, promoted, .. } => {
+                    for n in std::iter::once(n).chain(promoted) {
                         self.record_deployment(&id, n).await?;
                     }
                 }
+                _ => {}
             }
             touched.insert(id.0);
         }

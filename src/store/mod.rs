@@ -21,6 +21,7 @@
 //! everything except blocking reads (`XREADGROUP BLOCK`, SSE `XREAD BLOCK`), which get their
 //! own connection without a response timeout ([`Store::blocking_connection`]).
 
+pub mod bus;
 pub mod callouts;
 pub mod engage;
 pub mod incidents;
