@@ -115,7 +115,8 @@ fn incident_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IncidentId, D::
     IncidentId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad incident id `{s}`")))
 }
 
-fn number<'de, D, T>(d: D) -> Result<T, D::Error>
+/// A number written as text by a script.
+pub(crate) fn number<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: std::str::FromStr,

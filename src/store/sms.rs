@@ -32,6 +32,60 @@ pub struct HeldCode {
     pub state: Option<String>,
 }
 
+/// An SMS note on a partition's delivery stream (`k = sms_note`; version 1): the answer to
+/// one reply, to volunteer `volunteer` through `gateway`, text kind `text` of their locale's
+/// `[sms]`. Written by [`Store::enqueue_sms_note`] and read back by the notifier through this
+/// one type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct SmsNote {
+    /// The volunteer answered.
+    #[serde(rename = "v")]
+    pub volunteer: String,
+    /// The gateway the reply came in on.
+    #[serde(rename = "g")]
+    pub gateway: String,
+    /// The `[sms]` text kind (`reply_accepted`, …).
+    #[serde(rename = "t")]
+    pub text: String,
+    /// The reply code it names ("" when none).
+    #[serde(rename = "c", default)]
+    pub code: String,
+    /// The open codes (for `reply_which`).
+    #[serde(rename = "cs", default)]
+    pub codes: String,
+    /// The message id, the same on every attempt.
+    #[serde(rename = "m")]
+    pub msg_id: String,
+    /// This attempt (1-based).
+    #[serde(rename = "a", deserialize_with = "super::bus::number")]
+    pub attempt: u32,
+}
+
+impl SmsNote {
+    /// Reads an entry; `None` when it is not a whole note.
+    pub fn parse(e: &super::queue::Entry) -> Option<SmsNote> {
+        let v = serde_json::to_value(&e.fields).ok()?;
+        serde_json::from_value(v).ok()
+    }
+
+    /// The entry's fields, `k` first.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        [
+            ("k", "sms_note".to_string()),
+            ("v", self.volunteer.clone()),
+            ("g", self.gateway.clone()),
+            ("t", self.text.clone()),
+            ("c", self.code.clone()),
+            ("cs", self.codes.clone()),
+            ("m", self.msg_id.clone()),
+            ("a", self.attempt.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
 /// How long gateway ids and inbound ids are remembered.
 const ID_TTL_SECS: u64 = 7 * 24 * 3600;
 
@@ -282,22 +336,22 @@ impl Store {
         )
         .simple()
         .to_string();
-        let msg = format!("msg_note_{note}");
+        let entry = SmsNote {
+            volunteer: vid.to_string(),
+            gateway: gw.to_string(),
+            text: kind.to_string(),
+            code: code.to_string(),
+            codes: codes.to_string(),
+            msg_id: format!("msg_note_{note}"),
+            attempt: 1,
+        };
+        let fields = entry.fields();
         let (stream, mark) = (self.keys.deliveries(p), self.keys.sms_note(p, &note));
         let added: i64 = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().sms_note.prepare_invoke();
             inv.key(&stream).key(&mark).arg(ID_TTL_SECS);
-            for (k, v) in [
-                ("k", "sms_note"),
-                ("v", vid),
-                ("g", gw),
-                ("t", kind),
-                ("c", code),
-                ("cs", codes),
-                ("m", &msg),
-                ("a", "1"),
-            ] {
+            for (k, v) in &fields {
                 inv.arg(k).arg(v);
             }
             async move { inv.invoke_async(&mut c).await }
@@ -310,5 +364,34 @@ impl Store {
     pub async fn sms_unsee(&self, gw: &str, id: &str) -> Result<()> {
         let key = self.keys.sms_inbound(gw, id);
         self.cmd(redis::cmd("DEL").arg(key)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sms_note_reads_back_what_it_writes() {
+        let note = SmsNote {
+            volunteer: "v0001".into(),
+            gateway: "sim".into(),
+            text: "reply_which".into(),
+            code: "23".into(),
+            codes: "23, 45".into(),
+            msg_id: "msg_note_x".into(),
+            attempt: 3,
+        };
+        let entry = super::super::queue::Entry {
+            id: "1-0".into(),
+            fields: note.fields().into_iter().collect(),
+        };
+        assert_eq!(entry.get("k"), "sms_note");
+        assert_eq!(SmsNote::parse(&entry), Some(note));
+        let mut broken = entry.clone();
+        broken.fields.insert("a".into(), "two".into());
+        assert_eq!(SmsNote::parse(&broken), None);
+        broken.fields.remove("v");
+        assert_eq!(SmsNote::parse(&broken), None);
     }
 }

@@ -2,6 +2,7 @@
 //! on and retried on the SMS schedule.
 
 use super::*;
+use crate::store::sms::SmsNote;
 
 impl Inner {
     /// Sends one SMS note (the answer to a volunteer's reply, see `api::sms`) and finishes its
@@ -9,16 +10,20 @@ impl Inner {
     /// SMS retry schedule.
     pub(super) async fn note(&self, p: u16, e: Entry) -> Result<(), StoreError> {
         let store = &self.ctx.store;
-        let attempt: u32 = e.get("a").parse::<u32>().unwrap_or(1).max(1);
+        let Some(note) = SmsNote::parse(&e) else {
+            tracing::warn!(entry = %e.id, "malformed SMS note dropped");
+            return store.finish_entry(p, GROUP, &e.id, None).await;
+        };
+        let attempt = note.attempt.max(1);
         let contact = store
-            .delivery_contacts(&[e.get("v").to_string()], true)
+            .delivery_contacts(std::slice::from_ref(&note.volunteer), true)
             .await?
             .pop();
         let gw = self
             .ctx
             .sms
             .iter()
-            .find(|g| g.name() == e.get("g"))
+            .find(|g| g.name() == note.gateway)
             .or_else(|| self.ctx.sms.first());
         let phone = contact.as_ref().and_then(|c| c.phone.clone());
         let (Some(contact), Some(gw), Some(phone)) = (contact, gw, phone) else {
@@ -27,21 +32,21 @@ impl Inner {
         };
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
         let vars = MessageVars {
-            code: e.get("c"),
-            codes: e.get("cs"),
+            code: &note.code,
+            codes: &note.codes,
             ..Default::default()
         };
         let text = self.ctx.seed.templates.render_sms(
             locale,
-            e.get("t"),
+            &note.text,
             &vars,
             self.ctx.config.sms.max_segments,
         );
         // A templated gateway takes the reply's own template (`reply_accepted`, …) where it has
         // one, else its `reply` template with the answer as `result`.
         let params: std::collections::BTreeMap<&'static str, String> = [
-            ("code", e.get("c").to_string()),
-            ("codes", e.get("cs").to_string()),
+            ("code", note.code.clone()),
+            ("codes", note.codes.clone()),
             ("result", text.clone()),
         ]
         .into();
@@ -50,8 +55,8 @@ impl Inner {
         let out = Outgoing {
             to: &phone,
             text: &text,
-            msg_id: e.get("m"),
-            kind: e.get("t"),
+            msg_id: &note.msg_id,
+            kind: &note.text,
             params: &params,
             status_url: &status_url,
             drill: false,
@@ -61,14 +66,11 @@ impl Inner {
             Ok(_) => ("sent", None),
             Err(err) => match backoff.get(attempt as usize - 1) {
                 Some(base) => {
-                    let mut fields: Vec<(String, String)> = e
-                        .fields
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != "a")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    fields.push(("a".into(), (attempt + 1).to_string()));
-                    ("retry", Some((self.retry_at(*base, &err), fields)))
+                    let next = SmsNote {
+                        attempt: attempt + 1,
+                        ..note.clone()
+                    };
+                    ("retry", Some((self.retry_at(*base, &err), next.fields())))
                 }
                 None => {
                     tracing::warn!(entry = %e.id, gateway = gw.name(), attempt, error = %err, "SMS note failed for good");
