@@ -11,7 +11,7 @@
 //! - [`ical`]: iCalendar feeds of on-call shifts.
 //! - [`volunteer`]: phone numbers and masking of personal data.
 //! - [`template`]: per-locale message templates.
-//! - [`sms_reply`]: the SMS reply grammar.
+//! - [`sms_reply`]: the SMS reply grammar; [`segments`]: SMS encoding and segment counting.
 //! - [`token`]: signed ack tokens.
 //! - [`text`]: what free text may hold (no control characters).
 
@@ -24,6 +24,7 @@ pub mod ladder;
 pub mod plan;
 pub mod region;
 pub mod roster;
+pub mod segments;
 pub mod sms_reply;
 pub mod template;
 pub mod text;
