@@ -3,7 +3,8 @@
 //!
 //! - [`incidents`]: raise, list, read, callouts, stand down; [`candidates`]: who was called
 //!   and who was left out, with the reason; [`level`]: upgrading an incident.
-//! - [`volunteers`]: the registry and bulk import; [`teams`]: teams, rosters, on-call, iCal.
+//! - [`volunteers`]: the registry and bulk import; [`teams`]: teams; [`rosters`]: rosters and
+//!   overrides; [`on_call`]: who is on call, and the iCal feeds.
 //! - [`events`]: SSE of an incident.
 //! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
 //! - [`health`]: liveness, readiness, metrics; [`openapi`]: the OpenAPI document.
@@ -21,8 +22,10 @@ pub mod health;
 pub mod incidents;
 pub mod level;
 pub mod listener;
+pub mod on_call;
 pub mod openapi;
 pub mod page;
+pub mod rosters;
 pub mod sms;
 pub mod teams;
 pub mod volunteers;
@@ -84,16 +87,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/teams/{id}/roster",
-            get(teams::roster).put(teams::put_roster),
+            get(rosters::roster).put(rosters::put_roster),
         )
-        .route("/v1/teams/{id}/overrides", post(teams::add_override))
+        .route("/v1/teams/{id}/overrides", post(rosters::add_override))
         .route(
             "/v1/teams/{id}/overrides/{oid}",
-            axum::routing::delete(teams::delete_override),
+            axum::routing::delete(rosters::delete_override),
         )
-        .route("/v1/teams/{id}/on-call", get(teams::on_call))
-        .route("/v1/on-call", get(teams::on_call_all))
-        .route("/ical/{kind}/{id}/{file}", get(teams::feed))
+        .route("/v1/teams/{id}/on-call", get(on_call::on_call))
+        .route("/v1/on-call", get(on_call::on_call_all))
+        .route("/ical/{kind}/{id}/{file}", get(on_call::feed))
         .route("/v1/sms/inbound/{gateway}", post(sms::inbound))
         .route("/v1/sms/inbound/{gateway}/{key}", post(sms::inbound))
         .route("/v1/sms/status/{gateway}", post(sms::status))

@@ -411,7 +411,7 @@ pub async fn erase(
         .await?
         .unwrap_or_default();
     for t in teams {
-        super::teams::drop_from_roster(&st, &t, &id).await?;
+        super::rosters::drop_from_roster(&st, &t, &id).await?;
     }
     tracing::info!(volunteer = %id, by = %caller.name, "volunteer erased");
     let s = st
