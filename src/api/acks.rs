@@ -154,7 +154,7 @@ pub async fn unavailable(
             "this incident has been stood down; the link no longer works".into(),
         ));
     }
-    let list = super::volunteers::add_unavailable(&st, co.get("v"), &obj).await?;
+    let list = super::availability::add_unavailable(&st, co.get("v"), &obj).await?;
     tracing::info!(incident = %t.incident, n = t.n, "volunteer reported unavailability");
     Ok(Json(json!({ "unavailable": list })).into_response())
 }

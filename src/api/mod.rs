@@ -3,7 +3,8 @@
 //!
 //! - [`incidents`]: raise, list, read, callouts, stand down; [`candidates`]: who was called
 //!   and who was left out, with the reason; [`level`]: upgrading an incident.
-//! - [`volunteers`]: the registry and bulk import; [`teams`]: teams; [`rosters`]: rosters and
+//! - [`volunteers`]: the registry and bulk import; [`availability`]: unavailability and
+//!   schedules; [`teams`]: teams; [`rosters`]: rosters and
 //!   overrides; [`on_call`]: who is on call, and the iCal feeds.
 //! - [`events`]: SSE of an incident.
 //! - [`acks`]: volunteers' answers by token; [`page`]: the mobile ack page.
@@ -14,6 +15,7 @@
 
 pub mod acks;
 pub mod auth;
+pub mod availability;
 pub mod candidates;
 pub mod error;
 pub mod events;
@@ -75,10 +77,10 @@ pub fn router(state: AppState) -> Router {
                 .patch(volunteers::update)
                 .delete(volunteers::erase),
         )
-        .route("/v1/volunteers/{id}/schedule", get(volunteers::schedule))
+        .route("/v1/volunteers/{id}/schedule", get(availability::schedule))
         .route(
             "/v1/volunteers/{id}/unavailability",
-            post(volunteers::unavailable),
+            post(availability::unavailable),
         )
         .route("/v1/teams", get(teams::list).post(teams::create))
         .route(

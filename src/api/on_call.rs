@@ -3,10 +3,10 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::availability::{Window, shifts_of, window};
 use super::error::ApiError;
 use super::extract::Query;
 use super::teams::load;
-use super::volunteers::{Window, shifts_of, window};
 use crate::domain::access::Team;
 use crate::domain::ical::{Event, calendar};
 use crate::domain::volunteer::mask_name;

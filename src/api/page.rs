@@ -57,7 +57,7 @@ pub async fn answer(
             Ok(None) => return gone(&st, "zh-CN", StatusCode::NOT_FOUND),
             Err(e) => return ApiError::from(e).into_response(),
         };
-        return match super::volunteers::add_unavailable(&st, co.get("v"), &obj).await {
+        return match super::availability::add_unavailable(&st, co.get("v"), &obj).await {
             Ok(_) => render(&st, &token, t, Some("unavailable_noted".into())).await,
             Err(e) => e.into_response(),
         };
