@@ -74,11 +74,7 @@ impl Inner {
         if !store.claim_alert(&a).await? {
             metrics::counter!("muster_delivery_resends_total", "kind" => "alert").increment(1);
         }
-        let team_kind = info
-            .team_kinds
-            .get(&a.requirement)
-            .map(String::as_str)
-            .unwrap_or(&a.requirement);
+        let team_kind = info.team_kind(&a.requirement);
         let body = ShortfallBody {
             kind: "shortfall",
             incident: PayloadIncident {

@@ -176,23 +176,7 @@ impl Inner {
     ) -> (&'k str, String, BTreeMap<&'static str, String>) {
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
         let template = self.template_of(locale, kind).1;
-        let team_kind = info
-            .team_kinds
-            .get(requirement)
-            .map(String::as_str)
-            .unwrap_or(requirement);
-        let vars = MessageVars {
-            title: &info.title,
-            kind: &info.kind,
-            level: info.level,
-            region: &info.region_name,
-            team_kind,
-            link: "",
-            code,
-            codes: "",
-            name: contact.name.as_deref().unwrap_or(""),
-            drill: info.mode == Mode::Drill,
-        };
+        let vars = info.vars(requirement, contact, "", code);
         let text = self.ctx.seed.templates.render_sms(
             locale,
             template,

@@ -86,6 +86,38 @@ struct IncidentInfo {
     team_kinds: HashMap<String, String>,
 }
 
+impl IncidentInfo {
+    /// The team kind of a requirement (its id when unknown).
+    fn team_kind<'a>(&'a self, requirement: &'a str) -> &'a str {
+        self.team_kinds
+            .get(requirement)
+            .map(String::as_str)
+            .unwrap_or(requirement)
+    }
+
+    /// The template variables of one message of this incident to `contact`.
+    fn vars<'a>(
+        &'a self,
+        requirement: &'a str,
+        contact: &'a Contact,
+        link: &'a str,
+        code: &'a str,
+    ) -> MessageVars<'a> {
+        MessageVars {
+            title: &self.title,
+            kind: &self.kind,
+            level: self.level,
+            region: &self.region_name,
+            team_kind: self.team_kind(requirement),
+            link,
+            code,
+            codes: "",
+            name: contact.name.as_deref().unwrap_or(""),
+            drill: self.mode == Mode::Drill,
+        }
+    }
+}
+
 /// The notifier handler: a cheap handle on its shared state, so each entry runs as its own
 /// task.
 pub struct Notifier {

@@ -49,24 +49,8 @@ impl Inner {
         let token = self.ctx.signer.sign(AckToken { incident: *id, n });
         let base = &self.ctx.public_url;
         let link = format!("{base}/a/{token}");
-        let team_kind = info
-            .team_kinds
-            .get(requirement)
-            .map(String::as_str)
-            .unwrap_or(requirement);
-        let drill = info.mode == Mode::Drill;
-        let vars = MessageVars {
-            title: &info.title,
-            kind: &info.kind,
-            level: info.level,
-            region: &info.region_name,
-            team_kind,
-            link: &link,
-            code: "",
-            codes: "",
-            name: contact.name.as_deref().unwrap_or(""),
-            drill,
-        };
+        let vars = info.vars(requirement, contact, &link, "");
+        let (team_kind, drill) = (vars.team_kind, vars.drill);
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
         let (kind, template) = self.template_of(locale, kind);
         let message = self.ctx.seed.templates.render(locale, template, &vars);
