@@ -112,38 +112,41 @@ impl Store {
     /// over.
     pub async fn sms_code(&self, phone: &str, cref: &str, now: i64) -> Result<String> {
         let key = self.phone_key(phone);
-        // Only codes past the window need their callouts looked at (usually none).
-        let all: std::collections::HashMap<String, String> =
-            self.cmd(redis::cmd("HGETALL").arg(&key)).await?;
-        let old = all.iter().any(|(k, v)| {
-            k.starts_with("c:")
-                && v.rsplit_once('|')
-                    .and_then(|(_, at)| at.parse::<i64>().ok())
-                    .is_some_and(|at| now - at >= CODE_REUSE_MS)
-        });
-        let mut marks = Vec::new();
-        if old {
-            for c in self.sms_codes(phone, now).await? {
-                if c.fresh {
-                    continue;
+        let issue = |marks: Option<Vec<String>>| {
+            let key = &key;
+            retrying(move || {
+                let mut c = self.conn();
+                let mut inv = self.scripts().sms_code.prepare_invoke();
+                inv.key(key)
+                    .arg(cref)
+                    .arg(now)
+                    .arg(CODE_REUSE_MS)
+                    .arg(if marks.is_some() { "1" } else { "0" });
+                for m in marks.iter().flatten() {
+                    inv.arg(m);
                 }
-                marks.push(if c.open {
+                async move { inv.invoke_async::<String>(&mut c).await }
+            })
+        };
+        let code = issue(None).await?;
+        if code != "?" {
+            return Ok(code);
+        }
+        // The number holds codes past the window: name those still open, and the others.
+        let marks = self
+            .sms_codes(phone, now)
+            .await?
+            .into_iter()
+            .filter(|c| !c.fresh)
+            .map(|c| {
+                if c.open {
                     format!("+{}", c.cref)
                 } else {
                     format!("-{}", c.code)
-                });
-            }
-        }
-        retrying(|| {
-            let mut c = self.conn();
-            let mut inv = self.scripts().sms_code.prepare_invoke();
-            inv.key(&key).arg(cref).arg(now).arg(CODE_REUSE_MS);
-            for m in &marks {
-                inv.arg(m);
-            }
-            async move { inv.invoke_async(&mut c).await }
-        })
-        .await
+                }
+            })
+            .collect();
+        issue(Some(marks)).await
     }
 
     /// Every code `phone` holds, newest first, with whether it is within the reuse window and

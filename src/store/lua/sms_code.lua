@@ -9,10 +9,23 @@
 -- bounded by the code space. Erasure deletes it.
 -- KEYS[1] the number's hash (`c:CODE` → "callout|issued ms", `r:CALLOUT` → code, `next`)
 -- ARGV[1] callout ("incident.n")   ARGV[2] now (ms)   ARGV[3] reuse window (ms)
--- ARGV[4..] "+CALLOUT": a callout past the window still open (its code stays bound);
+-- ARGV[4] '1' when the caller names the codes past the window (below), '0' when it has not
+--         looked: then, if the number holds any such code, the answer is '?' and the caller
+--         looks (their callouts live under other keys) and asks again — so the usual case,
+--         nothing past the window, takes one round trip
+-- ARGV[5..] "+CALLOUT": a callout past the window still open (its code stays bound);
 --           "-CODE": a code past the window whose callout is over (pruned)
+local have = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if have then return have end
+if ARGV[4] ~= '1' then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local at = string.sub(all[i], 1, 2) == 'c:' and string.match(all[i + 1], '|(%d+)$')
+    if at and tonumber(ARGV[2]) - tonumber(at) >= tonumber(ARGV[3]) then return '?' end
+  end
+end
 local keep = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local a = ARGV[i]
   if string.sub(a, 1, 1) == '+' then
     keep[string.sub(a, 2)] = true
@@ -25,8 +38,6 @@ for i = 4, #ARGV do
     end
   end
 end
-local have = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
-if have then return have end
 local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local cursor = tonumber(redis.call('HGET', KEYS[1], 'next') or '10')
 for _, range in ipairs({{10, 99}, {100, 999}}) do
