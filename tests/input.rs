@@ -138,14 +138,7 @@ async fn control_characters_are_refused_in_every_free_text() {
 
     // Import: a name with a control character is a rejected row, the others are kept.
     let csv = "姓名,手机号,所属队伍\n好人,13700000011,t990101001-rescue\n坏\u{0}人,13700000012,t990101001-rescue\n";
-    let (s, b) = app
-        .send(
-            "POST",
-            "/v1/volunteers:import",
-            Some(COORD),
-            csv.as_bytes().to_vec(),
-        )
-        .await;
+    let (s, b) = app.import(COORD, csv.as_bytes()).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["created"], 1, "{b}");
     assert!(
@@ -188,14 +181,7 @@ async fn a_home_region_outside_the_coordinators_scope_is_refused() {
     assert_eq!(v["home_region"], "990101002", "{v}");
     // An import row placing a volunteer's home outside the scope is rejected.
     let csv = "姓名,手机号,所属队伍,所属乡镇\n甲,13700000021,t990101001-rescue,990102002\n乙,13700000022,t990101001-rescue,990101003\n";
-    let (s, b) = app
-        .send(
-            "POST",
-            "/v1/volunteers:import",
-            Some(COORD),
-            csv.as_bytes().to_vec(),
-        )
-        .await;
+    let (s, b) = app.import(COORD, csv.as_bytes()).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["created"], 1, "{b}");
     assert_eq!(b["rejected"][0]["line"], 2, "{b}");

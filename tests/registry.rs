@@ -726,14 +726,7 @@ async fn import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {
         钱五,13800000005,t990101001-rescue,,31/12/2027,,\n\
         孙六,13800000001,t990101001-rescue,,2027-12-31,,\n\
         周七,13800000007,t990102001-rescue,,2027-12-31,,\n";
-    let (s, r) = app
-        .send(
-            "POST",
-            "/v1/volunteers:import",
-            Some(coord),
-            utf8.as_bytes().to_vec(),
-        )
-        .await;
+    let (s, r) = app.import(coord, utf8.as_bytes()).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["encoding"], "utf-8");
     assert_eq!(
@@ -766,9 +759,7 @@ async fn import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {
 
     let gbk_text = "姓名,手机,队伍,保险到期\n吴八,13800000008,柳林镇救援队,2027/1/1\n郑九,bad,柳林镇救援队,2027/1/1\n";
     let (gbk, _, _) = encoding_rs::GBK.encode(gbk_text);
-    let (s, r) = app
-        .send("POST", "/v1/volunteers:import", Some(coord), gbk.to_vec())
-        .await;
+    let (s, r) = app.import(coord, &gbk).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["encoding"], "gbk");
     assert_eq!(
@@ -780,14 +771,7 @@ async fn import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {
     assert!(team["member_list"].to_string().contains("吴八"), "{team}");
 
     // The same files again change nothing.
-    let (_, r) = app
-        .send(
-            "POST",
-            "/v1/volunteers:import",
-            Some(coord),
-            utf8.as_bytes().to_vec(),
-        )
-        .await;
+    let (_, r) = app.import(coord, utf8.as_bytes()).await;
     assert_eq!(
         (
             r["created"].as_u64(),
@@ -797,32 +781,15 @@ async fn import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {
         (Some(0), Some(0), Some(2)),
         "{r}"
     );
-    let (_, r) = app
-        .send("POST", "/v1/volunteers:import", Some(coord), gbk.to_vec())
-        .await;
+    let (_, r) = app.import(coord, &gbk).await;
     assert_eq!(
         (r["created"].as_u64(), r["unchanged"].as_u64()),
         (Some(0), Some(1)),
         "{r}"
     );
     // A viewer may not import; an empty body is a 400.
-    assert_eq!(
-        app.send(
-            "POST",
-            "/v1/volunteers:import",
-            Some("demo-viewer"),
-            utf8.as_bytes().to_vec()
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        app.send("POST", "/v1/volunteers:import", Some(coord), vec![])
-            .await
-            .0,
-        400
-    );
+    assert_eq!(app.import("demo-viewer", utf8.as_bytes()).await.0, 403);
+    assert_eq!(app.import(coord, &[]).await.0, 400);
     app.stop().await;
 }
 

@@ -473,6 +473,12 @@ impl TestApp {
         )
     }
 
+    /// `POST /v1/volunteers:import` of a CSV body as `token`.
+    pub async fn import(&self, token: &str, csv: &[u8]) -> (u16, Value) {
+        self.send("POST", "/v1/volunteers:import", Some(token), csv.to_vec())
+            .await
+    }
+
     /// A JSON request.
     pub async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
         self.send(method, path, Some(token), body.to_string().into_bytes())
