@@ -69,9 +69,10 @@ fn column(header: &str) -> Option<Col> {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// `utf-8` or `gbk`.
+    #[schema(value_type = String)]
     pub encoding: &'static str,
     /// Data rows read.
     pub rows: usize,
@@ -88,7 +89,7 @@ pub struct Report {
 }
 
 /// One bad row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// 1-based line in the file (the header is line 1).
     pub line: usize,

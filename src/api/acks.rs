@@ -1,23 +1,50 @@
 //! `POST /v1/acks/{token}`: a volunteer's answer. The token is the credential.
 
 use super::AppState;
+use super::availability::{UnavailableBody, UnavailableList};
 use super::error::{ApiError, FieldError};
-use super::extract::Query;
-use crate::domain::callout::Response as Answer;
+use super::extract::{Body, Check, Query, require_json, typed};
+use crate::domain::callout::{CalloutState, Response as Answer};
 use crate::domain::token::AckToken;
 use crate::store::callouts::AckOutcome;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// `?response=` lets a bare POST to an `accept_url` / `decline_url` work without a body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AckQuery {
-    response: Option<String>,
+    /// The answer, when there is no body.
+    response: Option<Answer>,
+}
+
+/// Body of `POST /v1/acks/{token}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckBody {
+    /// The answer.
+    pub response: Answer,
+}
+
+impl Check for AckBody {
+    fn check(&self, _: &mut Vec<FieldError>) {}
+}
+
+/// What an answer did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AckResult {
+    /// `INCIDENT.N`.
+    pub callout_id: String,
+    /// The callout's state now.
+    pub state: Option<CalloutState>,
+    /// Whether this answer changed it (an answer given twice does not).
+    pub changed: bool,
 }
 
 /// How a 409 for an acceptance by a volunteer deployed elsewhere begins (the page shows its
@@ -92,69 +119,76 @@ pub(super) async fn apply(
     }
 }
 
-/// `POST /v1/acks/{token}` with `{"response": "accept" | "decline" | "arrived" | "withdraw"}`
-/// (or `?response=`).
+/// A volunteer's answer: `accept`, `decline`, `arrived` or `withdraw`, in the body or as
+/// `?response=` on a bare POST. The token in the URL is the credential.
+#[utoipa::path(post, path = "/v1/acks/{token}", tag = "volunteer links",
+    params(("token" = String, Path, description = "the call-out's token"), AckQuery),
+    request_body(content = AckBody, description = "optional when `?response=` is given"),
+    responses(
+        (status = 200, description = "what the answer did", body = AckResult),
+        (status = 404, description = "an unknown or forged token"),
+        (status = 409, description = "the answer is not possible now (engaged elsewhere, or not from this state)"),
+        (status = 410, description = "the incident was stood down"),
+    ))]
 pub async fn ack(
     State(st): State<AppState>,
     Path(token): Path<String>,
     Query(q): Query<AckQuery>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AckResult>, ApiError> {
     let t = verify(&st, &token)?;
     let body = body.map_err(super::error::body_rejection)?;
-    let from_query = q.response;
-    let raw = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        from_query.ok_or_else(|| {
+    let answer = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        q.response.ok_or_else(|| {
             ApiError::Malformed(vec![FieldError::new(
                 "response",
                 "is required: send {\"response\": \"accept\"} (or decline, arrived, withdraw)",
             )])
         })?
     } else {
-        let obj = super::error::json_object(&body)?;
-        match obj.get("response") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(_) => return Err(ApiError::invalid("response", "must be a string")),
-            None => return Err(ApiError::invalid("response", "is required")),
-        }
+        require_json(headers.get(CONTENT_TYPE))?;
+        typed::<AckBody>(&body)?.response
     };
-    let answer = Answer::parse(raw.trim()).ok_or_else(|| {
-        ApiError::invalid(
-            "response",
-            format!("`{raw}` is not one of accept, decline, arrived, withdraw"),
-        )
-    })?;
     let a = apply(&st, t, answer, "web").await?;
-    Ok(Json(json!({
-        "callout_id": a.callout_id,
-        "state": a.state,
-        "changed": a.changed,
+    Ok(Json(AckResult {
+        callout_id: a.callout_id,
+        state: CalloutState::parse(&a.state),
+        changed: a.changed,
     }))
-    .into_response())
 }
 
-/// `POST /v1/acks/{token}/unavailable`: body `{until, from?, reason?}`. A volunteer says,
-/// through their call-out link, that they cannot be called until then (this call-out included:
-/// answer it with `decline`). The token must still be live.
+/// A volunteer says, through their call-out link, that they cannot be called until `until`
+/// (this call-out included: answer it with `decline`). The link must still be live.
+#[utoipa::path(post, path = "/v1/acks/{token}/unavailable", operation_id = "report_unavailable_by_link", tag = "volunteer links",
+    params(("token" = String, Path, description = "the call-out's token")),
+    request_body = UnavailableBody,
+    responses(
+        (status = 200, description = "their unavailability now", body = UnavailableList),
+        (status = 404, description = "an unknown or forged token"),
+        (status = 410, description = "the incident was stood down"),
+        (status = 422, description = "a time is not RFC 3339, in the past, or over a year"),
+    ))]
 pub async fn unavailable(
     State(st): State<AppState>,
     Path(token): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+    Body(b): Body<UnavailableBody>,
+) -> Result<Json<UnavailableList>, ApiError> {
     let t = verify(&st, &token)?;
-    let body = body.map_err(super::error::body_rejection)?;
-    let obj = super::error::json_object(&body)?;
     let inc = st.ctx.store.incident(&t.incident).await?;
     let co = st.ctx.store.callout(&t.incident, t.n).await?;
     let (Some(inc), Some(co)) = (inc, co) else {
         return Err(ApiError::NotFound("unknown or invalid ack token".into()));
     };
-    if !matches!(inc.status(), Some(s) if s.is_active()) {
+    if !inc.status.is_active() {
         return Err(ApiError::Gone(
             "this incident has been stood down; the link no longer works".into(),
         ));
     }
-    let list = super::availability::add_unavailable(&st, co.get("v"), &obj).await?;
+    let unavailable = super::availability::add_unavailable(&st, co.get("v"), b).await?;
     tracing::info!(incident = %t.incident, n = t.n, "volunteer reported unavailability");
-    Ok(Json(json!({ "unavailable": list })).into_response())
+    Ok(Json(UnavailableList {
+        id: None,
+        unavailable,
+    }))
 }

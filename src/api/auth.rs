@@ -125,3 +125,33 @@ impl FromRequestParts<AppState> for Caller {
         })
     }
 }
+
+/// A caller whose role may command (raise, upgrade, stand down); 403 otherwise. As an
+/// extractor it runs before the body is read, so a viewer is told "forbidden", not what is
+/// wrong with a body it may not send.
+#[derive(Debug, Clone)]
+pub struct Commander(pub Caller);
+
+impl FromRequestParts<AppState> for Commander {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Commander, ApiError> {
+        let c = Caller::from_request_parts(parts, st).await?;
+        c.require_commander()?;
+        Ok(Commander(c))
+    }
+}
+
+/// A caller whose role may manage the registry and rosters; 403 otherwise (see [`Commander`]).
+#[derive(Debug, Clone)]
+pub struct Coordinator(pub Caller);
+
+impl FromRequestParts<AppState> for Coordinator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Coordinator, ApiError> {
+        let c = Caller::from_request_parts(parts, st).await?;
+        c.require_coordinator()?;
+        Ok(Coordinator(c))
+    }
+}

@@ -2,42 +2,61 @@
 //! a call-out link) and on-call schedules (`GET /v1/volunteers/{id}/schedule`).
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, json_body};
-use super::extract::Query;
+use super::auth::{Caller, Coordinator};
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check, Query, text_field};
 use super::volunteers::{calendar_url, load_visible};
 use crate::domain::roster::Roster;
-use crate::domain::text::{self, Lines};
+use crate::domain::text::Lines;
 use crate::domain::volunteer::{Unavailable, Volunteer};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use jiff::Timestamp;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// Body of `POST /v1/volunteers/{id}/unavailability` and of the ack-token variant.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnavailableBody {
     /// From (RFC 3339; now by default).
+    #[serde(default)]
+    #[schema(format = DateTime)]
     pub from: Option<String>,
-    /// Until (RFC 3339).
+    /// Until (RFC 3339): in the future, after `from`, at most a year later.
+    #[schema(format = DateTime)]
     pub until: String,
-    /// Why.
+    /// Why, in their words (kept to 200 characters; shown only to roles that see personal
+    /// data).
+    #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
+}
+
+impl Check for UnavailableBody {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        if let Some(r) = &self.reason {
+            text_field(errs, "reason", r, Lines::Many, 0, 200);
+        }
+    }
+}
+
+/// A volunteer's unavailability, as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnavailableList {
+    /// The volunteer (on the coordinator's route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Every time they cannot be called.
+    pub unavailable: Vec<Unavailable>,
 }
 
 /// Validates and records unavailability; answers the volunteer's new list.
 pub async fn add_unavailable(
     st: &AppState,
     id: &str,
-    obj: &Map<String, Value>,
+    b: UnavailableBody,
 ) -> Result<Vec<Unavailable>, ApiError> {
-    let b: UnavailableBody = serde_json::from_value(Value::Object(obj.clone())).map_err(|e| {
-        ApiError::invalid("body", format!("expected {{until, from?, reason?}}: {e}"))
-    })?;
     let now =
         Timestamp::from_millisecond(st.ctx.clock.now_ms()).unwrap_or_else(|_| Timestamp::now());
     let ts = |k: &str, s: &str| {
@@ -57,9 +76,6 @@ pub async fn add_unavailable(
     }
     if until.as_second() - from.as_second() > 366 * 86_400 {
         return Err(ApiError::invalid("until", "at most a year at a time"));
-    }
-    if let Some(r) = &b.reason {
-        text::check(r, Lines::Many).map_err(|e| ApiError::invalid("reason", e))?;
     }
     let reason = b.reason.map(|r| r.chars().take(200).collect::<String>());
     let s = st
@@ -87,26 +103,40 @@ pub async fn add_unavailable(
         .unwrap_or_default())
 }
 
-/// `POST /v1/volunteers/{id}/unavailability`
+/// Mark a volunteer unavailable (coordinator): they are not called from `from` until
+/// `until`.
+#[utoipa::path(post, path = "/v1/volunteers/{id}/unavailability", operation_id = "mark_volunteer_unavailable", tag = "volunteers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the volunteer")),
+    request_body = UnavailableBody,
+    responses(
+        (status = 200, description = "their unavailability now", body = UnavailableList),
+        (status = 403, description = "not a coordinator"),
+        (status = 404, description = "no such volunteer in this token's scope"),
+        (status = 422, description = "a time is not RFC 3339, in the past, or over a year"),
+    ))]
 pub async fn unavailable(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_coordinator()?;
-    let obj = json_body(raw)?;
+    Body(b): Body<UnavailableBody>,
+) -> Result<Json<UnavailableList>, ApiError> {
     load_visible(&st, &caller, &id).await?;
-    let list = add_unavailable(&st, &id, &obj).await?;
-    Ok(Json(json!({"id": id, "unavailable": list})))
+    let unavailable = add_unavailable(&st, &id, b).await?;
+    Ok(Json(UnavailableList {
+        id: Some(id),
+        unavailable,
+    }))
 }
 
 /// `?from=&days=` of a schedule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Window {
     /// Start (RFC 3339; now by default).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Days ahead (1–90; 14 by default).
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<i64>,
 }
 
@@ -152,27 +182,88 @@ pub async fn shifts_of(
     Ok(out)
 }
 
-/// `GET /v1/volunteers/{id}/schedule`
+/// One on-call shift.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShiftView {
+    /// The team.
+    pub team: String,
+    /// Start.
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    /// End.
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    /// The layer or override that puts them on call.
+    pub via: String,
+}
+
+/// A volunteer's coming shifts and unavailability.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Schedule {
+    /// The volunteer.
+    pub id: String,
+    /// Window start.
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    /// Window end.
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+    /// Their shifts over every team, in order.
+    pub shifts: Vec<ShiftView>,
+    /// When they cannot be called (the reason only for roles that see personal data).
+    pub unavailable: Vec<Unavailable>,
+    /// Their iCal feed (roles that see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_url: Option<String>,
+}
+
+/// A volunteer's coming on-call shifts over all their teams, their unavailability, and their
+/// iCal feed.
+#[utoipa::path(get, path = "/v1/volunteers/{id}/schedule", tag = "volunteers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the volunteer"), Window),
+    responses(
+        (status = 200, description = "the schedule", body = Schedule),
+        (status = 404, description = "no such volunteer in this token's scope"),
+        (status = 410, description = "the volunteer was erased"),
+        (status = 422, description = "`from` is not RFC 3339, or `days` is outside 1 to 90"),
+    ))]
 pub async fn schedule(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Query(w): Query<Window>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Schedule>, ApiError> {
     let s = load_visible(&st, &caller, &id).await?;
     let Some(v) = &s.volunteer else {
         return Err(ApiError::Gone(format!("volunteer {id} was erased")));
     };
     let (from, to) = window(&st, &w)?;
     let shifts = shifts_of(&st, v, from, to).await?;
-    let mut out = json!({
-        "id": id,
-        "from": from, "to": to,
-        "shifts": shifts.iter().map(|(t, s)| json!({"team": t, "start": s.start, "end": s.end, "via": s.via})).collect::<Vec<_>>(),
-        "unavailable": s.unavailable,
-    });
-    if caller.role.may_see_personal_data() {
-        out["calendar_url"] = calendar_url(&st, "v", &id).into();
-    }
-    Ok(Json(out))
+    let personal = caller.role.may_see_personal_data();
+    Ok(Json(Schedule {
+        from,
+        to,
+        shifts: shifts
+            .into_iter()
+            .map(|(team, s)| ShiftView {
+                team,
+                start: s.start,
+                end: s.end,
+                via: s.via,
+            })
+            .collect(),
+        unavailable: s
+            .unavailable
+            .into_iter()
+            .map(|u| {
+                if personal {
+                    u
+                } else {
+                    Unavailable { reason: None, ..u }
+                }
+            })
+            .collect(),
+        calendar_url: personal.then(|| calendar_url(&st, "v", &id)),
+        id,
+    }))
 }

@@ -6,19 +6,92 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::incidents::visible;
 use crate::domain::access::Role;
+use crate::domain::callout::CalloutState;
+use crate::domain::region::Tier;
 use crate::domain::volunteer::mask_name;
 use crate::engine::select::Selection;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
-/// `GET /v1/incidents/{id}/candidates`
+/// Who was considered for an incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Candidates {
+    /// The incident.
+    #[schema(format = Uuid)]
+    pub incident: String,
+    /// One entry per requirement and escalation step.
+    pub requirements: Vec<StepCandidates>,
+}
+
+/// Who one step of one requirement called, and who it left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepCandidates {
+    /// The requirement.
+    pub requirement_id: String,
+    /// The step (0 = first).
+    pub step: u32,
+    /// Its tier.
+    pub tier: Tier,
+    /// The region it searched.
+    pub region: Option<String>,
+    /// The teams it searched.
+    pub teams: Vec<String>,
+    /// Who it called.
+    pub called: Vec<Called>,
+    /// Who it left out, and why.
+    pub excluded: Vec<Left>,
+}
+
+/// A volunteer a step called.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Called {
+    /// The volunteer.
+    pub volunteer_id: String,
+    /// Masked for viewers.
+    pub volunteer_name: String,
+    /// The team they were called through.
+    pub team: String,
+    /// The layer or override that put them on call.
+    pub via: String,
+    /// `webhook` or `sms:GATEWAY`.
+    pub channel: String,
+    /// How their callout stands now.
+    pub state: Option<CalloutState>,
+}
+
+/// A volunteer a step left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Left {
+    /// The volunteer.
+    pub volunteer_id: String,
+    /// Masked for viewers.
+    pub volunteer_name: String,
+    /// The team.
+    pub team: String,
+    /// Why: `not_on_call`, `status`, `qualification_missing`, `qualification_expired`,
+    /// `insurance_missing`, `insurance_expired`, `unavailable`, `resting`, `engaged`,
+    /// `no_channel`.
+    pub reason: String,
+    /// The reason in words.
+    pub detail: String,
+}
+
+/// Per requirement and step: who was called (with their answer) and who was left out, with
+/// the reason.
+#[utoipa::path(get, path = "/v1/incidents/{id}/candidates", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident")),
+    responses(
+        (status = 200, description = "the candidates", body = Candidates),
+        (status = 404, description = "no such incident in this token's scope"),
+    ))]
 pub async fn candidates(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Candidates>, ApiError> {
     let (iid, _) = visible(&st, &caller, &id).await?;
     let sels: Vec<(String, Selection)> = st.ctx.store.selections(&iid).await?;
     let mut vids: Vec<String> = Vec::new();
@@ -43,35 +116,46 @@ pub async fn candidates(
             n
         }
     };
-    let reqs: Vec<Value> = sels
-        .iter()
+    let requirements = sels
+        .into_iter()
         .map(|(key, s)| {
-            let (req, step) = key.rsplit_once(':').unwrap_or((key, "0"));
-            json!({
-                "requirement_id": req,
-                "step": step.parse::<u32>().unwrap_or(0),
-                "tier": s.tier,
-                "region": s.region,
-                "teams": s.teams,
-                "called": s.candidates.iter().map(|c| json!({
-                    "volunteer_id": c.volunteer_id,
-                    "volunteer_name": show(&c.volunteer_id),
-                    "team": c.team,
-                    "via": c.via,
-                    "channel": c.channel,
-                    "state": states.get(&c.volunteer_id),
-                })).collect::<Vec<_>>(),
-                "excluded": s.excluded.iter().map(|e| json!({
-                    "volunteer_id": e.volunteer_id,
-                    "volunteer_name": show(&e.volunteer_id),
-                    "team": e.team,
-                    "reason": e.reason,
-                    "detail": e.detail,
-                })).collect::<Vec<_>>(),
-            })
+            let (req, step) = key.rsplit_once(':').unwrap_or((&key, "0"));
+            StepCandidates {
+                requirement_id: req.to_string(),
+                step: step.parse::<u32>().unwrap_or(0),
+                tier: s.tier,
+                region: s.region,
+                teams: s.teams,
+                called: s
+                    .candidates
+                    .into_iter()
+                    .map(|c| Called {
+                        volunteer_name: show(&c.volunteer_id),
+                        state: states
+                            .get(&c.volunteer_id)
+                            .and_then(|x| CalloutState::parse(x)),
+                        volunteer_id: c.volunteer_id,
+                        team: c.team,
+                        via: c.via,
+                        channel: c.channel,
+                    })
+                    .collect(),
+                excluded: s
+                    .excluded
+                    .into_iter()
+                    .map(|e| Left {
+                        volunteer_name: show(&e.volunteer_id),
+                        volunteer_id: e.volunteer_id,
+                        team: e.team,
+                        reason: e.reason,
+                        detail: e.detail,
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    Ok(Json(
-        json!({ "incident": iid.to_string(), "requirements": reqs }),
-    ))
+    Ok(Json(Candidates {
+        incident: iid.to_string(),
+        requirements,
+    }))
 }

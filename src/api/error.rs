@@ -6,10 +6,9 @@ use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 /// One invalid field.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field, as a JSON path (`level`, `location.lat`, `body`).
     pub field: String,
@@ -60,6 +59,9 @@ pub enum ApiError {
     /// 413.
     #[error("body too large")]
     TooLarge,
+    /// 415: the body is not in the media type the route reads (the detail names it).
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// 503: Redis is unreachable; try again.
     #[error("temporarily unavailable")]
     Unavailable(String),
@@ -102,6 +104,11 @@ impl ApiError {
                 "too-large",
                 "Request body too large",
             ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -129,7 +136,8 @@ impl ApiError {
             | ApiError::BadSignature(d)
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
-            | ApiError::Gone(d) => d.clone(),
+            | ApiError::Gone(d)
+            | ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::MethodNotAllowed => "this path does not take that method".into(),
             ApiError::TooLarge => "the body is larger than this endpoint accepts".into(),
             ApiError::Unavailable(_) => {
@@ -185,6 +193,25 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error answer (RFC 9457 problem details), `application/problem+json`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:muster:problem:SLUG`, one per kind of error.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:muster:problem:validation")]
+    pub kind: String,
+    /// The kind in words.
+    pub title: &'a str,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: &'a str,
+    /// For a 400 or 422: each field that is wrong, by its JSON path (`body` for the whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a [FieldError]>,
+}
+
 /// The problem+json text of one answer: the single place its shape is written.
 pub fn problem_body(
     status: StatusCode,
@@ -193,16 +220,14 @@ pub fn problem_body(
     detail: &str,
     errors: Option<&[FieldError]>,
 ) -> String {
-    let mut body = json!({
-        "type": format!("urn:muster:problem:{slug}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    if let Some(e) = errors {
-        body["errors"] = json!(e);
-    }
-    body.to_string()
+    let p = Problem {
+        kind: format!("urn:muster:problem:{slug}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    serde_json::to_string(&p).expect("a problem serialises")
 }
 
 /// The slug and title of an error status that no [`ApiError`] produced (a layer's or a
@@ -308,6 +333,18 @@ pub fn json_body(
 
 /// Parses a request body as a JSON object, or says why not (400 naming `body`).
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match json_value(body)? {
+        serde_json::Value::Object(m) => Ok(m),
+        _ => Err(ApiError::Malformed(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )])),
+    }
+}
+
+/// Parses a request body as JSON strictly (a key named twice is refused), or says why not
+/// (400 naming `body`, or the key named twice).
+pub fn json_value(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::Malformed(vec![FieldError::new(
             "body",
@@ -315,11 +352,7 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
         )]));
     }
     match serde_json::from_slice::<Strict>(body).map(|s| s.0) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::Malformed(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )])),
+        Ok(v) => Ok(v),
         Err(e) => {
             let text = e.to_string();
             // A duplicate key names the key: it is that field the client must fix.

@@ -32,7 +32,19 @@ struct Tail {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// `GET /v1/incidents/{id}/events`
+/// Server-Sent Events of every change of an incident: a `snapshot` event with the incident,
+/// then one event per change (named by its type, with the stream entry as its `id`, so
+/// `Last-Event-ID` resumes) and `progress` events with fresh counters. The stream ends after
+/// the stand-down.
+#[utoipa::path(get, path = "/v1/incidents/{id}/events", tag = "incidents", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "the incident"),
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "the event stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "no such incident in this token's scope"),
+    ))]
 pub async fn sse(
     State(st): State<AppState>,
     caller: Caller,

@@ -6,12 +6,19 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// `GET /healthz`
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{status: ok}`", body = Object)))]
 pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /readyz`: 200 when Redis answers a PING within a second, 503 otherwise.
+/// Readiness: 200 when Redis answers a PING within a second, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`{status: ready, redis: ok}`", body = Object),
+        (status = 503, description = "`{status: not ready, redis}`", content_type = "application/json", body = Object),
+    ))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
     match st.ctx.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ready", "redis": "ok"})).into_response(),
@@ -24,7 +31,9 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(st): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -1,59 +1,122 @@
 //! `/v1/incidents`: raise, list, read with progress, list callouts, stand down.
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_object};
-use super::extract::Query;
+use super::auth::{Caller, Commander};
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check, Query, text_field};
+use crate::domain::callout::CalloutState;
 use crate::domain::incident::{IncidentId, Level, Mode, Status};
 use crate::domain::plan;
-use crate::domain::region::RegionCode;
+use crate::domain::region::{RegionCode, Tier};
 use crate::domain::text::{self, Lines};
 use crate::domain::volunteer::{mask_name, mask_phone};
 use crate::store::incidents::{IncidentView, NewIncident, Raised};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 /// The longest title accepted (characters).
 const MAX_TITLE: usize = 200;
 
-/// `POST /v1/incidents`
+/// Body of `POST /v1/incidents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseIncident {
+    /// The kind of incident; a contingency plan must cover it.
+    #[schema(example = "flood", min_length = 1)]
+    pub kind: String,
+    /// 1 = 特别重大 (most severe) … 4 = 一般.
+    pub level: Level,
+    /// The region code (6 digits for a county or city, 9 for a township).
+    #[schema(example = "330106001", pattern = "^[0-9]{6}([0-9]{3})?$")]
+    pub region: String,
+    /// What command staff call it; shown to volunteers.
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    /// `drill` runs the same loop in training mode.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where, as any JSON (at most 2 KiB), shown as given.
+    #[serde(default)]
+    pub location: Option<Value>,
+    /// The same key from the same token raises the same incident once.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub idempotency_key: Option<String>,
+    /// A drill may call volunteers already deployed on a live incident.
+    #[serde(default)]
+    pub include_deployed: bool,
+}
+
+impl Check for RaiseIncident {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        text_field(errs, "title", &self.title, Lines::One, 1, MAX_TITLE);
+        if self.include_deployed && self.mode != Mode::Drill {
+            errs.push(FieldError::new(
+                "include_deployed",
+                "only a drill may call volunteers already deployed on a live incident",
+            ));
+        }
+        if let Some(l) = &self.location {
+            if l.to_string().len() > 2048 {
+                errs.push(FieldError::new("location", "must be at most 2 KiB of JSON"));
+            } else if let Err(why) = json_strings(l, "location") {
+                errs.push(why);
+            }
+        }
+        if let Some(k) = &self.idempotency_key
+            && (k.is_empty() || k.len() > 200 || text::check(k, Lines::One).is_err())
+        {
+            errs.push(FieldError::new(
+                "idempotency_key",
+                "must be a string of 1 to 200 bytes, without control characters",
+            ));
+        }
+    }
+}
+
+/// Raise an incident (commander): its plan is chosen, and the call-out starts at once.
+/// Answers 201 with the incident, or 200 with the one an idempotency key already raised.
+#[utoipa::path(post, path = "/v1/incidents", tag = "incidents", security(("bearer" = [])),
+    request_body = RaiseIncident,
+    responses(
+        (status = 201, description = "raised", body = IncidentView),
+        (status = 200, description = "this idempotency key already raised it", body = IncidentView),
+        (status = 403, description = "not a commander, or the region is outside the token's scope"),
+        (status = 422, description = "unknown kind or region, no plan, or a field is wrong"),
+    ))]
 pub async fn raise(
     State(st): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    Commander(caller): Commander,
+    Body(b): Body<RaiseIncident>,
 ) -> Result<Response, ApiError> {
-    caller.require_commander()?;
-    let body = body.map_err(super::error::body_rejection)?;
-    let obj = json_object(&body)?;
-    let v = validate(&st, &obj)?;
-    caller.require_scope(&st, &v.region)?;
+    let (kind, region) = known(&st, &b)?;
+    caller.require_scope(&st, &region)?;
     let plan = plan::choose(
         &st.ctx.seed.plans,
         &st.ctx.seed.regions,
-        &v.kind,
-        v.level,
-        &v.region,
+        &kind,
+        b.level,
+        &region,
     )
-    .ok_or_else(|| no_plan(&st, &v.kind, v.level, &v.region))?;
-    let id = match &v.idempotency_key {
+    .ok_or_else(|| no_plan(&st, &kind, b.level, &region))?;
+    let id = match &b.idempotency_key {
         Some(k) => IncidentId::from_idempotency_key(&caller.name, k),
         None => IncidentId::random(),
     };
     let new = NewIncident {
         id,
-        kind: v.kind.clone(),
-        level: v.level.get(),
-        region: v.region.to_string(),
-        title: v.title.clone(),
-        mode: v.mode.as_str().to_string(),
-        location: v.location.clone(),
-        include_deployed: v.include_deployed,
+        kind,
+        level: b.level.get(),
+        region: region.to_string(),
+        title: b.title.trim().to_string(),
+        mode: b.mode.as_str().to_string(),
+        location: b.location,
+        include_deployed: b.include_deployed,
         ladder: plan.ladder.clone(),
         plan_id: plan.id.clone(),
         requirements: plan.requirements.clone(),
@@ -84,173 +147,36 @@ pub async fn raise(
     Ok((status, Json(view)).into_response())
 }
 
-struct Valid {
-    kind: String,
-    level: Level,
-    region: crate::domain::region::RegionCode,
-    title: String,
-    mode: Mode,
-    location: Option<Value>,
-    idempotency_key: Option<String>,
-    include_deployed: bool,
-}
-
-fn validate(st: &AppState, obj: &Map<String, Value>) -> Result<Valid, ApiError> {
-    let mut errs = Vec::new();
+/// The body's kind and region, when this deployment knows both (422 naming each otherwise).
+fn known(st: &AppState, b: &RaiseIncident) -> Result<(String, RegionCode), ApiError> {
     let seed = &st.ctx.seed;
-    let kind = match obj.get("kind") {
-        Some(Value::String(k)) => {
-            let known = seed.plans.iter().any(|p| p.kinds.contains(k));
-            if !known {
-                let mut kinds: Vec<&str> = seed
-                    .plans
-                    .iter()
-                    .flat_map(|p| p.kinds.iter().map(String::as_str))
-                    .collect();
-                kinds.sort();
-                kinds.dedup();
-                errs.push(FieldError::new(
-                    "kind",
-                    format!("unknown incident kind `{k}`; known: {}", kinds.join(", ")),
-                ));
-            }
-            k.clone()
-        }
-        Some(_) => {
-            errs.push(FieldError::new("kind", "must be a string"));
-            String::new()
-        }
-        None => {
-            errs.push(FieldError::new("kind", "is required"));
-            String::new()
-        }
-    };
-    let level = match obj.get("level") {
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => Level::new(i)
-                .map_err(|e| errs.push(FieldError::new("level", e)))
-                .ok(),
-            None => {
-                errs.push(FieldError::new("level", "must be an integer from 1 to 4"));
-                None
-            }
-        },
-        Some(_) => {
-            errs.push(FieldError::new("level", "must be an integer from 1 to 4"));
-            None
-        }
-        None => {
-            errs.push(FieldError::new("level", "is required"));
-            None
-        }
-    };
-    let region = match obj.get("region") {
-        Some(Value::String(r)) => match seed.regions.lookup(r) {
-            Some(reg) => Some(reg.code.clone()),
-            None => {
-                errs.push(FieldError::new("region", format!("unknown region `{r}`")));
-                None
-            }
-        },
-        Some(_) => {
-            errs.push(FieldError::new("region", "must be a region code string"));
-            None
-        }
-        None => {
-            errs.push(FieldError::new("region", "is required"));
-            None
-        }
-    };
-    let title = match obj.get("title") {
-        Some(Value::String(t)) if text::check(t, Lines::One).is_err() => {
-            let why = text::check(t, Lines::One).unwrap_err();
-            errs.push(FieldError::new("title", why));
-            String::new()
-        }
-        Some(Value::String(t)) if !t.trim().is_empty() && t.chars().count() <= MAX_TITLE => {
-            t.trim().to_string()
-        }
-        Some(Value::String(_)) => {
-            errs.push(FieldError::new(
-                "title",
-                format!("must be 1 to {MAX_TITLE} characters"),
-            ));
-            String::new()
-        }
-        Some(_) => {
-            errs.push(FieldError::new("title", "must be a string"));
-            String::new()
-        }
-        None => {
-            errs.push(FieldError::new("title", "is required"));
-            String::new()
-        }
-    };
-    let mode = match obj.get("mode") {
-        None | Some(Value::Null) => Mode::Live,
-        Some(Value::String(m)) => Mode::parse(m).unwrap_or_else(|| {
-            errs.push(FieldError::new("mode", "must be `live` or `drill`"));
-            Mode::Live
-        }),
-        Some(_) => {
-            errs.push(FieldError::new("mode", "must be `live` or `drill`"));
-            Mode::Live
-        }
-    };
-    let include_deployed = match obj.get("include_deployed") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) if mode == Mode::Drill => true,
-        Some(Value::Bool(true)) => {
-            errs.push(FieldError::new(
-                "include_deployed",
-                "only a drill may call volunteers already deployed on a live incident",
-            ));
-            false
-        }
-        Some(_) => {
-            errs.push(FieldError::new("include_deployed", "must be true or false"));
-            false
-        }
-    };
-    let location = match obj.get("location") {
-        None | Some(Value::Null) => None,
-        Some(l) if l.to_string().len() <= 2048 => {
-            if let Err(why) = json_strings(l, "location") {
-                errs.push(why);
-            }
-            Some(l.clone())
-        }
-        Some(_) => {
-            errs.push(FieldError::new("location", "must be at most 2 KiB of JSON"));
-            None
-        }
-    };
-    let idempotency_key = match obj.get("idempotency_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(k))
-            if !k.is_empty() && k.len() <= 200 && text::check(k, Lines::One).is_ok() =>
-        {
-            Some(k.clone())
-        }
-        Some(_) => {
-            errs.push(FieldError::new(
-                "idempotency_key",
-                "must be a string of 1 to 200 bytes, without control characters",
-            ));
-            None
-        }
-    };
-    match (level, region, errs.is_empty()) {
-        (Some(level), Some(region), true) => Ok(Valid {
-            kind,
-            level,
-            region,
-            title,
-            mode,
-            location,
-            idempotency_key,
-            include_deployed,
-        }),
+    let mut errs = Vec::new();
+    if !seed.plans.iter().any(|p| p.kinds.contains(&b.kind)) {
+        let mut kinds: Vec<&str> = seed
+            .plans
+            .iter()
+            .flat_map(|p| p.kinds.iter().map(String::as_str))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        errs.push(FieldError::new(
+            "kind",
+            format!(
+                "unknown incident kind `{}`; known: {}",
+                b.kind,
+                kinds.join(", ")
+            ),
+        ));
+    }
+    let region = seed.regions.lookup(&b.region).map(|r| r.code.clone());
+    if region.is_none() {
+        errs.push(FieldError::new(
+            "region",
+            format!("unknown region `{}`", b.region),
+        ));
+    }
+    match region {
+        Some(r) if errs.is_empty() => Ok((b.kind.clone(), r)),
         _ => Err(ApiError::Invalid(errs)),
     }
 }
@@ -310,29 +236,51 @@ pub(super) async fn visible(
     }
 }
 
-/// `GET /v1/incidents/{id}`
+/// An incident with its progress, per requirement.
+#[utoipa::path(get, path = "/v1/incidents/{id}", operation_id = "get_incident", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident")),
+    responses(
+        (status = 200, description = "the incident", body = IncidentView),
+        (status = 404, description = "no such incident in this token's scope"),
+    ))]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     let (_, v) = visible(&st, &caller, &id).await?;
-    Ok(Json(v).into_response())
+    Ok(Json(v))
 }
 
 /// Query of `GET /v1/incidents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Comma-separated statuses (`mustering,filled,short,stood_down,closed`), or `all`;
+    /// the active ones by default.
+    #[param(example = "mustering,short")]
     status: Option<String>,
 }
 
-/// `GET /v1/incidents`: active incidents in scope, newest first (`?status=` filters, `all`
-/// includes stood-down ones).
+/// Incidents in the token's scope, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentList {
+    /// The incidents.
+    pub incidents: Vec<IncidentView>,
+}
+
+/// Incidents in scope, newest first: the active ones, or those `?status=` names.
+#[utoipa::path(get, path = "/v1/incidents", operation_id = "list_incidents", tag = "incidents", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "incidents in scope", body = IncidentList),
+        (status = 422, description = "an unknown status"),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<IncidentList>, ApiError> {
     let wanted: Option<Vec<Status>> = match q.status.as_deref() {
         None => Some(vec![Status::Mustering, Status::Filled, Status::Short]),
         Some("all") => None,
@@ -350,32 +298,104 @@ pub async fn list(
         }
     };
     let all = st.ctx.store.list_incidents(1000).await?;
-    let items: Vec<_> = all
+    let incidents: Vec<_> = all
         .into_iter()
         .filter(|v| caller.sees(&st, &v.region))
-        .filter(|v| match (&wanted, v.status()) {
-            (None, _) => true,
-            (Some(w), Some(s)) => w.contains(&s),
-            (Some(_), None) => false,
-        })
+        .filter(|v| wanted.as_ref().is_none_or(|w| w.contains(&v.status)))
         .collect();
-    Ok(Json(json!({ "incidents": items })).into_response())
+    Ok(Json(IncidentList { incidents }))
 }
 
 /// Query of `GET /v1/incidents/{id}/callouts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// How many to skip.
+    #[param(minimum = 0)]
     offset: Option<u32>,
+    /// How many to answer (1 to 5000; 1000 by default).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<u32>,
 }
 
-/// `GET /v1/incidents/{id}/callouts?offset=&limit=` (limit ≤ 5000, default 1000).
+/// One callout: one volunteer called for one requirement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalloutView {
+    /// `INCIDENT.N`.
+    pub id: String,
+    /// The volunteer.
+    pub volunteer_id: String,
+    /// Masked for viewers.
+    pub volunteer_name: String,
+    /// Masked unless the role may see personal data.
+    pub phone: String,
+    /// The requirement it fills.
+    pub requirement_id: String,
+    /// The tier of the step that called.
+    pub tier: Option<Tier>,
+    /// The step that called (0 = first).
+    pub step: u32,
+    /// `webhook` or `sms:GATEWAY`.
+    pub channel: String,
+    /// Where it is.
+    pub state: Option<CalloutState>,
+    /// When it was made.
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    /// When a channel took it.
+    #[schema(format = DateTime)]
+    pub notified_at: Option<String>,
+    /// When it was answered.
+    #[schema(format = DateTime)]
+    pub answered_at: Option<String>,
+    /// When the volunteer checked in on site.
+    #[schema(format = DateTime)]
+    pub arrived_at: Option<String>,
+    /// When they withdrew.
+    #[schema(format = DateTime)]
+    pub withdrawn_at: Option<String>,
+    /// When standby became accepted.
+    #[schema(format = DateTime)]
+    pub promoted_at: Option<String>,
+    /// When the stand-down closed it.
+    #[schema(format = DateTime)]
+    pub stood_down_at: Option<String>,
+    /// Why no channel could deliver, if so.
+    pub delivery_error: Option<String>,
+    /// The SMS gateway's delivery report: `sent`, `delivered` or `undelivered`.
+    pub sms_delivery: Option<String>,
+    /// When that report came.
+    #[schema(format = DateTime)]
+    pub sms_delivery_at: Option<String>,
+}
+
+/// A page of an incident's callouts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalloutPage {
+    /// The callouts, in the order they were made.
+    pub callouts: Vec<CalloutView>,
+    /// How many there are in all.
+    pub total: u32,
+    /// As asked.
+    pub offset: u32,
+    /// As asked.
+    pub limit: u32,
+}
+
+/// An incident's callouts, in the order they were made, a page at a time.
+#[utoipa::path(get, path = "/v1/incidents/{id}/callouts", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident"), PageQuery),
+    responses(
+        (status = 200, description = "a page of callouts", body = CalloutPage),
+        (status = 404, description = "no such incident in this token's scope"),
+        (status = 422, description = "`limit` outside 1 to 5000"),
+    ))]
 pub async fn callouts(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<CalloutPage>, ApiError> {
     let (iid, _) = visible(&st, &caller, &id).await?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=5000).contains(&limit) {
@@ -383,49 +403,56 @@ pub async fn callouts(
     }
     let offset = q.offset.unwrap_or(0);
     let total = st.ctx.store.callout_count(&iid).await?;
-    let first = offset + 1;
+    let first = offset.saturating_add(1);
     let last = (offset.saturating_add(limit)).min(total);
     let recs = st.ctx.store.callouts(&iid, first, last).await?;
     let vids: Vec<String> = recs.iter().map(|r| r.get("v").to_string()).collect();
     let contacts = st.ctx.store.volunteer_contacts(&vids).await?;
     let full = caller.role.may_see_personal_data();
     let names_ok = caller.role != crate::domain::access::Role::Viewer;
-    let items: Vec<Value> = recs
+    let callouts = recs
         .iter()
         .zip(contacts)
         .map(|(r, (name, phone))| {
             let name = name.unwrap_or_default();
             let phone = phone.unwrap_or_default();
-            json!({
-                "id": format!("{iid}.{}", r.n),
-                "volunteer_id": r.get("v"),
-                "volunteer_name": if full || names_ok { name } else { mask_name(&name) },
-                "phone": if full || phone.is_empty() { phone } else { mask_phone(&phone) },
-                "requirement_id": r.get("r"),
-                "tier": r.get("tier"),
-                "step": r.get("step").parse::<u32>().unwrap_or(0),
-                "channel": r.get("ch"),
-                "state": r.get("st"),
-                "created_at": r.time("ca"),
-                "notified_at": r.time("na"),
-                "answered_at": r.time("aa").or_else(|| r.time("da")),
-                "arrived_at": r.time("ra"),
-                "withdrawn_at": r.time("wa"),
-                "promoted_at": r.time("pa"),
-                "stood_down_at": r.time("sa"),
-                "delivery_error": r.fields.get("err"),
-                "sms_delivery": r.fields.get("dl"),
-                "sms_delivery_at": r.time("dl_at"),
-            })
+            CalloutView {
+                id: format!("{iid}.{}", r.n),
+                volunteer_id: r.get("v").to_string(),
+                volunteer_name: if full || names_ok {
+                    name
+                } else {
+                    mask_name(&name)
+                },
+                phone: if full || phone.is_empty() {
+                    phone
+                } else {
+                    mask_phone(&phone)
+                },
+                requirement_id: r.get("r").to_string(),
+                tier: Tier::parse(r.get("tier")),
+                step: r.get("step").parse::<u32>().unwrap_or(0),
+                channel: r.get("ch").to_string(),
+                state: CalloutState::parse(r.get("st")),
+                created_at: r.time("ca"),
+                notified_at: r.time("na"),
+                answered_at: r.time("aa").or_else(|| r.time("da")),
+                arrived_at: r.time("ra"),
+                withdrawn_at: r.time("wa"),
+                promoted_at: r.time("pa"),
+                stood_down_at: r.time("sa"),
+                delivery_error: r.fields.get("err").cloned(),
+                sms_delivery: r.fields.get("dl").cloned(),
+                sms_delivery_at: r.time("dl_at"),
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "callouts": items,
-        "total": total,
-        "offset": offset,
-        "limit": limit,
+    Ok(Json(CalloutPage {
+        callouts,
+        total,
+        offset,
+        limit,
     }))
-    .into_response())
 }
 
 /// An incident a commander acts on: 403 for a non-commander, 404 outside the token's scope
@@ -453,10 +480,18 @@ pub(super) async fn reread(st: &AppState, iid: &IncidentId) -> Result<Response, 
     Ok(Json(v).into_response())
 }
 
-/// `POST /v1/incidents/{id}/stand-down`
+/// Stand an incident down (commander): every open callout is closed, volunteers who accepted
+/// are told, and every link stops working. Standing down twice is harmless.
+#[utoipa::path(post, path = "/v1/incidents/{id}/stand-down", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident")),
+    responses(
+        (status = 200, description = "the incident, stood down", body = IncidentView),
+        (status = 403, description = "not a commander"),
+        (status = 404, description = "no such incident in this token's scope"),
+    ))]
 pub async fn stand_down(
     State(st): State<AppState>,
-    caller: Caller,
+    Commander(caller): Commander,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (iid, _, _) = commanded(&st, &caller, &id).await?;

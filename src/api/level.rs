@@ -4,37 +4,57 @@
 //! are promoted first, then the ladder calls for what is still missing.
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, json_body};
+use super::auth::Commander;
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check};
 use super::incidents::{commanded, no_plan, reread};
 use crate::domain::incident::Level;
 use crate::domain::plan;
 use crate::domain::plan::Requirement;
+use crate::store::incidents::IncidentView;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-/// `POST /v1/incidents/{id}/level` with body `{"level": N}` (1 = most severe).
+/// Body of `POST /v1/incidents/{id}/level`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLevel {
+    /// The new level: 1 = 特别重大 (most severe) … 4 = 一般; only upgrades.
+    pub level: Level,
+}
+
+impl Check for NewLevel {
+    fn check(&self, _: &mut Vec<FieldError>) {}
+}
+
+/// Upgrade an incident to a more severe level (commander). The new plan is merged in
+/// (requirements added, headcounts raised, nothing lost); standby volunteers are promoted
+/// first, then only the difference is called out. The same level again changes nothing.
+#[utoipa::path(post, path = "/v1/incidents/{id}/level", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident")),
+    request_body = NewLevel,
+    responses(
+        (status = 200, description = "the incident at its new level", body = IncidentView),
+        (status = 403, description = "not a commander"),
+        (status = 404, description = "no such incident in this token's scope"),
+        (status = 409, description = "the incident is no longer active, or its level changed meanwhile"),
+        (status = 422, description = "a less severe level, or no plan covers the new one"),
+    ))]
 pub async fn upgrade(
     State(st): State<AppState>,
-    caller: Caller,
+    Commander(caller): Commander,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Body(NewLevel { level }): Body<NewLevel>,
 ) -> Result<Response, ApiError> {
-    let obj = json_body(raw)?;
-    let level = obj
-        .get("level")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| ApiError::invalid("level", "is required: an integer from 1 to 4"))
-        .and_then(|l| Level::new(l).map_err(|e| ApiError::invalid("level", e)))?;
     let (iid, v, region) = commanded(&st, &caller, &id).await?;
     if !matches!(v.status(), Some(s) if s.is_active()) {
         return Err(ApiError::Conflict(format!(
             "incident {id} is {}; it cannot change level",
-            v.status
+            v.status.as_str()
         )));
     }
     if level.get() == v.level {

@@ -38,12 +38,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use error::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -56,65 +57,64 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/incidents", post(incidents::raise).get(incidents::list))
-        .route("/v1/incidents/{id}", get(incidents::get))
-        .route("/v1/incidents/{id}/callouts", get(incidents::callouts))
-        .route("/v1/incidents/{id}/stand-down", post(incidents::stand_down))
-        .route("/v1/incidents/{id}/level", post(level::upgrade))
-        .route("/v1/incidents/{id}/events", get(events::sse))
-        .route("/v1/incidents/{id}/candidates", get(candidates::candidates))
-        .route("/v1/volunteers", post(volunteers::create))
-        .route(
-            "/v1/volunteers:import",
-            post(volunteers::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+/// Every documented route: the handlers with the `#[utoipa::path]` that describes them, so
+/// the router and `/openapi.json` come from one list.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let import = {
+        let (schemas, paths, method) = routes!(volunteers::import);
+        (
+            schemas,
+            paths,
+            method.layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
-        .route(
-            "/v1/volunteers/{id}",
-            get(volunteers::get)
-                .patch(volunteers::update)
-                .delete(volunteers::erase),
-        )
-        .route("/v1/volunteers/{id}/schedule", get(availability::schedule))
-        .route(
-            "/v1/volunteers/{id}/unavailability",
-            post(availability::unavailable),
-        )
-        .route("/v1/teams", get(teams::list).post(teams::create))
-        .route(
-            "/v1/teams/{id}",
-            get(teams::get).patch(teams::update).delete(teams::delete),
-        )
-        .route(
-            "/v1/teams/{id}/roster",
-            get(rosters::roster).put(rosters::put_roster),
-        )
-        .route("/v1/teams/{id}/overrides", post(rosters::add_override))
-        .route(
-            "/v1/teams/{id}/overrides/{oid}",
-            axum::routing::delete(rosters::delete_override),
-        )
-        .route("/v1/teams/{id}/on-call", get(on_call::on_call))
-        .route("/v1/on-call", get(on_call::on_call_all))
-        .route("/ical/{kind}/{id}/{file}", get(on_call::feed))
-        .route("/v1/sms/inbound/{gateway}", post(sms::inbound))
-        .route("/v1/sms/inbound/{gateway}/{key}", post(sms::inbound))
-        .route("/v1/sms/status/{gateway}", post(sms::status))
-        .route("/v1/sms/status/{gateway}/{key}", post(sms::status))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve))
+    };
+    OpenApiRouter::new()
+        .routes(routes!(incidents::raise, incidents::list))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::callouts))
+        .routes(routes!(incidents::stand_down))
+        .routes(routes!(level::upgrade))
+        .routes(routes!(events::sse))
+        .routes(routes!(candidates::candidates))
+        .routes(routes!(volunteers::create))
+        .routes(import)
+        .routes(routes!(
+            volunteers::get,
+            volunteers::update,
+            volunteers::erase
+        ))
+        .routes(routes!(availability::schedule))
+        .routes(routes!(availability::unavailable))
+        .routes(routes!(teams::list, teams::create))
+        .routes(routes!(teams::get, teams::update, teams::delete))
+        .routes(routes!(rosters::roster, rosters::put_roster))
+        .routes(routes!(rosters::add_override))
+        .routes(routes!(rosters::delete_override))
+        .routes(routes!(on_call::on_call))
+        .routes(routes!(on_call::on_call_all))
+        .routes(routes!(on_call::feed))
+        .routes(routes!(sms::inbound))
+        .routes(routes!(sms::inbound_keyed))
+        .routes(routes!(sms::status))
+        .routes(routes!(sms::status_keyed))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve))
         .merge(
             // What a volunteer opens from a call-out: the token in its URL is the credential.
-            Router::new()
-                .route("/v1/acks/{token}/unavailable", post(acks::unavailable))
-                .route("/v1/acks/{token}", post(acks::ack))
-                .route("/a/{token}", get(page::show).post(page::answer))
+            OpenApiRouter::new()
+                .routes(routes!(acks::unavailable))
+                .routes(routes!(acks::ack))
+                .routes(routes!(page::show, page::answer))
                 .route_layer(middleware::from_fn(private)),
         )
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))

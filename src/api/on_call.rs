@@ -14,11 +14,15 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// `?at=` of on-call questions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct At {
+    /// The instant (RFC 3339); now by default.
+    #[param(format = DateTime)]
     at: Option<String>,
 }
 
@@ -35,26 +39,48 @@ fn at(st: &AppState, a: &At) -> Result<Timestamp, ApiError> {
 }
 
 /// One member on call, as answered.
-#[derive(serde::Serialize)]
-struct OnCallView<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct OnCallView<'a> {
+    /// Who, and why they are on call.
     #[serde(flatten)]
     on: &'a crate::domain::roster::OnCall,
+    /// Their name (on a team's own answer; masked unless the role may see personal data).
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    /// Their registry status (on a team's own answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<String>,
+    /// When set, they said they cannot be called until then.
+    #[schema(value_type = Option<String>, format = DateTime)]
     unavailable_until: Option<Timestamp>,
 }
 
 /// One team's on-call answer.
-#[derive(serde::Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TeamOnCall<'a> {
+    /// The team.
     team: &'a str,
+    /// Its kind.
     kind: &'a str,
+    /// Its region.
     region: &'a str,
+    /// The instant asked about.
+    #[schema(value_type = String, format = DateTime)]
     at: Timestamp,
+    /// Without a roster every member is on call.
     has_roster: bool,
+    /// Who is on call.
     on_call: Vec<OnCallView<'a>>,
+}
+
+/// Every team in scope at one instant.
+#[derive(Serialize, ToSchema)]
+pub struct AllOnCall<'a> {
+    /// The instant asked about.
+    #[schema(value_type = String, format = DateTime)]
+    at: Timestamp,
+    /// Each team in scope.
+    teams: Vec<TeamOnCall<'a>>,
 }
 
 /// Who is on call in each of `teams` at `t`, with each member's unavailability at that
@@ -168,7 +194,15 @@ pub async fn on_call_of(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `GET /v1/teams/{id}/on-call?at=TIME`
+/// Who is on call in a team at an instant, with the layer or override that put them there
+/// and any unavailability.
+#[utoipa::path(get, path = "/v1/teams/{id}/on-call", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team"), At),
+    responses(
+        (status = 200, description = "who is on call", body = TeamOnCall),
+        (status = 404, description = "no such team in this token's scope"),
+        (status = 422, description = "`at` is not RFC 3339"),
+    ))]
 pub async fn on_call(
     State(st): State<AppState>,
     caller: Caller,
@@ -183,8 +217,14 @@ pub async fn on_call(
     .await
 }
 
-/// `GET /v1/on-call?at=TIME`: every team in scope, members by id (names are in each team's
-/// own answer), with their unavailability.
+/// Who is on call in every team in scope: members by id (names are in each team's own
+/// answer), with their unavailability.
+#[utoipa::path(get, path = "/v1/on-call", tag = "teams", security(("bearer" = [])),
+    params(At),
+    responses(
+        (status = 200, description = "who is on call, team by team", body = AllOnCall),
+        (status = 422, description = "`at` is not RFC 3339"),
+    ))]
 pub async fn on_call_all(
     State(st): State<AppState>,
     caller: Caller,
@@ -199,19 +239,24 @@ pub async fn on_call_all(
         .into_iter()
         .filter(|x| st.ctx.seed.regions.contains(&caller.scope, &x.region))
         .collect();
-    #[derive(serde::Serialize)]
-    struct All<'a> {
-        at: Timestamp,
-        teams: Vec<TeamOnCall<'a>>,
-    }
     on_call_of(&st, &caller, &teams, t, false, |teams| {
-        serde_json::to_vec(&All { at: t, teams })
+        serde_json::to_vec(&AllOnCall { at: t, teams })
     })
     .await
 }
 
-/// `GET /ical/{kind}/{id}/{tag}.ics`: a volunteer's (`v`) or team's (`t`) shifts for the next
-/// 60 days. The tag is the credential; a wrong one is 404.
+/// The iCalendar feed of a volunteer's (`v`) or team's (`t`) shifts for the next 60 days.
+/// The file name (`TAG.ics`, from `calendar_url`) is the credential; a wrong one is 404.
+#[utoipa::path(get, path = "/ical/{kind}/{id}/{file}", tag = "teams",
+    params(
+        ("kind" = String, Path, description = "`v` (volunteer) or `t` (team)"),
+        ("id" = String, Path, description = "the volunteer or team"),
+        ("file" = String, Path, description = "`TAG.ics`"),
+    ),
+    responses(
+        (status = 200, description = "the calendar", content_type = "text/calendar", body = String),
+        (status = 404, description = "no such calendar"),
+    ))]
 pub async fn feed(
     State(st): State<AppState>,
     Path((kind, id, file)): Path<(String, String, String)>,

@@ -14,15 +14,24 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 /// The form a button posts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AnswerForm {
+    /// `accept`, `decline`, `arrived` or `withdraw` (the buttons the page offers).
     #[serde(default)]
     response: String,
     /// "Not available for N hours" (from the page's second form).
     unavailable_hours: Option<i64>,
 }
 
-/// `GET /a/{token}`
+/// The mobile page of a call-out, with Accept / Decline (and, once accepted, Arrived /
+/// Withdraw). Works without JavaScript.
+#[utoipa::path(get, path = "/a/{token}", tag = "volunteer links",
+    params(("token" = String, Path, description = "the call-out's token")),
+    responses(
+        (status = 200, description = "the page", content_type = "text/html", body = String),
+        (status = 404, description = "an unknown link", content_type = "text/html", body = String),
+        (status = 410, description = "the incident is over", content_type = "text/html", body = String),
+    ))]
 pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Response {
     match acks::verify(&st, &token) {
         Ok(t) => render(&st, &token, t, None).await,
@@ -30,9 +39,19 @@ pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Resp
     }
 }
 
-/// `POST /a/{token}` (form `response=accept|decline|arrived|withdraw`, or
+/// The page's form answer (`response=accept|decline|arrived|withdraw`, or
 /// `unavailable_hours=N`). A form that cannot be read, or names an answer or a number of hours
 /// the page does not offer, is told so (422, the page again with a notice) and changes nothing.
+#[utoipa::path(post, path = "/a/{token}", tag = "volunteer links",
+    params(("token" = String, Path, description = "the call-out's token")),
+    request_body(content = AnswerForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the page, saying what changed", content_type = "text/html", body = String),
+        (status = 404, description = "an unknown link", content_type = "text/html", body = String),
+        (status = 409, description = "the answer is not possible now (the page says why)", content_type = "text/html", body = String),
+        (status = 410, description = "the incident is over", content_type = "text/html", body = String),
+        (status = 422, description = "a form the page does not offer", content_type = "text/html", body = String),
+    ))]
 pub async fn answer(
     State(st): State<AppState>,
     Path(token): Path<String>,
@@ -50,14 +69,17 @@ pub async fn answer(
             return invalid().await;
         }
         let until = st.ctx.clock.now_ms() + h * 3_600_000;
-        let mut obj = serde_json::Map::new();
-        obj.insert("until".into(), crate::clock::rfc3339(until).into());
+        let body = super::availability::UnavailableBody {
+            from: None,
+            until: crate::clock::rfc3339(until),
+            reason: None,
+        };
         let co = match st.ctx.store.callout(&t.incident, t.n).await {
             Ok(Some(c)) => c,
             Ok(None) => return gone(&st, "zh-CN", StatusCode::NOT_FOUND),
             Err(e) => return ApiError::from(e).into_response(),
         };
-        return match super::availability::add_unavailable(&st, co.get("v"), &obj).await {
+        return match super::availability::add_unavailable(&st, co.get("v"), body).await {
             Ok(_) => render(&st, &token, t, Some("unavailable_noted".into())).await,
             Err(e) => e.into_response(),
         };
@@ -163,8 +185,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
             code: "",
             codes: "",
             name: "",
-            drill: crate::domain::incident::Mode::parse(&inc.mode)
-                == Some(crate::domain::incident::Mode::Drill),
+            drill: inc.mode == crate::domain::incident::Mode::Drill,
         },
     );
     let status = if result.as_deref() == Some("invalid") {

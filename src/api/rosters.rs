@@ -2,31 +2,50 @@
 //! compare-and-set on its version.
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_body};
+use super::auth::{Caller, Coordinator};
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check};
 use super::teams::{load, load_for_change};
-use crate::domain::roster::{Override, Roster, RosterDoc};
+use crate::domain::roster::{LayerSpec, Override, Roster, RosterDoc};
 use crate::domain::text::{self, Lines};
 use crate::store::teams::RosterWrite;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-/// `GET /v1/teams/{id}/roster`
+/// A team's roster with its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterView {
+    /// The team.
+    pub team: String,
+    /// Bumped by every write; send it back to write compare-and-set.
+    pub version: u64,
+    /// Layers and overrides.
+    pub roster: RosterDoc,
+}
+
+/// A team's roster: its layers and overrides, with its version.
+#[utoipa::path(get, path = "/v1/teams/{id}/roster", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    responses(
+        (status = 200, description = "the roster", body = RosterView),
+        (status = 404, description = "no such team in this token's scope"),
+    ))]
 pub async fn roster(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RosterView>, ApiError> {
     load(&st, &caller, &id).await?;
-    let (ver, doc) = st.ctx.store.roster_doc(&id).await?;
-    Ok(Json(
-        json!({"team": id, "version": ver, "roster": doc.unwrap_or_default()}),
-    ))
+    let (version, doc) = st.ctx.store.roster_doc(&id).await?;
+    Ok(Json(RosterView {
+        team: id,
+        version,
+        roster: doc.unwrap_or_default(),
+    }))
 }
 
 /// Checks a roster against the team: every member named must be a member of the team (an
@@ -84,68 +103,140 @@ async fn write(
     id: &str,
     expected: u64,
     roster: &Roster,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RosterView>, ApiError> {
     match st.ctx.store.put_roster(id, expected, &roster.doc()).await? {
-        RosterWrite::Written(v) => Ok(Json(
-            json!({"team": id, "version": v, "roster": roster.doc()}),
-        )),
+        RosterWrite::Written(version) => Ok(Json(RosterView {
+            team: id.to_string(),
+            version,
+            roster: roster.doc(),
+        })),
         RosterWrite::Stale(v) => Err(ApiError::Conflict(format!(
             "the roster changed meanwhile (now version {v}); read it again"
         ))),
     }
 }
 
-/// `PUT /v1/teams/{id}/roster`: body `{layers, overrides?, version?}`. With `version`, the
-/// write fails with 409 if someone changed the roster since.
+/// Body of `PUT /v1/teams/{id}/roster`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterPut {
+    /// Rotation layers.
+    pub layers: Vec<LayerSpec>,
+    /// Overrides.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+    /// The version read; when given, a roster changed since is not overwritten (409).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub version: Option<u64>,
+}
+
+impl Check for RosterPut {
+    fn check(&self, _: &mut Vec<FieldError>) {}
+}
+
+/// Replace a team's roster (coordinator). With `version`, a roster changed meanwhile is not
+/// overwritten.
+#[utoipa::path(put, path = "/v1/teams/{id}/roster", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    request_body = RosterPut,
+    responses(
+        (status = 200, description = "the roster as written", body = RosterView),
+        (status = 403, description = "not a coordinator, or the team is outside the token's scope"),
+        (status = 404, description = "no such team"),
+        (status = 409, description = "the roster changed since `version`"),
+        (status = 422, description = "a layer or override is invalid, or names a non-member"),
+    ))]
 pub async fn put_roster(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<RosterPut>,
+) -> Result<Json<RosterView>, ApiError> {
     load_for_change(&st, &caller, &id).await?;
-    let mut obj = json_body(raw)?;
     let (current, _) = st.ctx.store.roster_doc(&id).await?;
-    let expected = match obj.remove("version") {
-        None | Some(Value::Null) => current,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| ApiError::invalid("version", "must be a whole number"))?,
+    let expected = b.version.unwrap_or(current);
+    let doc = RosterDoc {
+        layers: b.layers,
+        overrides: b.overrides,
     };
-    let doc: RosterDoc = serde_json::from_value(Value::Object(obj)).map_err(|e| ApiError::invalid("body", format!("not a roster ({{layers: [{{id, members, on_call, shift, start, time_zone}}], overrides}}): {e}")))?;
     let roster = check_roster(&st, &id, doc).await?;
     tracing::info!(team = %id, by = %caller.name, layers = roster.layers.len(), "roster replaced");
     write(&st, &id, expected, &roster).await
 }
 
-/// `POST /v1/teams/{id}/overrides`: body `{volunteer, start, end, replaces?, note?}`.
+/// Body of `POST /v1/teams/{id}/overrides`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOverride {
+    /// Who is on call.
+    pub volunteer: String,
+    /// Start (inclusive).
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    /// End (exclusive).
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    /// Whom they swap out, if anyone.
+    #[serde(default)]
+    pub replaces: Option<String>,
+    /// Why.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Check for NewOverride {
+    fn check(&self, _: &mut Vec<FieldError>) {}
+}
+
+/// Add an override (coordinator): `volunteer` is on call from `start` to `end`, instead of
+/// `replaces` if given.
+#[utoipa::path(post, path = "/v1/teams/{id}/overrides", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    request_body = NewOverride,
+    responses(
+        (status = 201, description = "the roster with the override", body = RosterView),
+        (status = 403, description = "not a coordinator, or the team is outside the token's scope"),
+        (status = 404, description = "no such team"),
+        (status = 409, description = "the roster changed meanwhile"),
+        (status = 422, description = "the override is invalid"),
+    ))]
 pub async fn add_override(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+    Body(b): Body<NewOverride>,
+) -> Result<(StatusCode, Json<RosterView>), ApiError> {
     load_for_change(&st, &caller, &id).await?;
-    let mut obj = json_body(raw)?;
-    obj.insert(
-        "id".into(),
-        format!("o-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]).into(),
-    );
-    let o: Override = serde_json::from_value(Value::Object(obj)).map_err(|e| ApiError::invalid("body", format!("not an override ({{volunteer, start, end, replaces?, note?}} with RFC 3339 times): {e}")))?;
+    let o = Override {
+        id: format!("o-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        start: b.start,
+        end: b.end,
+        volunteer: b.volunteer,
+        replaces: b.replaces,
+        note: b.note,
+    };
     let (ver, doc) = st.ctx.store.roster_doc(&id).await?;
     let mut doc = doc.unwrap_or_default();
     doc.overrides.push(o);
     let roster = check_roster(&st, &id, doc).await?;
-    let Json(v) = write(&st, &id, ver, &roster).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((StatusCode::CREATED, write(&st, &id, ver, &roster).await?))
 }
 
-/// `DELETE /v1/teams/{id}/overrides/{oid}`
+/// Remove an override (coordinator).
+#[utoipa::path(delete, path = "/v1/teams/{id}/overrides/{oid}", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team"), ("oid" = String, Path, description = "the override")),
+    responses(
+        (status = 200, description = "the roster without it", body = RosterView),
+        (status = 403, description = "not a coordinator, or the team is outside the token's scope"),
+        (status = 404, description = "no such team or override"),
+        (status = 409, description = "the roster changed meanwhile"),
+    ))]
 pub async fn delete_override(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path((id, oid)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RosterView>, ApiError> {
     load_for_change(&st, &caller, &id).await?;
     let (ver, doc) = st.ctx.store.roster_doc(&id).await?;
     let mut doc = doc.unwrap_or_default();

@@ -66,7 +66,21 @@ fn verified_gateway(
     }))
 }
 
-/// `POST /v1/sms/status/{gateway}` (or `…/{gateway}/{key}`): delivery receipts.
+/// Delivery receipts from a gateway, signed per gateway (generic: JSON `id`, `status`;
+/// Twilio: form `MessageSid`, `MessageStatus`). Answers how many changed a callout.
+#[utoipa::path(post, path = "/v1/sms/status/{gateway}", tag = "gateways",
+    params(("gateway" = String, Path, description = "a configured SMS gateway")),
+    request_body(content(
+        (Object = "application/json"),
+        (Object = "application/x-www-form-urlencoded"),
+    ), description = "the gateway's own receipt format"),
+    responses(
+        (status = 200, description = "`{applied}`, in the form the gateway expects"),
+        (status = 401, description = "the callback is not signed by this gateway"),
+        (status = 404, description = "no such gateway"),
+        (status = 413, description = "the body is larger than a callback may be"),
+        (status = 422, description = "the body is not in the gateway's format"),
+    ))]
 pub async fn status(
     State(st): State<AppState>,
     Path(p): Path<GatewayPath>,
@@ -105,7 +119,75 @@ pub struct GatewayPath {
     key: Option<String>,
 }
 
-/// `POST /v1/sms/inbound/{gateway}` (or `…/{gateway}/{key}`): replies.
+/// Delivery reports from a gateway that cannot sign (Aliyun: a JSON array of `biz_id`,
+/// `success`), authenticated by its `callback_secret` in the path; answered
+/// `{"code": 0, "msg": "成功"}`.
+#[utoipa::path(post, path = "/v1/sms/status/{gateway}/{key}", tag = "gateways",
+    params(
+        ("gateway" = String, Path, description = "a configured SMS gateway"),
+        ("key" = String, Path, description = "the gateway's callback secret"),
+    ),
+    request_body(content = Vec<Object>, content_type = "application/json", description = "the gateway's own report format"),
+    responses(
+        (status = 200, description = "`{code: 0, msg, applied}`"),
+        (status = 401, description = "the secret is not this gateway's"),
+        (status = 404, description = "no such gateway"),
+        (status = 413, description = "the body is larger than a callback may be"),
+        (status = 422, description = "the body is not in the gateway's format"),
+    ))]
+pub async fn status_keyed(
+    st: State<AppState>,
+    p: Path<GatewayPath>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    status(st, p, uri, headers, body).await
+}
+
+/// A volunteer's reply, from a gateway that cannot sign (Aliyun: a JSON array of
+/// `phone_number`, `content`, `sequence_id`), authenticated by its `callback_secret` in the
+/// path; answered `{"code": 0, "msg": "成功"}`.
+#[utoipa::path(post, path = "/v1/sms/inbound/{gateway}/{key}", tag = "gateways",
+    params(
+        ("gateway" = String, Path, description = "a configured SMS gateway"),
+        ("key" = String, Path, description = "the gateway's callback secret"),
+    ),
+    request_body(content = Vec<Object>, content_type = "application/json", description = "the gateway's own message format"),
+    responses(
+        (status = 200, description = "`{code: 0, msg, messages}`"),
+        (status = 401, description = "the secret is not this gateway's"),
+        (status = 404, description = "no such gateway"),
+        (status = 413, description = "the body is larger than a callback may be"),
+        (status = 422, description = "the body is not in the gateway's format"),
+    ))]
+pub async fn inbound_keyed(
+    st: State<AppState>,
+    p: Path<GatewayPath>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    inbound(st, p, uri, headers, body).await
+}
+
+/// A volunteer's reply from a gateway, signed per gateway (generic: JSON `from`, `text`,
+/// `id`; Twilio: form `From`, `Body`, `MessageSid`, answered with TwiML). Answers what each
+/// message did: `answered`, `which`, `closed`, `stop`, `duplicate`, `unknown_number`,
+/// `unknown_code`, `not_understood`, …
+#[utoipa::path(post, path = "/v1/sms/inbound/{gateway}", tag = "gateways",
+    params(("gateway" = String, Path, description = "a configured SMS gateway")),
+    request_body(content(
+        (Object = "application/json"),
+        (Object = "application/x-www-form-urlencoded"),
+    ), description = "the gateway's own message format"),
+    responses(
+        (status = 200, description = "what each message did, in the form the gateway expects"),
+        (status = 401, description = "the callback is not signed by this gateway"),
+        (status = 404, description = "no such gateway"),
+        (status = 413, description = "the body is larger than a callback may be"),
+        (status = 422, description = "the body is not in the gateway's format"),
+    ))]
 pub async fn inbound(
     State(st): State<AppState>,
     Path(p): Path<GatewayPath>,

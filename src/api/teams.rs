@@ -2,30 +2,73 @@
 //! who is on call and the calendar feeds in [`super::on_call`].
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_body};
-use super::extract::Query;
-use super::volunteers::calendar_url;
+use super::auth::{Caller, Coordinator};
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check, Query, text_field};
+use super::volunteers::{SettableStatus, calendar_url};
 use crate::domain::access::Team;
-use crate::domain::text::{self, Lines};
+use crate::domain::text::Lines;
 use crate::domain::volunteer::{VolunteerStatus, mask_name};
 use crate::store::registry_write::TeamDeleted;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-fn team_json(st: &AppState, t: &Team, members: Option<usize>) -> Value {
-    let mut v = json!({"id": t.id, "name": t.name, "kind": t.kind, "region": t.region, "status": t.status.as_str()});
-    if let Some(m) = members {
-        v["members"] = m.into();
-        v["calendar_url"] = calendar_url(st, "t", &t.id).into();
+/// A team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Team kind.
+    pub kind: String,
+    /// Region code.
+    pub region: String,
+    /// `active` teams are called.
+    pub status: VolunteerStatus,
+    /// How many members (on a single read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
+    /// Its iCal feed (on a single read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_url: Option<String>,
+    /// Its members (on a single read; names masked for roles that may not see them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_list: Option<Vec<Member>>,
+}
+
+/// A member of a team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    /// Volunteer id.
+    pub id: String,
+    /// Name (masked unless the role may see personal data).
+    pub name: String,
+    /// Registry status.
+    pub status: VolunteerStatus,
+}
+
+/// Teams in scope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamList {
+    /// The teams.
+    pub teams: Vec<TeamView>,
+}
+
+fn team_view(st: &AppState, t: &Team, members: Option<usize>) -> TeamView {
+    TeamView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        kind: t.kind.clone(),
+        region: t.region.to_string(),
+        status: t.status,
+        members,
+        calendar_url: members.map(|_| calendar_url(st, "t", &t.id)),
+        member_list: None,
     }
-    v
 }
 
 /// Loads a team in the caller's scope (404 otherwise).
@@ -54,19 +97,25 @@ pub(super) async fn load_for_change(
 }
 
 /// `?region=&kind=` filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TeamFilter {
+    /// Only teams of this region code.
     region: Option<String>,
+    /// Only teams of this kind.
     kind: Option<String>,
 }
 
-/// `GET /v1/teams`
+/// Teams in the token's scope.
+#[utoipa::path(get, path = "/v1/teams", operation_id = "list_teams", tag = "teams", security(("bearer" = [])),
+    params(TeamFilter),
+    responses((status = 200, description = "teams in scope", body = TeamList)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     Query(f): Query<TeamFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let teams: Vec<Value> = st
+) -> Result<Json<TeamList>, ApiError> {
+    let teams = st
         .ctx
         .store
         .all_teams()
@@ -75,67 +124,96 @@ pub async fn list(
         .filter(|t| st.ctx.seed.regions.contains(&caller.scope, &t.region))
         .filter(|t| f.region.as_deref().is_none_or(|r| t.region.as_str() == r))
         .filter(|t| f.kind.as_deref().is_none_or(|k| t.kind == k))
-        .map(|t| team_json(&st, t, None))
+        .map(|t| team_view(&st, t, None))
         .collect();
-    Ok(Json(json!({ "teams": teams })))
+    Ok(Json(TeamList { teams }))
 }
 
-/// `GET /v1/teams/{id}`: the team with its members (masked for roles that may not see names).
+/// A team with its members (names masked for roles that may not see them) and iCal feed.
+#[utoipa::path(get, path = "/v1/teams/{id}", operation_id = "get_team", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    responses(
+        (status = 200, description = "the team", body = TeamView),
+        (status = 404, description = "no such team in this token's scope"),
+    ))]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TeamView>, ApiError> {
     let t = load(&st, &caller, &id).await?;
     let ids = st.ctx.store.team_member_ids(&id).await?;
     let vols = st.ctx.store.volunteers(&ids).await?;
     let personal = caller.role.may_see_personal_data();
-    let members: Vec<Value> = vols
+    let members: Vec<Member> = vols
         .into_iter()
         .flatten()
         .filter_map(|s| s.volunteer)
-        .map(|v| json!({"id": v.id, "name": if personal { v.name.clone() } else { mask_name(&v.name) }, "status": v.status.as_str()}))
+        .map(|v| Member {
+            name: if personal {
+                v.name.clone()
+            } else {
+                mask_name(&v.name)
+            },
+            id: v.id,
+            status: v.status,
+        })
         .collect();
-    let mut out = team_json(&st, &t, Some(members.len()));
-    out["member_list"] = members.into();
+    let mut out = team_view(&st, &t, Some(members.len()));
+    out.member_list = Some(members);
     Ok(Json(out))
 }
 
-/// `POST /v1/teams`: body `id`, `name`, `kind`, `region`.
+/// Body of `POST /v1/teams`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    /// A stable id: letters, digits, `-` or `_`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub id: String,
+    /// Its name.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// A team kind this deployment knows (`first_aid`, `fire`, `rescue`, …).
+    pub kind: String,
+    /// Its region code (in the token's scope).
+    pub region: String,
+}
+
+impl Check for NewTeam {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        let id = self.id.trim();
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            errs.push(FieldError::new(
+                "id",
+                "must be 1 to 64 letters, digits, - or _",
+            ));
+        }
+        text_field(errs, "name", &self.name, Lines::One, 1, 100);
+    }
+}
+
+/// Create a team (coordinator).
+#[utoipa::path(post, path = "/v1/teams", operation_id = "create_team", tag = "teams", security(("bearer" = [])),
+    request_body = NewTeam,
+    responses(
+        (status = 201, description = "created", body = TeamView),
+        (status = 403, description = "not a coordinator, or the region is outside the token's scope"),
+        (status = 409, description = "a team with this id exists"),
+        (status = 422, description = "unknown kind or region, or a field is invalid"),
+    ))]
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require_coordinator()?;
-    let obj = json_body(raw)?;
-    let s = |k: &str| {
-        obj.get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .unwrap_or("")
-            .to_string()
-    };
+    Coordinator(caller): Coordinator,
+    Body(b): Body<NewTeam>,
+) -> Result<(StatusCode, Json<TeamView>), ApiError> {
     let mut errs = Vec::new();
-    let id = s("id");
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-    {
-        errs.push(FieldError::new(
-            "id",
-            "must be 1 to 64 letters, digits, - or _",
-        ));
-    }
-    let name = s("name");
-    if let Err(why) = text::check(&name, Lines::One) {
-        errs.push(FieldError::new("name", why));
-    } else if name.is_empty() || name.chars().count() > 100 {
-        errs.push(FieldError::new("name", "must be 1 to 100 characters"));
-    }
-    let kind = s("kind");
+    let kind = b.kind.trim().to_string();
     if !st.ctx.seed.team_kinds.contains(&kind) {
         errs.push(FieldError::new(
             "kind",
@@ -149,12 +227,12 @@ pub async fn create(
         .ctx
         .seed
         .regions
-        .lookup(&s("region"))
+        .lookup(b.region.trim())
         .map(|r| r.code.clone());
     if region.is_none() {
         errs.push(FieldError::new(
             "region",
-            format!("unknown region `{}`", s("region")),
+            format!("unknown region `{}`", b.region),
         ));
     }
     let Some(region) = region.filter(|_| errs.is_empty()) else {
@@ -162,8 +240,8 @@ pub async fn create(
     };
     caller.require_scope(&st, &region)?;
     let t = Team {
-        id,
-        name,
+        id: b.id.trim().to_string(),
+        name: b.name.trim().to_string(),
         kind,
         region,
         status: VolunteerStatus::Active,
@@ -172,56 +250,69 @@ pub async fn create(
         return Err(ApiError::Conflict(format!("team {} exists", t.id)));
     }
     tracing::info!(team = %t.id, by = %caller.name, "team created");
-    Ok((StatusCode::CREATED, Json(team_json(&st, &t, Some(0)))).into_response())
+    Ok((StatusCode::CREATED, Json(team_view(&st, &t, Some(0)))))
 }
 
-/// `PATCH /v1/teams/{id}`: `name` and/or `status` (`active`, `suspended`, `retired`).
-pub async fn update(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let old = load_for_change(&st, &caller, &id).await?;
-    let obj = json_body(raw)?;
-    let mut t = old.clone();
-    let mut errs = Vec::new();
-    for (k, v) in &obj {
-        match (k.as_str(), v.as_str()) {
-            ("name", Some(n)) if text::check(n, Lines::One).is_err() => errs.push(FieldError::new(
-                "name",
-                text::check(n, Lines::One).unwrap_err(),
-            )),
-            ("name", Some(n)) if !n.trim().is_empty() && n.chars().count() <= 100 => {
-                t.name = n.trim().into()
-            }
-            ("status", Some(s)) if matches!(VolunteerStatus::parse(s), Some(x) if x != VolunteerStatus::Erased) => {
-                t.status = VolunteerStatus::parse(s).unwrap_or(t.status)
-            }
-            ("name", _) => errs.push(FieldError::new("name", "must be 1 to 100 characters")),
-            ("status", _) => errs.push(FieldError::new(
-                "status",
-                "must be active, suspended or retired",
-            )),
-            _ => errs.push(FieldError::new(
-                k,
-                "unknown field (name and status can change)",
-            )),
+/// Body of `PATCH /v1/teams/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPatch {
+    /// A new name.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    /// Suspend, retire or reactivate.
+    #[serde(default)]
+    pub status: Option<SettableStatus>,
+}
+
+impl Check for TeamPatch {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        if let Some(n) = &self.name {
+            text_field(errs, "name", n, Lines::One, 1, 100);
         }
     }
-    if !errs.is_empty() {
-        return Err(ApiError::Invalid(errs));
+}
+
+/// Rename, suspend, retire or reactivate a team (coordinator).
+#[utoipa::path(patch, path = "/v1/teams/{id}", operation_id = "update_team", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    request_body = TeamPatch,
+    responses(
+        (status = 200, description = "the team as changed", body = TeamView),
+        (status = 403, description = "not a coordinator, or the team is outside the token's scope"),
+        (status = 404, description = "no such team"),
+    ))]
+pub async fn update(
+    State(st): State<AppState>,
+    Coordinator(caller): Coordinator,
+    Path(id): Path<String>,
+    Body(b): Body<TeamPatch>,
+) -> Result<Json<TeamView>, ApiError> {
+    let mut t = load_for_change(&st, &caller, &id).await?;
+    if let Some(n) = b.name {
+        t.name = n.trim().to_string();
+    }
+    if let Some(s) = b.status {
+        t.status = s.into();
     }
     if !st.ctx.store.update_team(&t).await? {
         return Err(ApiError::NotFound(format!("no team {id}")));
     }
-    Ok(Json(team_json(&st, &t, None)))
+    Ok(Json(team_view(&st, &t, None)))
 }
 
-/// `DELETE /v1/teams/{id}`: removes the team, its roster and its memberships.
+/// Delete a team with its roster and memberships (coordinator).
+#[utoipa::path(delete, path = "/v1/teams/{id}", operation_id = "delete_team", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "not a coordinator, or the team is outside the token's scope"),
+        (status = 404, description = "no such team"),
+    ))]
 pub async fn delete(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let t = load_for_change(&st, &caller, &id).await?;

@@ -2,11 +2,15 @@
 //! volunteers of teams in their scope; viewers read, with names and phones masked.
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, FieldError, json_body};
+use super::auth::{Caller, Coordinator};
+use super::error::{ApiError, FieldError};
+use super::extract::{Body, Check, nullable, text_field};
 use crate::domain::region::RegionCode;
 use crate::domain::text::{self, Lines};
-use crate::domain::volunteer::{Phone, Volunteer, VolunteerStatus, mask_name, mask_url};
+use crate::domain::volunteer::{
+    Phone, Unavailable, Volunteer, VolunteerStatus, mask_name, mask_url,
+};
+use crate::import::Report;
 use crate::seed::check_webhook;
 use crate::store::registry::{Created, Stored, new_volunteer_id};
 use crate::store::registry_write::Updated;
@@ -15,39 +19,140 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-/// The JSON of a volunteer for this caller: name and phone masked unless the role may see them.
-pub fn view(st: &AppState, caller: &Caller, s: &Stored) -> Value {
+/// A volunteer as this caller may see them: name and phone masked unless the role may see
+/// personal data. After erasure only `id`, `status` and `erased_at` remain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VolunteerView {
+    /// Id.
+    pub id: String,
+    /// Name (masked unless the role may see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E.164 phone (masked unless the role may see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Locale of their messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Their webhook (masked to its host unless the role may see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// Team ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teams: Option<Vec<String>>,
+    /// Qualifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifications: Option<Vec<Qualification>>,
+    /// Last day of their insurance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Date)]
+    pub insurance_valid_until: Option<String>,
+    /// Registry status.
+    pub status: VolunteerStatus,
+    /// Their home township.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_region: Option<String>,
+    /// When they said they cannot be called (the reason only for roles that see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Vec<Unavailable>>,
+    /// When their number opted out of SMS (`STOP`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub sms_opt_out_at: Option<String>,
+    /// Their iCal feed (roles that see personal data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_url: Option<String>,
+    /// Incidents they are deployed on now (on a single read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<String>>,
+    /// When they were erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub erased_at: Option<String>,
+}
+
+/// A qualification and its last valid day.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Qualification {
+    /// The code (`first_aid`, `rope_rescue`, …).
+    #[schema(min_length = 1)]
+    pub code: String,
+    /// The last day it is valid.
+    #[schema(value_type = String, format = Date)]
+    pub valid_until: Date,
+}
+
+/// The view of a volunteer for this caller.
+pub fn view(st: &AppState, caller: &Caller, s: &Stored) -> VolunteerView {
+    let mut out = VolunteerView {
+        id: s.id.clone(),
+        name: None,
+        phone: None,
+        locale: None,
+        webhook: None,
+        teams: None,
+        qualifications: None,
+        insurance_valid_until: None,
+        status: s.status,
+        home_region: None,
+        unavailable: None,
+        sms_opt_out_at: None,
+        calendar_url: None,
+        deployments: None,
+        erased_at: s.erased_at.map(crate::clock::rfc3339),
+    };
     let Some(v) = &s.volunteer else {
-        return json!({
-            "id": s.id,
-            "status": s.status.as_str(),
-            "erased_at": s.erased_at.map(crate::clock::rfc3339),
-        });
+        return out;
     };
     let personal = caller.role.may_see_personal_data();
-    let mut out = json!({
-        "id": v.id,
-        "name": if personal { v.name.clone() } else { mask_name(&v.name) },
-        "phone": if personal { v.phone.expose().to_string() } else { v.phone.masked() },
-        "locale": v.locale,
-        "webhook": if personal { v.webhook.clone() } else { v.webhook.as_deref().map(mask_url) },
-        "teams": v.teams,
-        "qualifications": v.qualifications.iter().map(|(c, d)| json!({"code": c, "valid_until": d.to_string()})).collect::<Vec<_>>(),
-        "insurance_valid_until": v.insurance_valid_until.map(|d| d.to_string()),
-        "status": v.status.as_str(),
-        "home_region": v.home_region.as_ref().map(|r| r.to_string()),
-        "unavailable": if personal { json!(s.unavailable) } else {
-            // When, not why: a reason is personal (health, family).
-            json!(s.unavailable.iter().map(|u| json!({"from": u.from, "until": u.until})).collect::<Vec<_>>())
-        },
-        "sms_opt_out_at": s.sms_opt_out_at.map(crate::clock::rfc3339),
+    out.name = Some(if personal {
+        v.name.clone()
+    } else {
+        mask_name(&v.name)
     });
+    out.phone = Some(if personal {
+        v.phone.expose().to_string()
+    } else {
+        v.phone.masked()
+    });
+    out.locale = Some(v.locale.clone());
+    out.webhook = if personal {
+        v.webhook.clone()
+    } else {
+        v.webhook.as_deref().map(mask_url)
+    };
+    out.teams = Some(v.teams.clone());
+    out.qualifications = Some(
+        v.qualifications
+            .iter()
+            .map(|(code, d)| Qualification {
+                code: code.clone(),
+                valid_until: *d,
+            })
+            .collect(),
+    );
+    out.insurance_valid_until = v.insurance_valid_until.map(|d| d.to_string());
+    out.home_region = v.home_region.as_ref().map(|r| r.to_string());
+    out.unavailable = Some(if personal {
+        s.unavailable.clone()
+    } else {
+        // When, not why: a reason is personal (health, family).
+        s.unavailable
+            .iter()
+            .map(|u| Unavailable {
+                reason: None,
+                ..u.clone()
+            })
+            .collect()
+    });
+    out.sms_opt_out_at = s.sms_opt_out_at.map(crate::clock::rfc3339);
     if personal {
-        out["calendar_url"] = calendar_url(st, "v", &v.id).into();
+        out.calendar_url = Some(calendar_url(st, "v", &v.id));
     }
     out
 }
@@ -92,73 +197,182 @@ pub async fn load_visible(st: &AppState, caller: &Caller, id: &str) -> Result<St
     Ok(s)
 }
 
-/// Reads the fields of a volunteer body over `base` (all required when there is no base).
-async fn parse(
+/// A registry status a coordinator may set (erasure is `DELETE`).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SettableStatus {
+    /// Can be called.
+    Active,
+    /// Temporarily not called.
+    Suspended,
+    /// No longer serving.
+    Retired,
+}
+
+impl From<SettableStatus> for VolunteerStatus {
+    fn from(s: SettableStatus) -> VolunteerStatus {
+        match s {
+            SettableStatus::Active => VolunteerStatus::Active,
+            SettableStatus::Suspended => VolunteerStatus::Suspended,
+            SettableStatus::Retired => VolunteerStatus::Retired,
+        }
+    }
+}
+
+/// Body of `POST /v1/volunteers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVolunteer {
+    /// Their name, as colleagues know it.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// E.164: `+`, then 8 to 15 digits.
+    #[schema(example = "+8613800138000", pattern = "^\\+[1-9][0-9]{7,14}$")]
+    pub phone: String,
+    /// Ids of the teams they serve in (in the token's scope).
+    #[schema(min_items = 1)]
+    pub teams: Vec<String>,
+    /// Locale of their messages (`zh-CN` by default).
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// An https URL that receives their call-outs, instead of SMS.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// Their qualifications.
+    #[serde(default)]
+    pub qualifications: Option<Vec<Qualification>>,
+    /// Last day of their insurance.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub insurance_valid_until: Option<Date>,
+    /// Their home township (in the token's scope).
+    #[serde(default)]
+    pub home_region: Option<String>,
+    /// `active` by default.
+    #[serde(default)]
+    pub status: Option<SettableStatus>,
+    /// Ignored: the id is assigned.
+    #[serde(default)]
+    #[schema(read_only)]
+    pub id: Option<String>,
+}
+
+/// Body of `PATCH /v1/volunteers/{id}`: only the fields it names change; `null` clears an
+/// optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolunteerPatch {
+    /// Their name.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    /// E.164 phone.
+    #[serde(default)]
+    #[schema(pattern = "^\\+[1-9][0-9]{7,14}$")]
+    pub phone: Option<String>,
+    /// Ids of their teams (the whole list).
+    #[serde(default)]
+    #[schema(min_items = 1)]
+    pub teams: Option<Vec<String>>,
+    /// Locale; `null` sets the default.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Option<String>>,
+    /// Webhook; `null` or `""` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub webhook: Option<Option<String>>,
+    /// Qualifications (the whole list).
+    #[serde(default)]
+    pub qualifications: Option<Vec<Qualification>>,
+    /// Last day of their insurance; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub insurance_valid_until: Option<Option<Date>>,
+    /// Home township; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub home_region: Option<Option<String>>,
+    /// Suspend, retire or reactivate.
+    #[serde(default)]
+    pub status: Option<SettableStatus>,
+    /// Ignored: the id is the path's.
+    #[serde(default)]
+    #[schema(read_only)]
+    pub id: Option<String>,
+}
+
+impl From<NewVolunteer> for VolunteerPatch {
+    fn from(n: NewVolunteer) -> VolunteerPatch {
+        VolunteerPatch {
+            name: Some(n.name),
+            phone: Some(n.phone),
+            teams: Some(n.teams),
+            locale: n.locale.map(Some),
+            webhook: n.webhook.map(Some),
+            qualifications: n.qualifications,
+            insurance_valid_until: n.insurance_valid_until.map(Some),
+            home_region: n.home_region.map(Some),
+            status: n.status,
+            id: n.id,
+        }
+    }
+}
+
+impl Check for NewVolunteer {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        text_field(errs, "name", &self.name, Lines::One, 1, 100);
+        check_lists(errs, Some(&self.teams), self.qualifications.as_deref());
+    }
+}
+
+impl Check for VolunteerPatch {
+    fn check(&self, errs: &mut Vec<FieldError>) {
+        if let Some(n) = &self.name {
+            text_field(errs, "name", n, Lines::One, 1, 100);
+        }
+        check_lists(errs, self.teams.as_deref(), self.qualifications.as_deref());
+    }
+}
+
+fn check_lists(errs: &mut Vec<FieldError>, teams: Option<&[String]>, qs: Option<&[Qualification]>) {
+    if teams.is_some_and(<[String]>::is_empty) {
+        errs.push(FieldError::new(
+            "teams",
+            "must be a non-empty list of team ids",
+        ));
+    }
+    for (i, q) in qs.unwrap_or_default().iter().enumerate() {
+        let code = q.code.trim();
+        if code.is_empty() || code.contains([':', ';']) || text::check(code, Lines::One).is_err() {
+            errs.push(FieldError::new(
+                format!("qualifications[{i}].code"),
+                "must be a non-empty code without : ; or control characters",
+            ));
+        }
+    }
+}
+
+/// Applies a checked body over `base`: what needs the deployment (phone syntax, locales,
+/// regions, teams and the caller's scope) is checked here, every problem named.
+async fn apply(
     st: &AppState,
     caller: &Caller,
-    obj: &Map<String, Value>,
-    base: Option<&Volunteer>,
+    b: VolunteerPatch,
+    base: Volunteer,
 ) -> Result<Volunteer, ApiError> {
     let mut errs = Vec::new();
-    let known = [
-        "name",
-        "phone",
-        "teams",
-        "locale",
-        "webhook",
-        "qualifications",
-        "insurance_valid_until",
-        "home_region",
-        "status",
-        "id",
-    ];
-    for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
-        errs.push(FieldError::new(k, "unknown field"));
+    let mut v = base;
+    if let Some(n) = b.name {
+        v.name = n.trim().to_string();
     }
-    let mut v = base.cloned().unwrap_or_else(|| Volunteer {
-        id: String::new(),
-        name: String::new(),
-        phone: Phone::parse("+10000000000").expect("placeholder parses"),
-        locale: crate::domain::template::DEFAULT_LOCALE.into(),
-        webhook: None,
-        teams: vec![],
-        home_region: None,
-        status: VolunteerStatus::Active,
-        insurance_valid_until: None,
-        qualifications: vec![],
-    });
-    let required = base.is_none();
-    let str_field = |k: &str, errs: &mut Vec<FieldError>| -> Option<Option<String>> {
-        match obj.get(k) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) => Some(Some(s.trim().to_string())),
-            Some(_) => {
-                errs.push(FieldError::new(k, "must be a string"));
-                None
-            }
-        }
-    };
-    match str_field("name", &mut errs) {
-        Some(Some(n)) if text::check(&n, Lines::One).is_err() => errs.push(FieldError::new(
-            "name",
-            text::check(&n, Lines::One).unwrap_err(),
-        )),
-        Some(Some(n)) if !n.is_empty() && n.chars().count() <= 100 => v.name = n,
-        Some(_) => errs.push(FieldError::new("name", "must be 1 to 100 characters")),
-        None if required => errs.push(FieldError::new("name", "is required")),
-        None => {}
-    }
-    match str_field("phone", &mut errs) {
-        Some(Some(p)) => match Phone::parse(&p) {
+    if let Some(p) = b.phone {
+        match Phone::parse(p.trim()) {
             Ok(p) => v.phone = p,
             Err(e) => errs.push(FieldError::new("phone", e)),
-        },
-        Some(None) => errs.push(FieldError::new("phone", "is required")),
-        None if required => errs.push(FieldError::new("phone", "is required")),
-        None => {}
+        }
     }
-    if let Some(l) = str_field("locale", &mut errs) {
+    if let Some(l) = b.locale {
         let l = l.unwrap_or_else(|| crate::domain::template::DEFAULT_LOCALE.into());
         if st.ctx.seed.templates.locale(&l).is_some() {
             v.locale = l;
@@ -169,8 +383,8 @@ async fn parse(
             ));
         }
     }
-    if let Some(w) = str_field("webhook", &mut errs) {
-        match w.filter(|w| !w.is_empty()) {
+    if let Some(w) = b.webhook {
+        match w.map(|w| w.trim().to_string()).filter(|w| !w.is_empty()) {
             Some(w) => match check_webhook(&w) {
                 Ok(()) => v.webhook = Some(w),
                 Err(e) => errs.push(FieldError::new("webhook", e)),
@@ -178,109 +392,32 @@ async fn parse(
             None => v.webhook = None,
         }
     }
-    let date = |k: &str, s: &str, errs: &mut Vec<FieldError>| -> Option<Date> {
-        s.parse::<Date>()
-            .map_err(|_| {
-                errs.push(FieldError::new(
-                    k,
-                    format!("`{s}` is not a date (YYYY-MM-DD)"),
-                ))
-            })
-            .ok()
-    };
-    if let Some(i) = str_field("insurance_valid_until", &mut errs) {
-        v.insurance_valid_until = i.and_then(|s| date("insurance_valid_until", &s, &mut errs));
+    if let Some(i) = b.insurance_valid_until {
+        v.insurance_valid_until = i;
     }
-    if let Some(h) = str_field("home_region", &mut errs) {
-        v.home_region = h.and_then(|h| match st.ctx.seed.regions.lookup(&h) {
-            Some(r) if !caller.sees(st, r.code.as_str()) => {
-                errs.push(FieldError::new(
-                    "home_region",
-                    format!(
-                        "region {} is outside this token's scope {}",
-                        r.code, caller.scope
-                    ),
-                ));
-                None
-            }
-            Some(r) => Some(r.code.clone()),
-            None => {
-                errs.push(FieldError::new(
-                    "home_region",
-                    format!("unknown region `{h}`"),
-                ));
-                None
-            }
-        });
+    if let Some(h) = b.home_region {
+        v.home_region = h.and_then(|h| home_region(st, caller, h.trim(), &mut errs));
     }
-    if let Some(s) = str_field("status", &mut errs) {
-        match s.as_deref().and_then(VolunteerStatus::parse) {
-            Some(VolunteerStatus::Erased) | None => errs.push(FieldError::new(
-                "status",
-                "must be active, suspended or retired (erase with DELETE)",
-            )),
-            Some(s) => v.status = s,
-        }
+    if let Some(s) = b.status {
+        v.status = s.into();
     }
-    match obj.get("qualifications") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(qs)) => {
-            v.qualifications.clear();
-            for (i, q) in qs.iter().enumerate() {
-                let code = q
-                    .get("code")
-                    .and_then(Value::as_str)
-                    .map(str::trim)
-                    .unwrap_or("");
-                let until = q.get("valid_until").and_then(Value::as_str).unwrap_or("");
-                let at = format!("qualifications[{i}]");
-                if code.is_empty()
-                    || code.contains([':', ';'])
-                    || text::check(code, Lines::One).is_err()
-                {
-                    errs.push(FieldError::new(
-                        format!("{at}.code"),
-                        "must be a non-empty code without : ; or control characters",
-                    ));
-                    continue;
-                }
-                if let Some(d) = date(&format!("{at}.valid_until"), until, &mut errs) {
-                    v.qualifications.push((code.to_string(), d));
-                }
+    if let Some(qs) = b.qualifications {
+        v.qualifications = qs
+            .into_iter()
+            .map(|q| (q.code.trim().to_string(), q.valid_until))
+            .collect();
+    }
+    if let Some(ids) = b.teams {
+        let found = st.ctx.store.teams_by_id(&ids).await?;
+        for (id, t) in ids.iter().zip(found) {
+            match t {
+                None => errs.push(FieldError::new("teams", format!("unknown team `{id}`"))),
+                Some(t) => caller.require_scope(st, &t.region)?,
             }
         }
-        Some(_) => errs.push(FieldError::new(
-            "qualifications",
-            "must be a list of {code, valid_until}",
-        )),
-    }
-    match obj.get("teams") {
-        None if required => errs.push(FieldError::new("teams", "is required (a list of team ids)")),
-        None => {}
-        Some(Value::Array(ts)) => {
-            let ids: Vec<String> = ts
-                .iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect();
-            if ids.len() != ts.len() || ids.is_empty() {
-                errs.push(FieldError::new(
-                    "teams",
-                    "must be a non-empty list of team ids",
-                ));
-            } else {
-                let found = st.ctx.store.teams_by_id(&ids).await?;
-                for (id, t) in ids.iter().zip(found) {
-                    match t {
-                        None => errs.push(FieldError::new("teams", format!("unknown team `{id}`"))),
-                        Some(t) => caller.require_scope(st, &t.region)?,
-                    }
-                }
-                let mut dedup = ids;
-                dedup.dedup();
-                v.teams = dedup;
-            }
-        }
-        Some(_) => errs.push(FieldError::new("teams", "must be a list of team ids")),
+        let mut dedup = ids;
+        dedup.dedup();
+        v.teams = dedup;
     }
     if errs.is_empty() {
         Ok(v)
@@ -289,16 +426,62 @@ async fn parse(
     }
 }
 
-/// `POST /v1/volunteers`
+/// A home township this caller may give, or why not.
+fn home_region(
+    st: &AppState,
+    caller: &Caller,
+    h: &str,
+    errs: &mut Vec<FieldError>,
+) -> Option<RegionCode> {
+    match st.ctx.seed.regions.lookup(h) {
+        Some(r) if !caller.sees(st, r.code.as_str()) => {
+            errs.push(FieldError::new(
+                "home_region",
+                format!(
+                    "region {} is outside this token's scope {}",
+                    r.code, caller.scope
+                ),
+            ));
+            None
+        }
+        Some(r) => Some(r.code.clone()),
+        None => {
+            errs.push(FieldError::new(
+                "home_region",
+                format!("unknown region `{h}`"),
+            ));
+            None
+        }
+    }
+}
+
+/// Register a volunteer (coordinator). One phone number is one volunteer.
+#[utoipa::path(post, path = "/v1/volunteers", operation_id = "create_volunteer", tag = "volunteers", security(("bearer" = [])),
+    request_body = NewVolunteer,
+    responses(
+        (status = 201, description = "registered", body = VolunteerView),
+        (status = 403, description = "not a coordinator, or a team outside the token's scope"),
+        (status = 409, description = "the phone is already registered"),
+        (status = 422, description = "a field is invalid, or a team or region is unknown"),
+    ))]
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require_coordinator()?;
-    let obj = json_body(raw)?;
-    let mut v = parse(&st, &caller, &obj, None).await?;
-    v.id = new_volunteer_id();
+    Coordinator(caller): Coordinator,
+    Body(b): Body<NewVolunteer>,
+) -> Result<(StatusCode, Json<VolunteerView>), ApiError> {
+    let blank = Volunteer {
+        id: new_volunteer_id(),
+        name: String::new(),
+        phone: Phone::parse("+10000000000").expect("placeholder parses"),
+        locale: crate::domain::template::DEFAULT_LOCALE.into(),
+        webhook: None,
+        teams: vec![],
+        home_region: None,
+        status: VolunteerStatus::Active,
+        insurance_valid_until: None,
+        qualifications: vec![],
+    };
+    let v = apply(&st, &caller, b.into(), blank).await?;
     match st
         .ctx
         .store
@@ -318,44 +501,62 @@ pub async fn create(
         }
     }
     tracing::info!(volunteer = %v.id, phone = %v.phone, by = %caller.name, "volunteer registered");
-    let s = st
-        .ctx
-        .store
-        .volunteer(&v.id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("vanished".into()))?;
-    Ok((StatusCode::CREATED, Json(view(&st, &caller, &s))).into_response())
+    let s = reread(&st, &v.id).await?;
+    Ok((StatusCode::CREATED, Json(view(&st, &caller, &s))))
 }
 
-/// `GET /v1/volunteers/{id}`
+async fn reread(st: &AppState, id: &str) -> Result<Stored, ApiError> {
+    st.ctx
+        .store
+        .volunteer(id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("volunteer {id} vanished")))
+}
+
+/// A volunteer, with the incidents they are deployed on now.
+#[utoipa::path(get, path = "/v1/volunteers/{id}", operation_id = "get_volunteer", tag = "volunteers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the volunteer")),
+    responses(
+        (status = 200, description = "the volunteer", body = VolunteerView),
+        (status = 404, description = "no such volunteer in this token's scope"),
+    ))]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VolunteerView>, ApiError> {
     let s = load_visible(&st, &caller, &id).await?;
     let mut v = view(&st, &caller, &s);
     let deps = st.ctx.store.deployments(std::slice::from_ref(&id)).await?;
-    let mut on: Vec<&String> = deps.iter().flat_map(|d| d.keys()).collect();
+    let mut on: Vec<String> = deps.iter().flat_map(|d| d.keys().cloned()).collect();
     on.sort();
-    v["deployments"] = json!(on);
+    v.deployments = Some(on);
     Ok(Json(v))
 }
 
-/// `PATCH /v1/volunteers/{id}`: any fields; `status` suspends, retires or reactivates.
+/// Update a volunteer (coordinator): any fields; `status` suspends, retires or reactivates.
+#[utoipa::path(patch, path = "/v1/volunteers/{id}", operation_id = "update_volunteer", tag = "volunteers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the volunteer")),
+    request_body = VolunteerPatch,
+    responses(
+        (status = 200, description = "the volunteer as changed", body = VolunteerView),
+        (status = 403, description = "not a coordinator, or a team outside the token's scope"),
+        (status = 404, description = "no such volunteer in this token's scope"),
+        (status = 409, description = "the phone is taken, or someone changed the volunteer meanwhile"),
+        (status = 410, description = "the volunteer was erased"),
+        (status = 422, description = "a field is invalid"),
+    ))]
 pub async fn update(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_coordinator()?;
-    let obj = json_body(raw)?;
+    Body(b): Body<VolunteerPatch>,
+) -> Result<Json<VolunteerView>, ApiError> {
     let s = load_visible(&st, &caller, &id).await?;
     let Some(old) = s.volunteer else {
         return Err(ApiError::Gone(format!("volunteer {id} was erased")));
     };
-    let new = parse(&st, &caller, &obj, Some(&old)).await?;
+    let new = apply(&st, &caller, b, old.clone()).await?;
     match st
         .ctx
         .store
@@ -380,22 +581,24 @@ pub async fn update(
         Updated::Gone => return Err(ApiError::Gone(format!("volunteer {id} was erased"))),
     }
     tracing::info!(volunteer = %id, status = new.status.as_str(), by = %caller.name, "volunteer updated");
-    let s = st
-        .ctx
-        .store
-        .volunteer(&id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("vanished".into()))?;
+    let s = reread(&st, &id).await?;
     Ok(Json(view(&st, &caller, &s)))
 }
 
-/// `DELETE /v1/volunteers/{id}`: erasure. Personal data goes; callouts keep the bare id.
+/// Erase a volunteer (coordinator): personal data goes; anonymised service records keep the
+/// bare id. Erasing twice answers the erased record.
+#[utoipa::path(delete, path = "/v1/volunteers/{id}", operation_id = "erase_volunteer", tag = "volunteers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the volunteer")),
+    responses(
+        (status = 200, description = "what remains: id, status `erased`, erased_at", body = VolunteerView),
+        (status = 403, description = "not a coordinator"),
+        (status = 404, description = "no such volunteer in this token's scope"),
+    ))]
 pub async fn erase(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_coordinator()?;
+) -> Result<Json<VolunteerView>, ApiError> {
     load_visible(&st, &caller, &id).await?;
     let now = st.ctx.clock.now_ms();
     let teams = st
@@ -408,24 +611,25 @@ pub async fn erase(
         super::rosters::drop_from_roster(&st, &t, &id).await?;
     }
     tracing::info!(volunteer = %id, by = %caller.name, "volunteer erased");
-    let s = st
-        .ctx
-        .store
-        .volunteer(&id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("vanished".into()))?;
+    let s = reread(&st, &id).await?;
     Ok(Json(view(&st, &caller, &s)))
 }
 
-/// `POST /v1/volunteers:import`: a CSV body (UTF-8 or GBK). Answers the report: counts and
-/// every rejected line with its reason. Rows naming teams outside the caller's scope are
-/// rejected, the rest kept.
+/// Bulk import (coordinator): a CSV file in UTF-8 or GBK, headers in English or Chinese;
+/// idempotent on phone. Answers the report: counts, and every rejected line with its reason.
+/// Rows naming teams outside the caller's scope are rejected, the rest kept.
+#[utoipa::path(post, path = "/v1/volunteers:import", tag = "volunteers", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv", description = "the CSV file"),
+    responses(
+        (status = 200, description = "the report", body = Report),
+        (status = 403, description = "not a coordinator"),
+        (status = 422, description = "the file has no header a volunteer can be read from"),
+    ))]
 pub async fn import(
     State(st): State<AppState>,
-    caller: Caller,
+    Coordinator(caller): Coordinator,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_coordinator()?;
+) -> Result<Json<Report>, ApiError> {
     let bytes = raw.map_err(super::error::body_rejection)?;
     if bytes.is_empty() {
         return Err(ApiError::Malformed(vec![FieldError::new(
@@ -446,5 +650,5 @@ pub async fn import(
     let report =
         crate::import::import(&st.ctx.store, &bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;
     tracing::info!(by = %caller.name, rows = report.rows, created = report.created, updated = report.updated, rejected = report.rejected.len(), "registry import");
-    Ok(Json(serde_json::to_value(&report).unwrap_or_default()))
+    Ok(Json(report))
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The state of a callout, as the API shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CalloutState {
     /// Created, not yet handed to a channel.
@@ -94,7 +94,7 @@ impl CalloutState {
 }
 
 /// What a volunteer can answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     /// I'm coming.

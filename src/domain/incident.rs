@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An incident's id. A UUID; with an idempotency key it is derived from the key (UUID v5), so
@@ -41,10 +42,27 @@ impl fmt::Display for IncidentId {
     }
 }
 
-/// Response level 1–4: 1 = 特别重大 (most severe) … 4 = 一般.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Response level 1–4: 1 = 特别重大 (most severe) … 4 = 一般. Read from any number and
+/// refused outside 1–4, wherever it is read (an API body, a plan file).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(try_from = "i64", into = "u8")]
+#[schema(value_type = u8, minimum = 1, maximum = 4)]
 pub struct Level(u8);
+
+impl TryFrom<i64> for Level {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Level, String> {
+        Level::new(n)
+    }
+}
+
+impl From<Level> for u8 {
+    fn from(l: Level) -> u8 {
+        l.0
+    }
+}
 
 impl Level {
     /// Accepts 1, 2, 3 or 4.
@@ -65,7 +83,7 @@ impl Level {
 }
 
 /// Live incidents call out for real; drills run the same loop in training mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// A real emergency.
@@ -95,7 +113,7 @@ impl Mode {
 }
 
 /// Where an incident is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Calling out; at least one requirement lacks headcount.

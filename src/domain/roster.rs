@@ -81,33 +81,43 @@ impl<'de> Deserialize<'de> for ShiftLength {
 }
 
 /// A rotation layer as written by coordinators and stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LayerSpec {
     /// Stable id within the roster.
+    #[schema(min_length = 1)]
     pub id: String,
     /// Display name ("白班", "night").
     #[serde(default)]
     pub name: String,
-    /// Volunteer ids in rotation order.
+    /// Volunteer ids in rotation order (members of the team).
+    #[schema(min_items = 1)]
     pub members: Vec<String>,
     /// How many members are on call at once (1 ≤ on_call ≤ members).
+    #[schema(minimum = 1)]
     pub on_call: usize,
-    /// Shift length.
+    /// Shift length: `8h`, `12h`, `1d`, `1w` (1h–672h, 1d–28d, 1w–4w).
+    #[schema(value_type = String, pattern = "^[0-9]+[hdw]$", example = "12h")]
     pub shift: ShiftLength,
     /// The first hand-off, wall clock in `time_zone`; the rotation extends both ways from it.
+    #[schema(value_type = String, example = "2026-11-01T08:00:00")]
     pub start: civil::DateTime,
     /// IANA time zone.
+    #[schema(example = "Asia/Shanghai")]
     pub time_zone: String,
 }
 
 /// An override: `volunteer` is on call from `start` to `end`, instead of `replaces` if given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Override {
     /// Stable id.
     pub id: String,
     /// Start (inclusive).
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
     /// End (exclusive).
+    #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
     /// Who is on call.
     pub volunteer: String,
@@ -120,7 +130,8 @@ pub struct Override {
 }
 
 /// A roster as stored: layers and overrides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RosterDoc {
     /// Rotation layers.
     #[serde(default)]
@@ -239,7 +250,7 @@ impl Layer {
 }
 
 /// Why someone is on call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Source {
     /// Their turn in a rotation layer.
@@ -247,8 +258,10 @@ pub enum Source {
         /// Layer id.
         layer: String,
         /// When this shift began.
+        #[schema(value_type = String, format = DateTime)]
         shift_start: Timestamp,
         /// When it ends.
+        #[schema(value_type = String, format = DateTime)]
         shift_end: Timestamp,
     },
     /// An override.
@@ -260,8 +273,10 @@ pub enum Source {
         #[serde(skip_serializing_if = "Option::is_none")]
         replaces: Option<String>,
         /// Override start.
+        #[schema(value_type = String, format = DateTime)]
         start: Timestamp,
         /// Override end.
+        #[schema(value_type = String, format = DateTime)]
         end: Timestamp,
     },
     /// The team has no roster: every member counts as on call.
@@ -269,7 +284,7 @@ pub enum Source {
 }
 
 /// One member on call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OnCall {
     /// Volunteer id.
     pub volunteer: String,

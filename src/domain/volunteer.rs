@@ -48,11 +48,13 @@ pub fn check_volunteer_id(id: &str) -> Result<(), String> {
 }
 
 /// A time the volunteer said they cannot be called.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unavailable {
     /// From (inclusive).
+    #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
     /// Until (exclusive).
+    #[schema(value_type = String, format = DateTime)]
     pub until: Timestamp,
     /// Why, in their words (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +156,7 @@ impl fmt::Display for Phone {
 }
 
 /// Registry status of a volunteer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VolunteerStatus {
     /// Can be called.

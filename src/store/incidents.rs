@@ -3,8 +3,9 @@
 
 use super::{Result, Store, StoreError, field, retrying};
 use crate::clock::{Millis, rfc3339};
-use crate::domain::incident::{IncidentId, Status};
+use crate::domain::incident::{IncidentId, Mode, Status};
 use crate::domain::plan::Requirement;
+use crate::domain::region::Tier;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -61,7 +62,7 @@ pub enum Raised {
 }
 
 /// Progress of one requirement, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequirementProgress {
     /// Requirement id.
     pub id: String,
@@ -96,35 +97,40 @@ pub struct RequirementProgress {
     /// Escalation step reached (0 = first).
     pub step: u32,
     /// Scope of that step.
-    pub tier: String,
+    pub tier: Tier,
     /// When that step's wait runs out and the call widens (unset once filled or short, or
     /// before the step has finished calling out).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub next_step_at: Option<String>,
     /// The ladder ran out with the headcount unmet (it may still fill from late answers).
     pub short: bool,
 }
 
 /// An incident with its progress, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Incident)]
 pub struct IncidentView {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Kind.
     pub kind: String,
-    /// Level.
+    /// Level: 1 = 特别重大 (most severe) … 4 = 一般.
+    #[schema(minimum = 1, maximum = 4)]
     pub level: u8,
     /// Region code.
     pub region: String,
     /// Title.
     pub title: String,
-    /// `live` or `drill`.
-    pub mode: String,
+    /// Live or drill.
+    pub mode: Mode,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// The plan in force.
     pub plan_id: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub raised_at: String,
     /// Who raised it.
     pub raised_by: String,
@@ -133,18 +139,20 @@ pub struct IncidentView {
     pub location: Option<serde_json::Value>,
     /// When every requirement first had its headcount.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub filled_at: Option<String>,
     /// When it was stood down.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub stood_down_at: Option<String>,
     /// Per-requirement progress.
     pub requirements: Vec<RequirementProgress>,
 }
 
 impl IncidentView {
-    /// The parsed status.
+    /// The status (an `Option` for the callers that read it so).
     pub fn status(&self) -> Option<Status> {
-        Status::parse(&self.status)
+        Some(self.status)
     }
 }
 
@@ -404,8 +412,8 @@ pub(crate) fn view(
                 short: cnt.contains_key(&format!("{}:short", r.id)) && accepted < r.needed,
                 tier: cnt
                     .get(&format!("{}:tier", r.id))
-                    .cloned()
-                    .unwrap_or_else(|| "township".into()),
+                    .and_then(|t| Tier::parse(t))
+                    .unwrap_or(Tier::Township),
                 id: r.id,
                 team_kind: r.team_kind,
                 qualification: r.qualification,
@@ -422,8 +430,12 @@ pub(crate) fn view(
         level: num(inc, "level") as u8,
         region: field(inc, "region"),
         title: field(inc, "title"),
-        mode: field(inc, "mode"),
-        status: field(inc, "status"),
+        mode: Mode::parse(&field(inc, "mode")).ok_or_else(|| {
+            StoreError::Corrupt(format!("incident mode `{}`", field(inc, "mode")))
+        })?,
+        status: Status::parse(&field(inc, "status")).ok_or_else(|| {
+            StoreError::Corrupt(format!("incident status `{}`", field(inc, "status")))
+        })?,
         plan_id: field(inc, "plan_id"),
         raised_at: ms_text(inc, "raised_at").unwrap_or_default(),
         raised_by: field(inc, "raised_by"),

@@ -460,7 +460,11 @@ impl TestApp {
         body: Vec<u8>,
     ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let is_json = serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.is_object());
         let mut r = self.http.request(m, self.url(path)).body(body);
+        if is_json {
+            r = r.header("content-type", "application/json");
+        }
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
