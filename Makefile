@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian/Ubuntu machine with Rust:
 #   make run    muster on the demo city, with the simulator answering as volunteers
-#   make test   every test (each test starts its own redis-server), plus fmt and clippy
+#   make test   every test (each test starts its own redis-server), fmt and clippy, and
+#               schemathesis against the real binary (a pinned venv under target/)
 .PHONY: run test redis-server build lint bench docker-context
 
 CARGO ?= cargo
@@ -18,6 +19,7 @@ build:
 
 test: redis-server lint docker-context
 	$(CARGO) test --all-targets
+	./tests/schemathesis.sh
 
 # No Docker engine here: build what the Dockerfile's build stage copies, exactly, in a temp
 # dir (every COPY of the first stage, checked with --locked as its build runs, sharing the

@@ -32,6 +32,18 @@ struct Tail {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+/// One event of the stream, as an SSE client reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description for the document; the stream is written by axum's `Event`
+pub struct SseEvent {
+    /// `snapshot`, `progress`, or the change (`callout.accepted`, `incident.filled`, …).
+    event: String,
+    /// JSON: the incident (`snapshot`), its counters (`progress`), or the change.
+    data: String,
+    /// The stream entry, for `Last-Event-ID` (absent on `snapshot` and `progress`).
+    id: Option<String>,
+}
+
 /// Server-Sent Events of every change of an incident: a `snapshot` event with the incident,
 /// then one event per change (named by its type, with the stream entry as its `id`, so
 /// `Last-Event-ID` resumes) and `progress` events with fresh counters. The stream ends after
@@ -42,7 +54,7 @@ struct Tail {
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event"),
     ),
     responses(
-        (status = 200, description = "the event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "the event stream", content_type = "text/event-stream", body = SseEvent),
         (status = 404, description = "no such incident in this token's scope"),
     ))]
 pub async fn sse(

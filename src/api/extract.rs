@@ -65,12 +65,13 @@ pub fn require_json(ct: Option<&axum::http::HeaderValue>) -> Result<(), ApiError
 /// is missing, unknown or mistyped), then its [`Check`] (422 naming every field that fails).
 pub fn typed<T: DeserializeOwned + Check + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = json_value(bytes)?;
-    let serde_json::Value::Object(obj) = value else {
+    let serde_json::Value::Object(mut obj) = value else {
         return Err(ApiError::Malformed(vec![FieldError::new(
             "body",
             "must be a JSON object",
         )]));
     };
+    obj.values_mut().for_each(whole_numbers);
     let value = serde_json::Value::Object(obj);
     let t: T = match serde_path_to_error::deserialize(&value) {
         Ok(t) => t,
@@ -87,6 +88,22 @@ pub fn typed<T: DeserializeOwned + Check + PartialSchema>(bytes: &[u8]) -> Resul
         Ok(t)
     } else {
         Err(ApiError::Invalid(errs))
+    }
+}
+
+/// Writes a number with no fraction (`1.0`, `2e3`) as the integer it is: JSON has one number
+/// type, and JSON Schema's `integer` admits `1.0`, so an integer field must too.
+fn whole_numbers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(m) => m.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 

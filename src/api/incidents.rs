@@ -258,7 +258,10 @@ pub async fn get(
 pub struct ListQuery {
     /// Comma-separated statuses (`mustering,filled,short,stood_down,closed`), or `all`;
     /// the active ones by default.
-    #[param(example = "mustering,short")]
+    #[param(
+        example = "mustering,short",
+        pattern = "^(all|(mustering|filled|short|stood_down|closed)(,(mustering|filled|short|stood_down|closed))*)?$"
+    )]
     status: Option<String>,
 }
 
@@ -281,8 +284,8 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let wanted: Option<Vec<Status>> = match q.status.as_deref() {
-        None => Some(vec![Status::Mustering, Status::Filled, Status::Short]),
+    let wanted: Option<Vec<Status>> = match q.status.as_deref().map(str::trim) {
+        None | Some("") => Some(vec![Status::Mustering, Status::Filled, Status::Short]),
         Some("all") => None,
         Some(s) => {
             let mut out = Vec::new();
@@ -311,7 +314,7 @@ pub async fn list(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// How many to skip.
-    #[param(minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     offset: Option<u32>,
     /// How many to answer (1 to 5000; 1000 by default).
     #[param(minimum = 1, maximum = 5000)]

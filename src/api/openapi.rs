@@ -7,7 +7,10 @@
 //! route may answer 401; a route with a JSON body may answer 400 (not JSON), 413, 415 and 422;
 //! a query string may answer 400; anything that reads Redis may answer 503.
 
+use super::AppState;
 use super::error::Problem;
+use crate::seed::Seed;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -33,7 +36,7 @@ use utoipa::OpenApi;
 )]
 struct Doc;
 
-/// The document, built once.
+/// The document as the types and routes say it, built once.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -43,6 +46,50 @@ pub fn document() -> &'static Value {
         complete(&mut v);
         v
     })
+}
+
+/// The document of this deployment: where a field takes one of the deployment's own names
+/// (an incident kind its plans cover, a region of its tree, a team kind, a locale with
+/// templates), the schema lists them, so a client knows the choices before it is told 422.
+pub fn for_deployment(seed: &Seed) -> Value {
+    let mut doc = document().clone();
+    let mut kinds: Vec<&str> = seed
+        .plans
+        .iter()
+        .flat_map(|p| p.kinds.iter().map(String::as_str))
+        .collect();
+    let mut regions: Vec<&str> = seed.regions.iter().map(|r| r.code.as_str()).collect();
+    let mut locales: Vec<&str> = seed.templates.locales.keys().map(String::as_str).collect();
+    let mut team_kinds: Vec<&str> = seed.team_kinds.iter().map(String::as_str).collect();
+    for list in [&mut kinds, &mut regions, &mut locales, &mut team_kinds] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let fields: [(&str, &str, &[&str]); 8] = [
+        ("RaiseIncident", "kind", &kinds),
+        ("RaiseIncident", "region", &regions),
+        ("NewTeam", "kind", &team_kinds),
+        ("NewTeam", "region", &regions),
+        ("NewVolunteer", "home_region", &regions),
+        ("VolunteerPatch", "home_region", &regions),
+        ("NewVolunteer", "locale", &locales),
+        ("VolunteerPatch", "locale", &locales),
+    ];
+    for (schema, field, values) in fields {
+        let prop = &mut doc["components"]["schemas"][schema]["properties"][field];
+        if !prop.is_object() {
+            continue;
+        }
+        let mut choices: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+        if prop["type"].as_array().is_some_and(|t| t.contains(&json!("null"))) {
+            choices.push(Value::Null);
+        }
+        prop["enum"] = Value::Array(choices);
+        if let Some(p) = prop.as_object_mut() {
+            p.remove("pattern");
+        }
+    }
+    doc
 }
 
 /// Routes that never touch Redis (they cannot answer 503).
@@ -112,11 +159,10 @@ pub fn complete(doc: &mut Value) {
     }
 }
 
-/// The document.
+/// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "this document", content_type = "application/json")))]
-pub async fn serve() -> Response {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    let text = TEXT.get_or_init(|| document().to_string());
-    ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response()
+pub async fn serve(State(st): State<AppState>) -> Response {
+    let text = for_deployment(&st.ctx.seed).to_string();
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
 }

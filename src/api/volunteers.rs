@@ -615,11 +615,17 @@ pub async fn erase(
     Ok(Json(view(&st, &caller, &s)))
 }
 
+/// A CSV file: a header, then one volunteer per row.
+#[derive(ToSchema)]
+#[schema(value_type = String, min_length = 1)]
+#[allow(dead_code)] // a description for the document; the body is read as bytes
+pub struct CsvFile(String);
+
 /// Bulk import (coordinator): a CSV file in UTF-8 or GBK, headers in English or Chinese;
 /// idempotent on phone. Answers the report: counts, and every rejected line with its reason.
 /// Rows naming teams outside the caller's scope are rejected, the rest kept.
 #[utoipa::path(post, path = "/v1/volunteers:import", tag = "volunteers", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv", description = "the CSV file"),
+    request_body(content = CsvFile, content_type = "text/csv", description = "the CSV file"),
     responses(
         (status = 200, description = "the report", body = Report),
         (status = 403, description = "not a coordinator"),
@@ -650,5 +656,16 @@ pub async fn import(
     let report =
         crate::import::import(&st.ctx.store, &bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;
     tracing::info!(by = %caller.name, rows = report.rows, created = report.created, updated = report.updated, rejected = report.rejected.len(), "registry import");
+    // A file whose header names no volunteer's columns imported nothing: that is the file's
+    // fault as a whole, said as a 422 with each missing column.
+    if report.rows == 0 && report.rejected.iter().any(|r| r.line == 1) {
+        return Err(ApiError::Invalid(
+            report
+                .rejected
+                .iter()
+                .map(|r| FieldError::new("body", format!("line {}: {}", r.line, r.reason)))
+                .collect(),
+        ));
+    }
     Ok(Json(report))
 }
