@@ -337,6 +337,165 @@ async fn health_metrics_and_openapi() {
     }
 }
 
+/// `/openapi.json` is generated from the routes and the body types: what it says is what
+/// the handlers read and answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_says_what_the_types_say() {
+    let (_r, _rx, app) = app().await;
+    let (s, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(s, 200);
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    // Required bodies and fields, enums, bounds, formats.
+    let raise = &doc["paths"]["/v1/incidents"]["post"];
+    assert_eq!(raise["requestBody"]["required"], true, "{raise}");
+    let ri = schema("RaiseIncident");
+    let required: Vec<&str> = ri["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for f in ["kind", "level", "region", "title"] {
+        assert!(required.contains(&f), "{f} not required: {ri}");
+    }
+    assert_eq!(ri["additionalProperties"], false, "{ri}");
+    assert_eq!(ri["properties"]["title"]["minLength"], 1, "{ri}");
+    assert_eq!(ri["properties"]["title"]["maxLength"], 200, "{ri}");
+    assert!(
+        ri["properties"]["kind"]["enum"]
+            .as_array()
+            .is_some_and(|k| k.contains(&json!("flood"))),
+        "the deployment's kinds: {ri}"
+    );
+    assert!(
+        ri["properties"]["region"]["enum"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("990101001"))),
+        "the deployment's regions: {ri}"
+    );
+    assert_eq!(schema("Level")["minimum"], 1);
+    assert_eq!(schema("Level")["maximum"], 4);
+    assert_eq!(schema("Mode")["enum"], json!(["live", "drill"]));
+    assert_eq!(
+        schema("Status")["enum"],
+        json!(["mustering", "filled", "short", "stood_down", "closed"])
+    );
+    assert_eq!(
+        schema("Response")["enum"],
+        json!(["accept", "decline", "arrived", "withdraw"])
+    );
+    assert_eq!(
+        schema("Incident")["properties"]["raised_at"]["format"],
+        "date-time"
+    );
+    let params = doc["paths"]["/v1/incidents/{id}/callouts"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let param = |n: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap_or_else(|| panic!("no parameter {n}"))["schema"]
+            .clone()
+    };
+    assert_eq!(param("limit")["minimum"], 1);
+    assert_eq!(param("limit")["maximum"], 5000);
+    assert_eq!(param("offset")["minimum"], 0);
+    // Every status a route can answer, each error as problem+json.
+    let codes = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for c in ["201", "400", "401", "403", "413", "415", "422", "503"] {
+        assert!(
+            codes("/v1/incidents", "post").contains(&c.to_string()),
+            "{c}"
+        );
+    }
+    for c in ["404", "409", "410", "422"] {
+        assert!(
+            codes("/v1/volunteers/{id}", "patch").contains(&c.to_string()),
+            "{c}"
+        );
+    }
+    for c in ["404", "409", "410"] {
+        assert!(
+            codes("/v1/acks/{token}", "post").contains(&c.to_string()),
+            "{c}"
+        );
+    }
+    let p404 = &doc["paths"]["/v1/incidents/{id}"]["get"]["responses"]["404"];
+    assert_eq!(
+        p404["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+    // One operation id per operation.
+    let mut ids = Vec::new();
+    for (_, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            ids.push(op["operationId"].as_str().unwrap().to_string());
+        }
+    }
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "operation ids repeat: {ids:?}");
+}
+
+/// The body extractor: JSON only (415), an integral float is an integer, an unknown field is
+/// named, a CSV whose header names no volunteer is refused as a whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_read_by_their_type() {
+    let (_r, _rx, app) = app().await;
+    let r = app
+        .http
+        .post(app.url("/v1/incidents"))
+        .bearer_auth("demo-admin")
+        .header("content-type", "text/plain")
+        .body(flood().to_string())
+        .send()
+        .await
+        .unwrap();
+    let (s, h) = (r.status().as_u16(), r.headers().clone());
+    let b: Value = r.json().await.unwrap();
+    assert_problem(s, &h, &b, 415, None);
+    assert!(
+        b["detail"].as_str().unwrap().contains("application/json"),
+        "{b}"
+    );
+    let (s, b) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4.0, "region": "990101001", "title": "内涝"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["level"], 4);
+    let (s, h, b) = app
+        .post(
+            "/v1/incidents",
+            Some("demo-admin"),
+            &json!({"kind": "flood", "level": 4, "region": "990101001", "title": "x", "levle": 1})
+                .to_string(),
+        )
+        .await;
+    assert_problem(s, &h, &b, 422, Some("levle"));
+    // A viewer is told it may not, before anything about its body.
+    let (s, h, b) = app.post("/v1/incidents", Some("demo-viewer"), "{}").await;
+    assert_problem(s, &h, &b, 403, None);
+    let (s, b) = app.import("demo-admin", "{}\n1,2\n".as_bytes()).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("no name column"),
+        "{b}"
+    );
+}
+
 /// Sends raw bytes on a fresh connection (half-closing it after them when `eof`), returns
 /// status, headers and the body as JSON. Without `eof` the server is the one that closes.
 async fn raw_exchange(app: &TestApp, request: Vec<u8>, eof: bool) -> (u16, String, Value) {

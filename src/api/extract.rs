@@ -161,7 +161,13 @@ fn shape_error(path: &str, msg: &str) -> FieldError {
     }
     if let Some(name) = msg.strip_prefix("unknown field ").and_then(quoted) {
         let known = msg.split_once(", expected ").map(|(_, k)| k).unwrap_or("");
-        return FieldError::new(at(&name), format!("unknown field; expected {known}"));
+        // serde_path_to_error's path already ends at the unknown key.
+        let field = if path.ends_with(name.as_str()) {
+            path.to_string()
+        } else {
+            at(&name)
+        };
+        return FieldError::new(field, format!("unknown field; expected {known}"));
     }
     let field = match path {
         "." | "" => "body".to_string(),
@@ -238,6 +244,55 @@ mod tests {
         days: Option<u32>,
         #[allow(dead_code)]
         at: Option<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct B {
+        name: String,
+        level: u8,
+        tags: Vec<Tag>,
+    }
+
+    #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Tag {
+        code: String,
+    }
+
+    impl Check for B {
+        fn check(&self, errs: &mut Vec<FieldError>) {
+            text_field(errs, "name", &self.name, Lines::One, 1, 3);
+        }
+    }
+
+    fn fields(body: &str) -> Vec<(String, String)> {
+        match typed::<B>(body.as_bytes()) {
+            Err(ApiError::Invalid(e)) | Err(ApiError::Malformed(e)) => {
+                e.into_iter().map(|f| (f.field, f.reason)).collect()
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_shape_problem_is_named_at_once() {
+        let got = fields(r#"{"level": "x", "tags": [{"code": 1}], "extra": true}"#);
+        let names: Vec<&str> = got.iter().map(|(f, _)| f.as_str()).collect();
+        assert!(names.contains(&"name"), "{got:?}");
+        assert!(names.contains(&"level"), "{got:?}");
+        assert!(names.contains(&"tags[0].code"), "{got:?}");
+        assert!(names.contains(&"extra"), "{got:?}");
+        assert!(got.iter().any(|(f, r)| f == "name" && r == "is required"));
+        // Shape first; the type's own checks once the shape is whole.
+        assert_eq!(
+            fields(r#"{"name": "long name", "level": 2.0, "tags": []}"#),
+            vec![("name".to_string(), "must be 1 to 3 characters".to_string())]
+        );
+        assert_eq!(fields("[1]")[0].0, "body");
+        assert!(typed::<B>(br#"{"name": "ok", "level": 2.0, "tags": []}"#).is_ok());
     }
 
     #[test]

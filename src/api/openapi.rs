@@ -81,7 +81,10 @@ pub fn for_deployment(seed: &Seed) -> Value {
             continue;
         }
         let mut choices: Vec<Value> = values.iter().map(|v| json!(v)).collect();
-        if prop["type"].as_array().is_some_and(|t| t.contains(&json!("null"))) {
+        if prop["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null")))
+        {
             choices.push(Value::Null);
         }
         prop["enum"] = Value::Array(choices);
