@@ -1,9 +1,10 @@
 //! The HTTP API (axum). One file per resource, each a set of handlers; [`router`] puts them
 //! together so tests can drive it without a socket.
 //!
-//! - [`incidents`]: raise, list, read, callouts, stand down; [`candidates`]: who was called
+//! - [`incidents`]: raise, list, read, stand down; [`callouts`]: an incident's callouts; [`candidates`]: who was called
 //!   and who was left out, with the reason; [`level`]: upgrading an incident.
-//! - [`volunteers`]: the registry and bulk import; [`availability`]: unavailability and
+//! - [`volunteers`]: the registry and bulk import, with [`volunteer_body`] the bodies that
+//!   change it; [`availability`]: unavailability and
 //!   schedules; [`teams`]: teams; [`rosters`]: rosters and
 //!   overrides; [`on_call`]: who is on call, and the iCal feeds.
 //! - [`events`]: SSE of an incident.
@@ -16,6 +17,7 @@
 pub mod acks;
 pub mod auth;
 pub mod availability;
+pub mod callouts;
 pub mod candidates;
 pub mod error;
 pub mod events;
@@ -30,6 +32,7 @@ pub mod page;
 pub mod rosters;
 pub mod sms;
 pub mod teams;
+pub mod volunteer_body;
 pub mod volunteers;
 
 use crate::engine::Ctx;
@@ -71,7 +74,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(incidents::raise, incidents::list))
         .routes(routes!(incidents::get))
-        .routes(routes!(incidents::callouts))
+        .routes(routes!(callouts::callouts))
         .routes(routes!(incidents::stand_down))
         .routes(routes!(level::upgrade))
         .routes(routes!(events::sse))

@@ -7,6 +7,7 @@ use super::acks;
 use super::error::ApiError;
 use crate::domain::callout::Response as Answer;
 use crate::domain::token::AckToken;
+use crate::store::incidents::IncidentView;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -98,6 +99,91 @@ pub async fn answer(
     }
 }
 
+/// What the call-out is about, in the volunteer's locale (the page's `summary` text).
+fn summary(st: &AppState, inc: &IncidentView, requirement: &str, locale: &str) -> String {
+    let team_kind = inc
+        .requirements
+        .iter()
+        .find(|r| r.id == requirement)
+        .map(|r| r.team_kind.as_str())
+        .unwrap_or_default();
+    let region = st
+        .ctx
+        .seed
+        .regions
+        .lookup(&inc.region)
+        .map(|r| r.name.as_str())
+        .unwrap_or(&inc.region);
+    st.ctx.seed.templates.render_page(
+        locale,
+        "summary",
+        &crate::domain::template::MessageVars {
+            title: &inc.title,
+            kind: &inc.kind,
+            level: inc.level,
+            region,
+            team_kind,
+            link: "",
+            code: "",
+            codes: "",
+            name: "",
+            drill: inc.mode == crate::domain::incident::Mode::Drill,
+        },
+    )
+}
+
+/// The line saying what the last answer did, or where the call-out stands.
+fn status_line(result: Option<String>, state: &str, tx: &impl Fn(&str) -> String) -> String {
+    const KNOWN: [&str; 8] = [
+        "accepted",
+        "standby",
+        "declined",
+        "withdrawn",
+        "arrived",
+        "unavailable_noted",
+        "invalid",
+        "engaged",
+    ];
+    let text = match result {
+        Some(r) if KNOWN.contains(&r.as_str()) => tx(&r),
+        Some(r) => r,
+        None if KNOWN[..5].contains(&state) => tx(state),
+        None => return String::new(),
+    };
+    format!("<p><strong>{}</strong></p>", esc(&text))
+}
+
+/// The answers the call-out's state allows, as buttons.
+fn buttons(token: &str, state: &str, tx: &impl Fn(&str) -> String) -> String {
+    let button = |resp: &str, class: &str| {
+        format!(
+            "<form method=\"post\" action=\"/a/{}\"><input type=\"hidden\" name=\"response\" value=\"{resp}\">\
+             <button class=\"{class}\">{}</button></form>",
+            esc(token),
+            esc(&tx(resp))
+        )
+    };
+    match state {
+        "accepted" => button("arrived", "ok") + &button("withdraw", "no"),
+        "arrived" => String::new(),
+        "standby" => button("withdraw", "no"),
+        _ => button("accept", "ok") + &button("decline", "no"),
+    }
+}
+
+/// "Not available for …" with the spans the page offers.
+fn away_form(token: &str, tx: &impl Fn(&str) -> String) -> String {
+    format!(
+        "<form method=\"post\" action=\"/a/{}\"><label>{} <select name=\"unavailable_hours\">\
+         <option value=\"12\">12 h</option><option value=\"24\">24 h</option>\
+         <option value=\"72\">72 h</option><option value=\"168\">7 d</option></select></label>\
+         <button class=\"no\">{}</button></form>",
+        esc(token),
+        esc(&tx("unavailable")),
+        esc(&tx("unavailable_submit"))
+    )
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -159,96 +245,19 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         )
             .into_response();
     }
-    let team_kind = inc
-        .requirements
-        .iter()
-        .find(|r| r.id == co.get("r"))
-        .map(|r| r.team_kind.clone())
-        .unwrap_or_default();
-    let tmpl = &st.ctx.seed.templates;
-    let msg = tmpl.render_page(
-        &locale,
-        "summary",
-        &crate::domain::template::MessageVars {
-            title: &inc.title,
-            kind: &inc.kind,
-            level: inc.level,
-            region: st
-                .ctx
-                .seed
-                .regions
-                .lookup(&inc.region)
-                .map(|r| r.name.as_str())
-                .unwrap_or(&inc.region),
-            team_kind: &team_kind,
-            link: "",
-            code: "",
-            codes: "",
-            name: "",
-            drill: inc.mode == crate::domain::incident::Mode::Drill,
-        },
-    );
+    let msg = summary(st, &inc, co.get("r"), &locale);
     let status = if result.as_deref() == Some("invalid") {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
-    let status_line = match result {
-        Some(r) => {
-            let known = [
-                "accepted",
-                "standby",
-                "declined",
-                "withdrawn",
-                "arrived",
-                "unavailable_noted",
-                "invalid",
-                "engaged",
-            ];
-            let text = if known.contains(&r.as_str()) {
-                tx(&r)
-            } else {
-                r
-            };
-            format!("<p><strong>{}</strong></p>", esc(&text))
-        }
-        None => match state.as_str() {
-            "accepted" | "standby" | "declined" | "withdrawn" | "arrived" => {
-                format!("<p><strong>{}</strong></p>", esc(&tx(&state)))
-            }
-            _ => String::new(),
-        },
-    };
-    let button = |resp: &str, class: &str| {
-        format!(
-            "<form method=\"post\" action=\"/a/{}\"><input type=\"hidden\" name=\"response\" value=\"{resp}\">\
-             <button class=\"{class}\">{}</button></form>",
-            esc(token),
-            esc(&tx(resp))
-        )
-    };
-    let buttons = match state.as_str() {
-        "accepted" => button("arrived", "ok") + &button("withdraw", "no"),
-        "arrived" => String::new(),
-        "standby" => button("withdraw", "no"),
-        _ => button("accept", "ok") + &button("decline", "no"),
-    };
-    let away = format!(
-        "<form method=\"post\" action=\"/a/{}\"><label>{} <select name=\"unavailable_hours\">\
-         <option value=\"12\">12 h</option><option value=\"24\">24 h</option>\
-         <option value=\"72\">72 h</option><option value=\"168\">7 d</option></select></label>\
-         <button class=\"no\">{}</button></form>",
-        esc(token),
-        esc(&tx("unavailable")),
-        esc(&tx("unavailable_submit"))
-    );
     let body = format!(
         "<h2>{}</h2><p>{}</p>{}{}<hr>{}",
         esc(&tx("heading")),
         esc(&msg),
-        status_line,
-        buttons,
-        away
+        status_line(result, &state, &tx),
+        buttons(token, &state, &tx),
+        away_form(token, &tx)
     );
     (status, Html(page(&inc.title, &body))).into_response()
 }

@@ -244,6 +244,26 @@ struct Open {
     n: u32,
 }
 
+/// An answer by SMS without acting on a callout: its text kind, the code and codes it names,
+/// and what happened (a metric label).
+struct Say {
+    kind: &'static str,
+    code: String,
+    codes: String,
+    result: &'static str,
+}
+
+impl Say {
+    fn new(kind: &'static str, code: &str, result: &'static str) -> Say {
+        Say {
+            kind,
+            code: code.to_string(),
+            codes: String::new(),
+            result,
+        }
+    }
+}
+
 /// Handles one reply; what happened, as a metric label.
 async fn handle(
     st: &AppState,
@@ -259,25 +279,41 @@ async fn handle(
         tracing::info!(from = %mask_phone(&phone), "SMS from an unknown number ignored");
         return Ok("unknown_number");
     };
-    let reply = sms_reply::parse(text);
-    let (code, action) = match reply {
+    let who = vid.as_str();
+    let say = |s: Say| async move {
+        confirm(st, gw, reply_id, who, s.kind, &s.code, &s.codes).await;
+        Ok(s.result)
+    };
+    let (code, action) = match sms_reply::parse(text) {
         Reply::Stop => {
             store.sms_opt_out(&vid, now).await?;
             tracing::info!(volunteer = vid, "number opted out of SMS");
-            confirm(st, gw, reply_id, &vid, "reply_stopped", "", "").await;
-            return Ok("stop");
+            return say(Say::new("reply_stopped", "", "stop")).await;
         }
-        Reply::Unknown => {
-            confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
-            return Ok("not_understood");
-        }
+        Reply::Unknown => return say(Say::new("reply_unknown", "", "not_understood")).await,
         Reply::Answer { code, action } => (code, action),
     };
-    // The number's callouts, newest first: those given their code within the reuse window, and
-    // older ones still open (a flood lasts weeks); of incidents still on (`live`), or over.
+    let (live, over) = callouts_of(st, &phone, now).await?;
+    match target(&live, &over, code.as_deref()) {
+        Ok(t) => {
+            let s = act(st, t, action, now).await?;
+            say(s).await
+        }
+        Err(s) => say(s).await,
+    }
+}
+
+/// The number's callouts, newest first: those given their code within the reuse window, and
+/// older ones still open (a flood lasts weeks); of incidents still on (with the callout's
+/// state), and the codes of those over.
+async fn callouts_of(
+    st: &AppState,
+    phone: &str,
+    now: i64,
+) -> Result<(Vec<(Open, Option<CalloutState>)>, Vec<String>), ApiError> {
     let mut live = Vec::new();
     let mut over = Vec::new();
-    for h in store.sms_codes(&phone, now).await? {
+    for h in st.ctx.store.sms_codes(phone, now).await? {
         let Some((incident, n)) = parse_ref(&h.cref) else {
             continue;
         };
@@ -290,72 +326,66 @@ async fn handle(
                     incident,
                     n,
                 },
-                state,
+                CalloutState::parse(&state),
             )),
         }
     }
-    let target = match &code {
-        Some(c) => match live.iter().find(|(o, _)| &o.code == c) {
-            Some((o, _)) => o,
-            None if over.contains(c) => {
-                confirm(st, gw, reply_id, &vid, "reply_closed", c, "").await;
-                return Ok("closed");
-            }
-            None => {
-                confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
-                return Ok("unknown_code");
-            }
-        },
-        None => {
-            let open: Vec<&Open> = live
-                .iter()
-                // Waiting for or holding an answer a bare reply can change (not yet arrived).
-                .filter(|(_, state)| {
-                    CalloutState::parse(state)
-                        .is_some_and(|s| s.is_open() && s != CalloutState::Arrived)
-                })
-                .map(|(o, _)| o)
-                .collect();
-            match open.as_slice() {
-                [one] => *one,
-                [] => {
-                    confirm(st, gw, reply_id, &vid, "reply_nothing_open", "", "").await;
-                    return Ok("nothing_open");
-                }
-                many => {
-                    let codes: Vec<&str> = many.iter().map(|o| o.code.as_str()).collect();
-                    confirm(
-                        st,
-                        gw,
-                        reply_id,
-                        &vid,
-                        "reply_which",
-                        codes[0],
-                        &codes.join(", "),
-                    )
-                    .await;
-                    return Ok("which");
-                }
-            }
+    Ok((live, over))
+}
+
+/// The callout a reply acts on: the one its code names, or without a code the number's only
+/// open one; otherwise what to say instead.
+fn target<'a>(
+    live: &'a [(Open, Option<CalloutState>)],
+    over: &[String],
+    code: Option<&str>,
+) -> Result<&'a Open, Say> {
+    if let Some(c) = code {
+        return match live.iter().find(|(o, _)| o.code == c) {
+            Some((o, _)) => Ok(o),
+            None if over.iter().any(|o| o == c) => Err(Say::new("reply_closed", c, "closed")),
+            None => Err(Say::new("reply_unknown", "", "unknown_code")),
+        };
+    }
+    let open: Vec<&Open> = live
+        .iter()
+        // Waiting for or holding an answer a bare reply can change (not yet arrived).
+        .filter(|(_, state)| state.is_some_and(|s| s.is_open() && s != CalloutState::Arrived))
+        .map(|(o, _)| o)
+        .collect();
+    match open.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Say::new("reply_nothing_open", "", "nothing_open")),
+        many => {
+            let codes: Vec<&str> = many.iter().map(|o| o.code.as_str()).collect();
+            Err(Say {
+                kind: "reply_which",
+                code: codes[0].to_string(),
+                codes: codes.join(", "),
+                result: "which",
+            })
         }
-    };
+    }
+}
+
+/// Applies a reply's action to its callout; what to confirm.
+async fn act(st: &AppState, t: &Open, action: Action, now: i64) -> Result<Say, ApiError> {
+    let store = &st.ctx.store;
     let answer = match action {
         Action::Accept => Answer::Accept,
         Action::Decline => Answer::Decline,
         Action::Arrived => Answer::Arrived,
     };
-    let mut out = store
-        .ack(&target.incident, target.n, answer, now, "sms")
-        .await?;
+    let mut out = store.ack(&t.incident, t.n, answer, now, "sms").await?;
     // "N" after accepting means withdrawing.
     if let (AckOutcome::Refused { state, .. }, Action::Decline) = (&out, action)
         && CalloutState::parse(state) == Some(CalloutState::Accepted)
     {
         out = store
-            .ack(&target.incident, target.n, Answer::Withdraw, now, "sms")
+            .ack(&t.incident, t.n, Answer::Withdraw, now, "sms")
             .await?;
     }
-    let c = target.code.as_str();
+    let c = t.code.as_str();
     Ok(match out {
         AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state } => {
             let kind = match CalloutState::parse(&state) {
@@ -366,20 +396,12 @@ async fn handle(
                 Some(CalloutState::Withdrawn) => "reply_withdrawn",
                 _ => "reply_unknown",
             };
-            confirm(st, gw, reply_id, &vid, kind, c, "").await;
-            "answered"
+            Say::new(kind, c, "answered")
         }
-        AckOutcome::Closed { .. } => {
-            confirm(st, gw, reply_id, &vid, "reply_closed", c, "").await;
-            "closed"
-        }
-        AckOutcome::Engaged { .. } => {
-            confirm(st, gw, reply_id, &vid, "reply_engaged", c, "").await;
-            "engaged"
-        }
+        AckOutcome::Closed { .. } => Say::new("reply_closed", c, "closed"),
+        AckOutcome::Engaged { .. } => Say::new("reply_engaged", c, "engaged"),
         AckOutcome::Refused { .. } | AckOutcome::Unknown => {
-            confirm(st, gw, reply_id, &vid, "reply_unknown", "", "").await;
-            "refused"
+            Say::new("reply_unknown", "", "refused")
         }
     })
 }

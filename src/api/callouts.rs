@@ -1,0 +1,164 @@
+//! `GET /v1/incidents/{id}/callouts`: an incident's callouts, a page at a time, with names
+//! and phones masked as the caller's role requires.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::Query;
+use super::incidents::visible;
+use crate::domain::callout::CalloutState;
+use crate::domain::region::Tier;
+use crate::domain::volunteer::{mask_name, mask_phone};
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Query of `GET /v1/incidents/{id}/callouts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many to skip.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
+    offset: Option<u32>,
+    /// How many to answer (1 to 5000; 1000 by default).
+    #[param(minimum = 1, maximum = 5000)]
+    limit: Option<u32>,
+}
+
+/// One callout: one volunteer called for one requirement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalloutView {
+    /// `INCIDENT.N`.
+    pub id: String,
+    /// The volunteer.
+    pub volunteer_id: String,
+    /// Masked for viewers.
+    pub volunteer_name: String,
+    /// Masked unless the role may see personal data.
+    pub phone: String,
+    /// The requirement it fills.
+    pub requirement_id: String,
+    /// The tier of the step that called.
+    pub tier: Option<Tier>,
+    /// The step that called (0 = first).
+    pub step: u32,
+    /// `webhook` or `sms:GATEWAY`.
+    pub channel: String,
+    /// Where it is.
+    pub state: Option<CalloutState>,
+    /// When it was made.
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    /// When a channel took it.
+    #[schema(format = DateTime)]
+    pub notified_at: Option<String>,
+    /// When it was answered.
+    #[schema(format = DateTime)]
+    pub answered_at: Option<String>,
+    /// When the volunteer checked in on site.
+    #[schema(format = DateTime)]
+    pub arrived_at: Option<String>,
+    /// When they withdrew.
+    #[schema(format = DateTime)]
+    pub withdrawn_at: Option<String>,
+    /// When standby became accepted.
+    #[schema(format = DateTime)]
+    pub promoted_at: Option<String>,
+    /// When the stand-down closed it.
+    #[schema(format = DateTime)]
+    pub stood_down_at: Option<String>,
+    /// Why no channel could deliver, if so.
+    pub delivery_error: Option<String>,
+    /// The SMS gateway's delivery report: `sent`, `delivered` or `undelivered`.
+    pub sms_delivery: Option<String>,
+    /// When that report came.
+    #[schema(format = DateTime)]
+    pub sms_delivery_at: Option<String>,
+}
+
+/// A page of an incident's callouts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalloutPage {
+    /// The callouts, in the order they were made.
+    pub callouts: Vec<CalloutView>,
+    /// How many there are in all.
+    pub total: u32,
+    /// As asked.
+    pub offset: u32,
+    /// As asked.
+    pub limit: u32,
+}
+
+/// An incident's callouts, in the order they were made, a page at a time.
+#[utoipa::path(get, path = "/v1/incidents/{id}/callouts", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the incident"), PageQuery),
+    responses(
+        (status = 200, description = "a page of callouts", body = CalloutPage),
+        (status = 404, description = "no such incident in this token's scope"),
+        (status = 422, description = "`limit` outside 1 to 5000"),
+    ))]
+pub async fn callouts(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<CalloutPage>, ApiError> {
+    let (iid, _) = visible(&st, &caller, &id).await?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 5000"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let total = st.ctx.store.callout_count(&iid).await?;
+    let first = offset.saturating_add(1);
+    let last = (offset.saturating_add(limit)).min(total);
+    let recs = st.ctx.store.callouts(&iid, first, last).await?;
+    let vids: Vec<String> = recs.iter().map(|r| r.get("v").to_string()).collect();
+    let contacts = st.ctx.store.volunteer_contacts(&vids).await?;
+    let full = caller.role.may_see_personal_data();
+    let names_ok = caller.role != crate::domain::access::Role::Viewer;
+    let callouts = recs
+        .iter()
+        .zip(contacts)
+        .map(|(r, (name, phone))| {
+            let name = name.unwrap_or_default();
+            let phone = phone.unwrap_or_default();
+            CalloutView {
+                id: format!("{iid}.{}", r.n),
+                volunteer_id: r.get("v").to_string(),
+                volunteer_name: if full || names_ok {
+                    name
+                } else {
+                    mask_name(&name)
+                },
+                phone: if full || phone.is_empty() {
+                    phone
+                } else {
+                    mask_phone(&phone)
+                },
+                requirement_id: r.get("r").to_string(),
+                tier: Tier::parse(r.get("tier")),
+                step: r.get("step").parse::<u32>().unwrap_or(0),
+                channel: r.get("ch").to_string(),
+                state: CalloutState::parse(r.get("st")),
+                created_at: r.time("ca"),
+                notified_at: r.time("na"),
+                answered_at: r.time("aa").or_else(|| r.time("da")),
+                arrived_at: r.time("ra"),
+                withdrawn_at: r.time("wa"),
+                promoted_at: r.time("pa"),
+                stood_down_at: r.time("sa"),
+                delivery_error: r.fields.get("err").cloned(),
+                sms_delivery: r.fields.get("dl").cloned(),
+                sms_delivery_at: r.time("dl_at"),
+            }
+        })
+        .collect();
+    Ok(Json(CalloutPage {
+        callouts,
+        total,
+        offset,
+        limit,
+    }))
+}
