@@ -112,7 +112,7 @@ pub async fn raise(
         level: b.level.get(),
         region: region.to_string(),
         title: b.title.trim().to_string(),
-        mode: b.mode.as_str().to_string(),
+        mode: b.mode,
         location: b.location,
         include_deployed: b.include_deployed,
         ladder: plan.ladder.clone(),
@@ -123,9 +123,9 @@ pub async fn raise(
     };
     let status = match st.ctx.store.raise(&new).await? {
         Raised::Created => {
-            metrics::counter!("muster_incidents_raised_total", "mode" => new.mode.clone())
+            metrics::counter!("muster_incidents_raised_total", "mode" => new.mode.as_str())
                 .increment(1);
-            tracing::info!(incident = %id, kind = %new.kind, level = new.level, region = %new.region, plan = %plan.id, mode = %new.mode, "incident raised");
+            tracing::info!(incident = %id, kind = %new.kind, level = new.level, region = %new.region, plan = %plan.id, mode = new.mode.as_str(), "incident raised");
             StatusCode::CREATED
         }
         Raised::Existing => StatusCode::OK,

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::acks;
 use super::error::ApiError;
-use crate::domain::callout::Response as Answer;
+use crate::domain::callout::{CalloutState, Response as Answer};
 use crate::domain::token::AckToken;
 use crate::store::incidents::IncidentView;
 use axum::Form;
@@ -132,29 +132,29 @@ fn summary(st: &AppState, inc: &IncidentView, requirement: &str, locale: &str) -
     )
 }
 
-/// The line saying what the last answer did, or where the call-out stands.
-fn status_line(result: Option<String>, state: &str, tx: &impl Fn(&str) -> String) -> String {
-    const KNOWN: [&str; 8] = [
-        "accepted",
-        "standby",
-        "declined",
-        "withdrawn",
-        "arrived",
-        "unavailable_noted",
-        "invalid",
-        "engaged",
-    ];
+/// The line saying what the last answer did (a state, or `unavailable_noted`, `invalid`,
+/// `engaged`; anything else is shown as it is), or where the call-out stands.
+fn status_line(
+    result: Option<String>,
+    state: Option<CalloutState>,
+    tx: &impl Fn(&str) -> String,
+) -> String {
+    use CalloutState::*;
+    let said = |s: Option<CalloutState>| {
+        matches!(s, Some(Accepted | Standby | Declined | Withdrawn | Arrived))
+    };
     let text = match result {
-        Some(r) if KNOWN.contains(&r.as_str()) => tx(&r),
+        Some(r) if said(CalloutState::parse(&r)) => tx(&r),
+        Some(r) if ["unavailable_noted", "invalid", "engaged"].contains(&r.as_str()) => tx(&r),
         Some(r) => r,
-        None if KNOWN[..5].contains(&state) => tx(state),
+        None if said(state) => tx(state.map_or("", CalloutState::as_str)),
         None => return String::new(),
     };
     format!("<p><strong>{}</strong></p>", esc(&text))
 }
 
 /// The answers the call-out's state allows, as buttons.
-fn buttons(token: &str, state: &str, tx: &impl Fn(&str) -> String) -> String {
+fn buttons(token: &str, state: Option<CalloutState>, tx: &impl Fn(&str) -> String) -> String {
     let button = |resp: &str, class: &str| {
         format!(
             "<form method=\"post\" action=\"/a/{}\"><input type=\"hidden\" name=\"response\" value=\"{resp}\">\
@@ -164,9 +164,9 @@ fn buttons(token: &str, state: &str, tx: &impl Fn(&str) -> String) -> String {
         )
     };
     match state {
-        "accepted" => button("arrived", "ok") + &button("withdraw", "no"),
-        "arrived" => String::new(),
-        "standby" => button("withdraw", "no"),
+        Some(CalloutState::Accepted) => button("arrived", "ok") + &button("withdraw", "no"),
+        Some(CalloutState::Arrived) => String::new(),
+        Some(CalloutState::Standby) => button("withdraw", "no"),
         _ => button("accept", "ok") + &button("decline", "no"),
     }
 }
@@ -230,7 +230,7 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         .and_then(|v| v.get("locale").cloned())
         .unwrap_or_else(|| "zh-CN".into());
     let tx = |k: &str| st.ctx.seed.templates.page_text(&locale, k);
-    let state = co.get("st").to_string();
+    let state = CalloutState::parse(co.get("st"));
     if !matches!(inc.status(), Some(s) if s.is_active()) {
         return (
             StatusCode::GONE,
@@ -255,8 +255,8 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
         "<h2>{}</h2><p>{}</p>{}{}<hr>{}",
         esc(&tx("heading")),
         esc(&msg),
-        status_line(result, &state, &tx),
-        buttons(token, &state, &tx),
+        status_line(result, state, &tx),
+        buttons(token, state, &tx),
         away_form(token, &tx)
     );
     (status, Html(page(&inc.title, &body))).into_response()

@@ -15,7 +15,7 @@
 use super::Ctx;
 use super::select::{Ask, Selection, check, consider, not_called};
 use super::worker::Handler;
-use crate::domain::incident::{IncidentId, Mode};
+use crate::domain::incident::{IncidentId, Mode, Status};
 use crate::domain::ladder::Step;
 use crate::domain::plan::Requirement;
 use crate::domain::region::RegionCode;
@@ -65,10 +65,7 @@ impl Fanout {
         let Some(inc) = self.ctx.store.incident_fields(id).await? else {
             return Ok(None);
         };
-        if !matches!(
-            field(&inc, "status").as_str(),
-            "mustering" | "filled" | "short"
-        ) {
+        if !Status::parse(&field(&inc, "status")).is_some_and(Status::is_active) {
             return Ok(None);
         }
         let corrupt =

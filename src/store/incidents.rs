@@ -3,6 +3,7 @@
 
 use super::{Result, Store, StoreError, field, retrying};
 use crate::clock::{Millis, rfc3339};
+use crate::domain::callout::{ALL_STATES, CalloutState};
 use crate::domain::incident::{IncidentId, Mode, Status};
 use crate::domain::plan::Requirement;
 use crate::domain::region::Tier;
@@ -22,8 +23,8 @@ pub struct NewIncident {
     pub region: String,
     /// Title.
     pub title: String,
-    /// `live` or `drill`.
-    pub mode: String,
+    /// Live or drill.
+    pub mode: Mode,
     /// Free-form location, as JSON.
     pub location: Option<serde_json::Value>,
     /// A drill that may call volunteers already accepted on a live incident.
@@ -45,7 +46,11 @@ impl NewIncident {
     pub fn fingerprint(&self) -> String {
         format!(
             "{}|{}|{}|{}|{}",
-            self.kind, self.level, self.region, self.mode, self.title
+            self.kind,
+            self.level,
+            self.region,
+            self.mode.as_str(),
+            self.title
         )
     }
 }
@@ -174,7 +179,7 @@ impl Store {
             "level": n.level.to_string(),
             "region": n.region,
             "title": n.title,
-            "mode": n.mode,
+            "mode": n.mode.as_str(),
             "status": Status::Mustering.as_str(),
             "plan_id": n.plan_id,
             "raised_at": n.now.to_string(),
@@ -378,32 +383,26 @@ pub(crate) fn view(
     let requirements = requirements_of(inc)?
         .into_iter()
         .map(|r| {
-            let c = |s: &str| num(cnt, &format!("{}:{}", r.id, s));
-            let accepted = c("accepted") + c("arrived");
+            use CalloutState::*;
+            let c = |s: CalloutState| num(cnt, &format!("{}:{}", r.id, s.as_str()));
+            let step = num(cnt, &format!("{}:step", r.id));
+            let accepted = c(Accepted) + c(Arrived);
             RequirementProgress {
                 needed: r.needed,
                 accepted,
-                standby: c("standby"),
-                declined: c("declined"),
-                pending: c("pending"),
-                notified: c("notified"),
-                silent: c("silent"),
-                arrived: c("arrived"),
-                withdrawn: c("withdrawn"),
-                failed: c("failed"),
-                stood_down: c("stood_down"),
-                called: accepted
-                    + c("standby")
-                    + c("declined")
-                    + c("pending")
-                    + c("notified")
-                    + c("silent")
-                    + c("withdrawn")
-                    + c("failed")
-                    + c("stood_down"),
-                step: c("step"),
+                standby: c(Standby),
+                declined: c(Declined),
+                pending: c(Pending),
+                notified: c(Notified),
+                silent: c(Silent),
+                arrived: c(Arrived),
+                withdrawn: c(Withdrawn),
+                failed: c(Failed),
+                stood_down: c(StoodDown),
+                called: ALL_STATES.iter().map(|s| c(*s)).sum(),
+                step,
                 next_step_at: cnt
-                    .get(&format!("{}:due@{}", r.id, c("step")))
+                    .get(&format!("{}:due@{}", r.id, step))
                     .and_then(|d| d.parse().ok())
                     .filter(|_| {
                         accepted < r.needed && !cnt.contains_key(&format!("{}:short", r.id))

@@ -23,6 +23,7 @@
 
 pub mod bus;
 pub mod callouts;
+pub mod delivery;
 pub mod engage;
 pub mod incidents;
 pub mod keys;

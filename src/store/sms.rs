@@ -10,11 +10,6 @@ use sha2::{Digest, Sha256};
 /// How long a reply code stays bound to its callout for its number (`api.md`: 7 days).
 pub const CODE_REUSE_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// Callout states in which a callout still waits for or holds an answer: its code stays bound.
-pub const OPEN_STATES: [&str; 6] = [
-    "pending", "notified", "silent", "accepted", "standby", "arrived",
-];
-
 /// A reply code a phone number holds.
 #[derive(Debug, Clone)]
 pub struct HeldCode {

@@ -24,36 +24,6 @@ struct ShortfallBody<'a> {
 }
 
 impl Inner {
-    /// Parses an alert entry; `None` (after acknowledging it) if it is malformed.
-    pub(super) async fn alert_entry(&self, p: u16, e: Entry) -> Result<Option<Alert>, StoreError> {
-        let num = |k: &str| e.get(k).parse::<u32>().ok();
-        let alert = match (IncidentId::parse(e.get("i")), num("nd"), num("tk")) {
-            (Some(id), Some(needed), Some(taken))
-                if !e.get("r").is_empty() && !e.get("g").is_empty() =>
-            {
-                Some(Alert {
-                    id,
-                    requirement: e.get("r").to_string(),
-                    region: e.get("g").to_string(),
-                    needed,
-                    taken,
-                    attempt: num("a").unwrap_or(1).max(1),
-                    entry: e.id.clone(),
-                })
-            }
-            _ => None,
-        };
-        if alert.is_none() {
-            tracing::warn!(entry = %e.id, "malformed alert entry dropped");
-            let stream = self.ctx.store.keys.deliveries(p);
-            self.ctx
-                .store
-                .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
-                .await?;
-        }
-        Ok(alert)
-    }
-
     /// Sends one attempt of a shortfall alert to a command centre and records its outcome:
     /// delivered, another attempt later, or failed after [`ALERT_ATTEMPTS`].
     pub(super) async fn alert(&self, a: Alert) -> Result<(), StoreError> {

@@ -5,41 +5,6 @@
 use super::*;
 
 impl Inner {
-    /// Parses an entry; `None` (after acknowledging it) if it is malformed.
-    pub(super) async fn job(&self, p: u16, e: Entry) -> Result<Option<Job>, StoreError> {
-        let ns = match e.fields.get("ns") {
-            Some(spec) => parse_ns(spec),
-            None => parse_ns(e.get("n")), // entries written before batching
-        };
-        let parsed = (IncidentId::parse(e.get("i")), ns, e.get("k"));
-        let (Some(id), Some(ns), kind) = parsed else {
-            tracing::warn!(entry = %e.id, "malformed delivery entry dropped");
-            let stream = self.ctx.store.keys.deliveries(p);
-            self.ctx
-                .store
-                .ack_entries(&stream, GROUP, std::slice::from_ref(&e.id))
-                .await?;
-            return Ok(None);
-        };
-        let vs: Vec<String> = e
-            .get("vs")
-            .split(',')
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-            .collect();
-        let known =
-            (vs.len() == ns.len() && !e.get("r").is_empty()).then(|| (vs, e.get("r").to_string()));
-        Ok(Some(Job {
-            p,
-            known,
-            id,
-            kind: kind.to_string(),
-            attempt: e.get("a").parse::<u32>().unwrap_or(1).max(1),
-            ns,
-            entry: e.id,
-        }))
-    }
-
     /// Delivers every message of one entry, then finishes it.
     pub(super) async fn run(self: &Arc<Self>, job: Job) -> Result<(), StoreError> {
         let store = &self.ctx.store;

@@ -28,8 +28,9 @@ use crate::domain::token::AckToken;
 use crate::notify::sms::{Gateway, Outgoing};
 use crate::notify::webhook::SendError;
 use crate::store::callouts::{Claim, DeliveryOutcome, Finish};
+use crate::store::delivery::DeliveryEntry;
 use crate::store::ladder::{Alert, AlertOutcome};
-use crate::store::queue::{Entry, parse_ns};
+use crate::store::queue::Entry;
 use crate::store::registry::Contact;
 use crate::store::sms::callout_ref;
 use crate::store::{Keys, StoreError, field};
@@ -233,24 +234,47 @@ impl Handler for Notifier {
                 .await
                 .expect("semaphore is never closed");
             let me = self.inner.clone();
-            // A command-centre alert, or a batch of messages to volunteers: each runs as its
-            // own task holding its entry slot.
+            // A command-centre alert, an SMS note, or a batch of messages to volunteers: each
+            // runs as its own task holding its entry slot.
+            let entry = e.id.clone();
             let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
-                if e.get("k") == "sms_note" {
-                    let entry = e.id.clone();
-                    Box::pin(async move { (entry, me.note(p, e).await) })
-                } else if e.get("k") == "alert" {
-                    let Some(alert) = self.inner.alert_entry(p, e).await? else {
+                match DeliveryEntry::parse(&e) {
+                    DeliveryEntry::Note(note) => {
+                        Box::pin(async move { (entry.clone(), me.note(p, &entry, note).await) })
+                    }
+                    DeliveryEntry::Alert(a) => {
+                        let alert = Alert {
+                            entry: entry.clone(),
+                            id: a.incident,
+                            requirement: a.requirement,
+                            region: a.region,
+                            needed: a.needed,
+                            taken: a.taken,
+                            attempt: a.attempt,
+                        };
+                        Box::pin(async move { (entry, me.alert(alert).await) })
+                    }
+                    DeliveryEntry::Batch(b) => {
+                        let job = Job {
+                            p,
+                            entry: entry.clone(),
+                            id: b.incident,
+                            known: b.known(),
+                            kind: b.kind,
+                            attempt: b.attempt,
+                            ns: b.ns,
+                        };
+                        Box::pin(async move { (entry, me.run(job).await) })
+                    }
+                    DeliveryEntry::Malformed(why) => {
+                        tracing::warn!(entry, why, "malformed delivery entry dropped");
+                        self.inner
+                            .ctx
+                            .store
+                            .finish_entry(p, GROUP, &entry, None)
+                            .await?;
                         continue;
-                    };
-                    let entry = alert.entry.clone();
-                    Box::pin(async move { (entry, me.alert(alert).await) })
-                } else {
-                    let Some(job) = self.inner.job(p, e).await? else {
-                        continue;
-                    };
-                    let entry = job.entry.clone();
-                    Box::pin(async move { (entry, me.run(job).await) })
+                    }
                 };
             tokio::spawn(async move {
                 if let (entry, Err(err)) = work.await {

@@ -8,12 +8,8 @@ impl Inner {
     /// Sends one SMS note (the answer to a volunteer's reply, see `api::sms`) and finishes its
     /// entry: done, another attempt later through the delayed set, or given up after the
     /// SMS retry schedule.
-    pub(super) async fn note(&self, p: u16, e: Entry) -> Result<(), StoreError> {
+    pub(super) async fn note(&self, p: u16, entry: &str, note: SmsNote) -> Result<(), StoreError> {
         let store = &self.ctx.store;
-        let Some(note) = SmsNote::parse(&e) else {
-            tracing::warn!(entry = %e.id, "malformed SMS note dropped");
-            return store.finish_entry(p, GROUP, &e.id, None).await;
-        };
         let attempt = note.attempt.max(1);
         let contact = store
             .delivery_contacts(std::slice::from_ref(&note.volunteer), true)
@@ -27,8 +23,11 @@ impl Inner {
             .or_else(|| self.ctx.sms.first());
         let phone = contact.as_ref().and_then(|c| c.phone.clone());
         let (Some(contact), Some(gw), Some(phone)) = (contact, gw, phone) else {
-            tracing::warn!(entry = %e.id, "SMS note dropped: its volunteer (erased?) or gateway is gone");
-            return store.finish_entry(p, GROUP, &e.id, None).await;
+            tracing::warn!(
+                entry,
+                "SMS note dropped: its volunteer (erased?) or gateway is gone"
+            );
+            return store.finish_entry(p, GROUP, entry, None).await;
         };
         let locale = contact.locale.as_deref().unwrap_or("zh-CN");
         let vars = MessageVars {
@@ -73,13 +72,13 @@ impl Inner {
                     ("retry", Some((self.retry_at(*base, &err), next.fields())))
                 }
                 None => {
-                    tracing::warn!(entry = %e.id, gateway = gw.name(), attempt, error = %err, "SMS note failed for good");
+                    tracing::warn!(entry, gateway = gw.name(), attempt, error = %err, "SMS note failed for good");
                     ("failed", None)
                 }
             },
         };
         metrics::counter!("muster_sms_notes_total", "outcome" => label).increment(1);
         let retry = retry.as_ref().map(|(at, f)| (*at, f.as_slice()));
-        store.finish_entry(p, GROUP, &e.id, retry).await
+        store.finish_entry(p, GROUP, entry, retry).await
     }
 }
