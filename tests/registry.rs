@@ -342,7 +342,8 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     for v in [&ids[0], &ids[1], &ids[3]] {
         assert_eq!(reason(&ex, v), "not_on_call");
     }
-    // r2 leaves the team: the layer still names them, but they are no longer called from it.
+    // r2 leaves the team: the layer no longer names them (in the same script as the
+    // membership), the rotation goes on over who remains, and r2 is not called.
     let (s, b) = app
         .json(
             "PATCH",
@@ -352,13 +353,20 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
         )
         .await;
     assert_eq!(s, 200, "{b}");
-    let second = raise(&app, "live", json!({})).await;
-    let (called, _) = candidates(&app, &second).await;
+    let (_, r) = app.get("/v1/teams/tt-rescue/roster", Some(ADMIN)).await;
     assert_eq!(
-        called,
-        std::slice::from_ref(&cover),
-        "only the override's cover is on call now"
+        r["roster"]["layers"][0]["members"],
+        json!([ids[0], ids[1], ids[3]]),
+        "{r}"
     );
+    let second = raise(&app, "live", json!({})).await;
+    let (mut called, _) = candidates(&app, &second).await;
+    called.sort();
+    // 21 days after the start over three members: (42, 43) mod 3 = r0, r1.
+    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    want.sort();
+    assert_eq!(called, want, "the rotation over who remains");
+    assert!(!called.contains(&ids[2]));
 
     // Schedules and calendar feeds.
     let (s, sch) = app
@@ -370,7 +378,10 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     assert_eq!(s, 200, "{sch}");
     let shifts = sch["shifts"].as_array().unwrap();
     assert!(!shifts.is_empty(), "{sch}");
-    assert_eq!(shifts[0]["start"], "2026-11-23T00:00:00Z", "{sch}");
+    // Over three members r0 is on now (shift 21: 42 mod 3) and next day (shift 22: 44 mod 3),
+    // one shift of two days from 08:00 local.
+    assert_eq!(shifts[0]["start"], "2026-11-22T00:00:00Z", "{sch}");
+    assert_eq!(shifts[0]["end"], "2026-11-24T00:00:00Z", "{sch}");
     let url = sch["calendar_url"].as_str().unwrap();
     let ics = app.http.get(url).send().await.unwrap();
     assert_eq!(ics.status(), 200);
@@ -382,7 +393,7 @@ async fn the_roster_decides_who_is_called_and_overrides_win() {
     );
     let ics = ics.text().await.unwrap();
     assert!(
-        ics.contains("DTSTART;TZID=Asia/Shanghai:20261123T080000"),
+        ics.contains("DTSTART;TZID=Asia/Shanghai:20261122T080000"),
         "{ics}"
     );
     assert!(ics.contains("BEGIN:VTIMEZONE"), "{ics}");

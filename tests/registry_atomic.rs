@@ -354,3 +354,97 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// A roster entry goes in the same script as the membership it rests on: the store's erase
+/// alone (no API step after it) leaves no roster naming the volunteer, leaving a team by a
+/// PATCH takes them out of that team's roster, and a roster written by someone else between
+/// the read and the script is not overwritten (the write is read again and retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_entries_go_with_the_membership_in_one_script() {
+    let (_redis, _rx, app) = app().await;
+    let team = "t990101001-rescue";
+    let mut ids = Vec::new();
+    for (i, phone) in ["+8613911116001", "+8613911116002", "+8613911116003"]
+        .iter()
+        .enumerate()
+    {
+        let (s, b) = app
+            .json(
+                "POST",
+                "/v1/volunteers",
+                ADMIN,
+                json!({"name": format!("轮{i}"), "phone": phone, "teams": [team, "t990101001-first_aid"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
+    let roster = json!({
+        "layers": [
+            {"id": "day", "members": [a, b], "on_call": 2, "shift": "1d", "start": "2026-11-01T08:00", "time_zone": "Asia/Shanghai"},
+            {"id": "solo", "members": [a], "on_call": 1, "shift": "1w", "start": "2026-11-01T08:00", "time_zone": "Asia/Shanghai"}
+        ],
+        "overrides": [{"id": "o1", "volunteer": c, "replaces": a, "start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}]
+    });
+    let (s, r) = app
+        .json("PUT", &format!("/v1/teams/{team}/roster"), ADMIN, roster)
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let store = app.store();
+    let (v1, _) = store.roster_doc(team).await.unwrap();
+    // Erase at the store: one script.
+    store.erase_volunteer(a, 1).await.unwrap();
+    let (v2, doc) = store.roster_doc(team).await.unwrap();
+    let doc = doc.unwrap();
+    assert_eq!(v2, v1 + 1, "the roster's version moves with the erasure");
+    assert_eq!(doc.layers.len(), 1, "{doc:?}");
+    assert_eq!(doc.layers[0].members, vec![b.clone()]);
+    assert_eq!(doc.layers[0].on_call, 1);
+    assert!(doc.overrides.is_empty(), "{doc:?}");
+    // Leaving a team by PATCH takes them out of that roster, and only that one.
+    let (s, v) = app
+        .json(
+            "PATCH",
+            &format!("/v1/volunteers/{b}"),
+            ADMIN,
+            json!({"teams": ["t990101001-first_aid"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, doc) = store.roster_doc(team).await.unwrap();
+    assert!(doc.unwrap().layers.is_empty());
+    // A coordinator who read the roster before an erasure cannot write it back over the
+    // erasure: the script moved the version, so that write is refused (409).
+    let (s, r) = app
+        .json(
+            "PUT",
+            &format!("/v1/teams/{team}/roster"),
+            ADMIN,
+            json!({"layers": [{"id": "n", "members": [c], "on_call": 1, "shift": "12h", "start": "2026-11-01T20:00", "time_zone": "Asia/Shanghai"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (read, _) = store.roster_doc(team).await.unwrap();
+    let (s, v) = app
+        .send(
+            "DELETE",
+            &format!("/v1/volunteers/{c}"),
+            Some(ADMIN),
+            vec![],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (after, doc) = store.roster_doc(team).await.unwrap();
+    assert_eq!(after, read + 1);
+    assert!(doc.unwrap().layers.is_empty());
+    let (s, r) = app
+        .json(
+            "PUT",
+            &format!("/v1/teams/{team}/roster"),
+            ADMIN,
+            json!({"version": read, "layers": []}),
+        )
+        .await;
+    assert_eq!(s, 409, "{r}");
+}

@@ -250,25 +250,3 @@ pub async fn delete_override(
     let roster = Roster::new(doc).map_err(|p| ApiError::Internal(format!("{p:?}")))?;
     write(&st, &id, ver, &roster).await
 }
-
-/// Removes a volunteer from a team's roster (erasure, leaving a team).
-pub async fn drop_from_roster(st: &AppState, tid: &str, vid: &str) -> Result<(), ApiError> {
-    for _ in 0..5 {
-        let (ver, Some(mut doc)) = st.ctx.store.roster_doc(tid).await? else {
-            return Ok(());
-        };
-        for l in &mut doc.layers {
-            l.members.retain(|m| m != vid);
-            l.on_call = l.on_call.min(l.members.len());
-        }
-        doc.layers.retain(|l| !l.members.is_empty());
-        doc.overrides
-            .retain(|o| o.volunteer != vid && o.replaces.as_deref() != Some(vid));
-        if let RosterWrite::Written(_) = st.ctx.store.put_roster(tid, ver, &doc).await? {
-            return Ok(());
-        }
-    }
-    Err(ApiError::Conflict(format!(
-        "the roster of {tid} kept changing; try again"
-    )))
-}

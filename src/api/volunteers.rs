@@ -330,15 +330,8 @@ pub async fn erase(
 ) -> Result<Json<VolunteerView>, ApiError> {
     load_visible(&st, &caller, &id).await?;
     let now = st.ctx.clock.now_ms();
-    let teams = st
-        .ctx
-        .store
-        .erase_volunteer(&id, now)
-        .await?
-        .unwrap_or_default();
-    for t in teams {
-        super::rosters::drop_from_roster(&st, &t, &id).await?;
-    }
+    // One script: the record, the phone index, memberships and every roster entry naming them.
+    st.ctx.store.erase_volunteer(&id, now).await?;
     tracing::info!(volunteer = %id, by = %caller.name, "volunteer erased");
     let s = reread(&st, &id).await?;
     Ok(Json(view(&st, &caller, &s)))

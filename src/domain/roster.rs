@@ -141,6 +141,23 @@ pub struct RosterDoc {
     pub overrides: Vec<Override>,
 }
 
+impl RosterDoc {
+    /// This roster without volunteer `vid` (who left the team or was erased): out of every
+    /// layer (a layer left empty goes, `on_call` is capped at who remains) and every override
+    /// naming them. `None` when no entry names them.
+    pub fn without(&self, vid: &str) -> Option<RosterDoc> {
+        let mut doc = self.clone();
+        for l in &mut doc.layers {
+            l.members.retain(|m| m != vid);
+            l.on_call = l.on_call.min(l.members.len());
+        }
+        doc.layers.retain(|l| !l.members.is_empty());
+        doc.overrides
+            .retain(|o| o.volunteer != vid && o.replaces.as_deref() != Some(vid));
+        (doc != *self).then_some(doc)
+    }
+}
+
 /// A layer ready to answer questions (its time zone resolved).
 #[derive(Debug, Clone)]
 pub struct Layer {

@@ -9,9 +9,18 @@
 use super::registry::{Created, Upsert, encode, new_volunteer_id};
 use super::{Result, Store, StoreError, retrying};
 use crate::domain::access::Team;
+use crate::domain::roster::RosterDoc;
 use crate::domain::volunteer::Volunteer;
 use redis::Value;
 use std::collections::HashMap;
+
+/// A team's roster as a registry write leaves it: the version read, and the document without
+/// the volunteer ("" when no entry named them).
+struct RosterEdit {
+    team: String,
+    version: u64,
+    doc: String,
+}
 
 /// The outcome of updating a volunteer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +63,7 @@ impl Store {
         &self,
         v: &Volunteer,
         old: Option<&Volunteer>,
+        edits: &[RosterEdit],
         now: i64,
     ) -> redis::ScriptInvocation<'_> {
         let mut inv = self.scripts().volunteer_put.prepare_invoke();
@@ -70,6 +80,11 @@ impl Store {
         for t in &left {
             inv.key(self.keys.team_members(t));
         }
+        // One roster edit per team left, in the order of `left`.
+        debug_assert_eq!(edits.len(), left.len());
+        for e in edits {
+            inv.key(self.keys.roster(&e.team));
+        }
         inv.arg(if old.is_some() { "update" } else { "create" })
             .arg(&v.id)
             .arg(now)
@@ -80,10 +95,61 @@ impl Store {
             )
             .arg(v.teams.len())
             .arg(left.len());
+        for e in edits {
+            inv.arg(e.version).arg(&e.doc);
+        }
         for (f, val) in encode(v, now) {
             inv.arg(f).arg(val);
         }
         inv
+    }
+
+    /// How the rosters of `teams` read without volunteer `vid`, with the versions read: what a
+    /// registry script writes with the membership change, compare-and-set.
+    async fn roster_edits(&self, vid: &str, teams: &[String]) -> Result<Vec<RosterEdit>> {
+        if teams.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut p = redis::pipe();
+        for t in teams {
+            p.cmd("HMGET")
+                .arg(self.keys.roster(t))
+                .arg("ver")
+                .arg("doc");
+        }
+        let read: Vec<(Option<u64>, Option<String>)> = self.pipe(&p).await?;
+        teams
+            .iter()
+            .zip(read)
+            .map(|(t, (ver, doc))| {
+                let doc = match doc {
+                    Some(d) => serde_json::from_str::<RosterDoc>(&d)
+                        .map_err(|e| StoreError::Corrupt(format!("roster of {t}: {e}")))?
+                        .without(vid)
+                        .map(|d| serde_json::to_string(&d))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    None => None,
+                };
+                Ok(RosterEdit {
+                    team: t.clone(),
+                    version: ver.unwrap_or(0),
+                    doc: doc.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// The teams `old` is in and `new` is not.
+    fn left(new: &Volunteer, old: Option<&Volunteer>) -> Vec<String> {
+        old.map(|o| {
+            o.teams
+                .iter()
+                .filter(|t| !new.teams.contains(t))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     async fn run_put(
@@ -92,9 +158,10 @@ impl Store {
         old: Option<&Volunteer>,
         now: i64,
     ) -> Result<Vec<String>> {
+        let edits = self.roster_edits(&v.id, &Self::left(v, old)).await?;
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
-            let inv = self.volunteer_put(v, old, now);
+            let inv = self.volunteer_put(v, old, &edits, now);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -183,7 +250,8 @@ impl Store {
                     None if new.id.is_empty() => new.id = new_volunteer_id(),
                     None => {}
                 }
-                p.invoke_script(&self.volunteer_put(&new, old, now));
+                let edits = self.roster_edits(&new.id, &Self::left(&new, old)).await?;
+                p.invoke_script(&self.volunteer_put(&new, old, &edits, now));
                 sent.push((i, new, old.is_some()));
             }
             let replies: Vec<Vec<Value>> = if sent.is_empty() {
@@ -224,8 +292,8 @@ impl Store {
             .collect())
     }
 
-    /// Erases a volunteer's personal data (see `volunteer_erase.lua`). Returns the teams they
-    /// were in, or `None` if unknown.
+    /// Erases a volunteer's personal data, memberships and roster entries in one script (see
+    /// `volunteer_erase.lua`). Returns the teams they were in, or `None` if unknown.
     pub async fn erase_volunteer(&self, vid: &str, now: i64) -> Result<Option<Vec<String>>> {
         for _ in 0..5 {
             let Some(s) = self.volunteers(&[vid.to_string()]).await?.pop().flatten() else {
@@ -235,6 +303,7 @@ impl Store {
                 return Ok(Some(vec![]));
             };
             let phone_codes = self.phone_key(v.phone.expose());
+            let edits = self.roster_edits(vid, &v.teams).await?;
             let answer: String = retrying(|| {
                 let mut c = self.conn();
                 let mut inv = self.scripts().volunteer_erase.prepare_invoke();
@@ -245,10 +314,17 @@ impl Store {
                 for t in &v.teams {
                     inv.key(self.keys.team_members(t));
                 }
+                for e in &edits {
+                    inv.key(self.keys.roster(&e.team));
+                }
                 inv.arg(vid)
                     .arg(now)
                     .arg(v.teams.join(";"))
-                    .arg(v.phone.expose());
+                    .arg(v.phone.expose())
+                    .arg(v.teams.len());
+                for e in &edits {
+                    inv.arg(e.version).arg(&e.doc);
+                }
                 async move { inv.invoke_async(&mut c).await }
             })
             .await?;
@@ -290,7 +366,7 @@ impl Store {
             let mut n = 0;
             for (v, existed) in chunk.iter().zip(exists) {
                 if !existed {
-                    p.invoke_script(&self.volunteer_put(v, None, now));
+                    p.invoke_script(&self.volunteer_put(v, None, &[], now));
                     n += 1;
                 }
             }

@@ -47,3 +47,24 @@ local function enqueue(deliveries, id, ns, kind)
   if type(ns) == 'table' then spec = ranges(ns) end
   redis.call('XADD', deliveries, '*', 'i', id, 'ns', spec, 'k', kind, 'a', 1)
 end
+
+-- The roster edits a registry write carries: R roster hashes at KEYS[k0+1 .. k0+R], and for
+-- each, at ARGV[a0+2i-1] and ARGV[a0+2i], the version the caller read and the document to
+-- write ('' leaves it as it is). Whether every version is still the one read:
+local function rosters_unchanged(k0, a0, r)
+  for i = 1, r do
+    local ver = tonumber(redis.call('HGET', KEYS[k0 + i], 'ver') or '0')
+    if ver ~= tonumber(ARGV[a0 + 2 * i - 1]) then return false end
+  end
+  return true
+end
+
+-- Writes those edits: each new document, and a new version for every roster that exists, so a
+-- roster write that read before this one fails its own compare-and-set.
+local function rosters_write(k0, a0, r)
+  for i = 1, r do
+    local key, doc = KEYS[k0 + i], ARGV[a0 + 2 * i]
+    if doc ~= '' then redis.call('HSET', key, 'doc', doc) end
+    if redis.call('EXISTS', key) == 1 then redis.call('HINCRBY', key, 'ver', 1) end
+  end
+end
