@@ -53,10 +53,10 @@ async fn a_receiver_failing_twice_gets_exactly_one_successful_delivery() {
         v1.iter().all(|r| r.webhook_id == v1[0].webhook_id),
         "one message id across retries"
     );
-    // More clock: no further attempt for either.
+    // More clock: no further attempt for either (the workers drained after each step).
     for _ in 0..5 {
         clock.advance(10_000);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        app.idle().await;
     }
     assert_eq!(attempts("v0001")().len(), 3);
     assert_eq!(attempts("v0002")().len(), 4, "1 + 3 retries, then failed");
@@ -292,5 +292,46 @@ async fn a_callout_delivered_after_stand_down_gets_its_own_notice() {
         marked += usize::from(sdn.is_some());
     }
     assert_eq!(marked, called.len());
+    app.stop().await;
+}
+
+/// A batch outliving `reclaim_idle_ms` on a stalled machine is handed back by the reclaim to
+/// the very process still working on it; that process must not start it a second time. Here
+/// the idle bound (50 ms) is shorter than the heartbeat (100 ms) and every receiver answers
+/// after 600 ms, so every batch is reclaimed while alive: still one call-out per volunteer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_reclaimed_by_the_process_working_on_it_is_not_sent_twice() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_millis(600));
+    let seed = seed_dir(&rx.base(), 0);
+    let mut cfg = config(&redis.url(), &prefix(), &seed);
+    cfg.engine.reclaim_idle_ms = 50;
+    cfg.engine.reclaim_interval_ms = 50;
+    let app = TestApp::start(cfg, ManualClock::new()).await;
+    let (s, inc) = app.raise("demo-township-commander", flood()).await;
+    assert_eq!(s, 201, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_string();
+    eventually(T, "every call-out answered", || async {
+        let (_, page) = app
+            .get(
+                &format!("/v1/incidents/{id}/callouts?limit=5000"),
+                Some("demo-admin"),
+            )
+            .await;
+        let list = page["callouts"].as_array().cloned().unwrap_or_default();
+        !list.is_empty() && list.iter().all(|c| c["state"] != "pending")
+    })
+    .await;
+    app.idle().await;
+    let mut per_volunteer: HashMap<String, usize> = HashMap::new();
+    for r in rx.delivered("callout") {
+        if r.body["incident"]["id"] == id.as_str() {
+            *per_volunteer.entry(r.volunteer.clone()).or_default() += 1;
+        }
+    }
+    assert!(!per_volunteer.is_empty());
+    let twice: Vec<_> = per_volunteer.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
     app.stop().await;
 }

@@ -123,7 +123,7 @@ pub(super) async fn apply(
 /// `?response=` on a bare POST. The token in the URL is the credential.
 #[utoipa::path(post, path = "/v1/acks/{token}", tag = "volunteer links",
     params(("token" = String, Path, description = "the call-out's token"), AckQuery),
-    request_body(content = AckBody, description = "optional when `?response=` is given"),
+    request_body(content = Option<AckBody>, description = "optional when `?response=` is given"),
     responses(
         (status = 200, description = "what the answer did", body = AckResult),
         (status = 404, description = "an unknown or forged token"),
@@ -139,7 +139,9 @@ pub async fn ack(
 ) -> Result<Json<AckResult>, ApiError> {
     let t = verify(&st, &token)?;
     let body = body.map_err(super::error::body_rejection)?;
-    let answer = if body.iter().all(|b| b.is_ascii_whitespace()) {
+    // No body (or JSON `null`, as the document allows): the answer is in the query.
+    let text = std::str::from_utf8(&body).map(str::trim).unwrap_or("-");
+    let answer = if text.is_empty() || text == "null" {
         q.response.ok_or_else(|| {
             ApiError::Malformed(vec![FieldError::new(
                 "response",

@@ -35,7 +35,7 @@ use crate::store::registry::Contact;
 use crate::store::sms::callout_ref;
 use crate::store::{Keys, StoreError, field};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -132,6 +132,22 @@ struct Inner {
     /// Entry slots ([`ENTRIES_IN_FLIGHT`]): the read side's backpressure.
     entries: Arc<Semaphore>,
     cache: Mutex<HashMap<Uuid, (Instant, Arc<IncidentInfo>)>>,
+    /// Entries this process is working on now. An entry of ours that a reclaim hands back
+    /// (its heartbeat was late: the machine stalled longer than `reclaim_idle_ms`) is still
+    /// alive here, so it is not started a second time.
+    running: Mutex<HashSet<String>>,
+}
+
+/// An entry marked running in [`Inner::running`] until this is dropped (its task ended,
+/// however it ended).
+struct Running(Arc<Inner>, String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.0.running.lock() {
+            r.remove(&self.1);
+        }
+    }
 }
 
 /// One delivery entry, parsed.
@@ -162,6 +178,7 @@ impl Notifier {
                 entries: ctx.delivery_entries.clone(),
                 ctx,
                 cache: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -226,6 +243,15 @@ impl Handler for Notifier {
 
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> Result<(), StoreError> {
         for e in entries {
+            if !self
+                .inner
+                .running
+                .lock()
+                .expect("running lock")
+                .insert(e.id.clone())
+            {
+                continue; // ours, and still being worked on
+            }
             let slot = self
                 .inner
                 .entries
@@ -269,6 +295,11 @@ impl Handler for Notifier {
                     DeliveryEntry::Malformed(why) => {
                         tracing::warn!(entry, why, "malformed delivery entry dropped");
                         self.inner
+                            .running
+                            .lock()
+                            .expect("running lock")
+                            .remove(&entry);
+                        self.inner
                             .ctx
                             .store
                             .finish_entry(p, GROUP, &entry, None)
@@ -276,11 +307,12 @@ impl Handler for Notifier {
                         continue;
                     }
                 };
+            let running = Running(self.inner.clone(), e.id);
             tokio::spawn(async move {
                 if let (entry, Err(err)) = work.await {
                     tracing::warn!(entry, error = %err, "delivery interrupted; it will be reclaimed");
                 }
-                drop(slot);
+                drop((slot, running));
             });
         }
         Ok(())
