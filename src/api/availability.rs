@@ -233,11 +233,11 @@ pub async fn schedule(
     Path(id): Path<String>,
     Query(w): Query<Window>,
 ) -> Result<Json<Schedule>, ApiError> {
+    let (from, to) = window(&st, &w)?;
     let s = load_visible(&st, &caller, &id).await?;
     let Some(v) = &s.volunteer else {
         return Err(ApiError::Gone(format!("volunteer {id} was erased")));
     };
-    let (from, to) = window(&st, &w)?;
     let shifts = shifts_of(&st, v, from, to).await?;
     let personal = caller.role.may_see_personal_data();
     Ok(Json(Schedule {

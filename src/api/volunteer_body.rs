@@ -151,6 +151,7 @@ impl From<NewVolunteer> for VolunteerPatch {
 impl Check for NewVolunteer {
     fn check(&self, errs: &mut Vec<FieldError>) {
         text_field(errs, "name", &self.name, Lines::One, 1, 100);
+        check_phone(errs, &self.phone);
         check_lists(errs, Some(&self.teams), self.qualifications.as_deref());
     }
 }
@@ -160,7 +161,17 @@ impl Check for VolunteerPatch {
         if let Some(n) = &self.name {
             text_field(errs, "name", n, Lines::One, 1, 100);
         }
+        if let Some(p) = &self.phone {
+            check_phone(errs, p);
+        }
         check_lists(errs, self.teams.as_deref(), self.qualifications.as_deref());
+    }
+}
+
+/// A phone number must be E.164 before anything is looked up by it.
+fn check_phone(errs: &mut Vec<FieldError>, p: &str) {
+    if let Err(e) = Phone::parse(p.trim()) {
+        errs.push(FieldError::new("phone", e));
     }
 }
 
