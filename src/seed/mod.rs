@@ -13,6 +13,7 @@
 //! `muster check` can list them all and `muster serve` refuses to start on a broken seed.
 
 mod files;
+mod plans;
 mod volunteers;
 
 pub use volunteers::{SeedVolunteer, check_webhook};
