@@ -101,8 +101,9 @@ async fn xlen(c: &mut redis::aio::MultiplexedConnection, stream: &str) -> usize 
 }
 
 /// What the store retries after a lost answer must be safe to run twice: the answer to one
-/// SMS reply is enqueued once however often its enqueue runs, and finishing a delivery entry
-/// hands its unsent rest back once.
+/// SMS reply is enqueued once however often its enqueue runs, finishing a delivery entry
+/// hands its unsent rest back once, and a retry is scheduled once even when the second run
+/// comes after the first retry was already moved on to the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_enqueues_do_nothing_twice() {
     let redis = TestRedis::start().await;
@@ -169,4 +170,67 @@ async fn retried_enqueues_do_nothing_twice() {
         before + 1,
         "the rest is handed back once"
     );
+    // A message's retry recorded twice, the second run after the first retry was already
+    // moved on to the stream (the answer of the first run was lost meanwhile): one retry.
+    let base = store.keys.incident(&id);
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{base}:co:7"))
+        .arg("st")
+        .arg("notified")
+        .arg("r")
+        .arg("rescue")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let retry = muster::store::callouts::DeliveryOutcome::Retry {
+        at: 1_000,
+        attempt: 2,
+        error: "503".into(),
+    };
+    let before = xlen(&mut c, &q).await;
+    let p = store.keys.partition_of(&id);
+    store
+        .deliveries_done(&id, "stand_down", 0, &[(7, retry.clone())], None)
+        .await
+        .unwrap();
+    assert_eq!(store.promote_due(p, 1_000, 100).await.unwrap(), 1);
+    store
+        .deliveries_done(&id, "stand_down", 0, &[(7, retry)], None)
+        .await
+        .unwrap();
+    assert_eq!(store.promote_due(p, 1_000, 100).await.unwrap(), 0);
+    assert_eq!(xlen(&mut c, &q).await, before + 1, "one retry of attempt 2");
+
+    // An entry finished with a retry, twice, the retry promoted in between: one retry.
+    let note: String = redis::cmd("XADD")
+        .arg(&q)
+        .arg("*")
+        .arg("k")
+        .arg("sms_note")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("notifier")
+        .arg("me")
+        .arg("STREAMS")
+        .arg(&q)
+        .arg(">")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let fields = vec![("k".to_string(), "sms_note".to_string())];
+    let before = xlen(&mut c, &q).await;
+    store
+        .finish_entry(p, "notifier", &note, Some((2_000, &fields)))
+        .await
+        .unwrap();
+    assert_eq!(store.promote_due(p, 2_000, 100).await.unwrap(), 1);
+    store
+        .finish_entry(p, "notifier", &note, Some((2_000, &fields)))
+        .await
+        .unwrap();
+    assert_eq!(store.promote_due(p, 2_000, 100).await.unwrap(), 0);
+    assert_eq!(xlen(&mut c, &q).await, before + 1, "one retry of the note");
 }

@@ -226,9 +226,11 @@ impl Store {
         self.pipe(&pipe).await
     }
 
-    /// Adds [`Store::finish_entry`]'s commands to `pipe`: the retry as a delayed-set member (a
-    /// JSON list of the entry's field names and values, which `promote_due.lua` turns back
-    /// into an entry), then the acknowledgement.
+    /// Adds [`Store::finish_entry`]'s work to `pipe`: one script (`finish_entry.lua`) that
+    /// acknowledges the entry and, only if that acknowledgement takes, schedules the retry as
+    /// a delayed-set member (a JSON list of the entry's field names and values, which
+    /// `promote_due.lua` turns back into an entry) — so a pipeline run again after a lost
+    /// answer schedules nothing twice.
     pub(crate) fn push_finish(
         &self,
         pipe: &mut redis::Pipeline,
@@ -237,22 +239,30 @@ impl Store {
         entry: &str,
         retry: Option<(i64, &[(String, String)])>,
     ) {
-        if let Some((at, fields)) = retry {
-            let flat: Vec<&str> = fields
-                .iter()
-                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
-                .collect();
-            pipe.cmd("ZADD")
-                .arg(self.keys.delayed(p))
-                .arg(at)
-                .arg(serde_json::to_string(&flat).unwrap_or_default())
-                .ignore();
-        }
-        pipe.cmd("XACK")
-            .arg(self.keys.deliveries(p))
+        let (due, member) = match retry {
+            Some((at, fields)) => {
+                let flat: Vec<&str> = fields
+                    .iter()
+                    .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+                    .collect();
+                (
+                    at.to_string(),
+                    serde_json::to_string(&flat).unwrap_or_default(),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        let script = &self.scripts().finish_entry;
+        // Loaded first in the same pipeline: an EVALSHA after a Redis restart finds it.
+        pipe.load_script(script).ignore();
+        let mut inv = script.prepare_invoke();
+        inv.key(self.keys.deliveries(p))
+            .key(self.keys.delayed(p))
             .arg(group)
             .arg(entry)
-            .ignore();
+            .arg(due)
+            .arg(member);
+        pipe.invoke_script(&inv).ignore();
     }
 
     /// Trims `stream` below the oldest entry any of its consumer groups still needs — its

@@ -40,8 +40,13 @@ for i = 8, #ARGV, 5 do
         redis.call('HSET', co, 'ok_' .. kind, now)
       end
     elseif outcome == 'retry' then
-      redis.call('HSET', co, 'err', detail, 'at_' .. kind, ARGV[i + 4])
-      redis.call('ZADD', KEYS[3], ARGV[i + 3], id .. '|' .. n .. '|' .. kind .. '|' .. ARGV[i + 4])
+      -- Once per attempt: run again after a lost answer (the retry perhaps already moved on
+      -- to the stream by `promote_due.lua`), it schedules nothing twice.
+      local next_attempt = tonumber(ARGV[i + 4])
+      if tonumber(redis.call('HGET', co, 'at_' .. kind) or '0') < next_attempt then
+        redis.call('HSET', co, 'err', detail, 'at_' .. kind, ARGV[i + 4])
+        redis.call('ZADD', KEYS[3], ARGV[i + 3], id .. '|' .. n .. '|' .. kind .. '|' .. ARGV[i + 4])
+      end
     else
       redis.call('HSET', co, 'err', detail, 'ko_' .. kind, now)
       if kind == 'callout' and cs[1] == 'pending' then
