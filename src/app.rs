@@ -159,11 +159,14 @@ impl App {
             let router = api::router(state);
             let mut stop = ctx.shutdown.clone();
             tokio::spawn(async move {
-                let r = axum::serve(api::listener::ProblemListener(l), router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
+                let r = axum::serve(
+                    api::listener::ProblemListener(l),
+                    router.into_make_service_with_connect_info::<api::listener::Peer>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
                 if let Err(e) = r {
                     tracing::error!(error = %e, "http server failed");
                 }

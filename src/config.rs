@@ -63,6 +63,8 @@ pub struct Http {
     pub addr: String,
     /// The base URL volunteers reach muster at, used in ack links. Default: `http://` + `addr`.
     pub public_url: Option<String>,
+    /// How long a command-centre sign-in lasts (hours). Default 12.
+    pub session_hours: u32,
 }
 
 impl Default for Http {
@@ -70,6 +72,7 @@ impl Default for Http {
         Http {
             addr: "127.0.0.1:8080".into(),
             public_url: None,
+            session_hours: 12,
         }
     }
 }

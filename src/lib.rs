@@ -13,6 +13,7 @@
 //! - [`notify`]: channels (signed webhooks).
 //! - [`import`]: bulk registry import from spreadsheets (CSV, UTF-8 or GBK).
 //! - [`api`]: the HTTP API (axum), one file per resource.
+//! - [`web`]: the command centre (指挥台), HTML pages over the same models.
 //! - [`app`]: wiring it all into a running service.
 //! - [`redis_server`]: the embedded, supervised `redis-server` child.
 //! - [`sim`]: the simulated volunteer population (`muster sim`).
@@ -31,3 +32,4 @@ pub mod seed;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod web;

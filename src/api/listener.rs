@@ -245,3 +245,16 @@ mod tests {
         assert!(String::from_utf8_lossy(&bad).contains("urn:muster:problem:malformed"));
     }
 }
+
+/// The client's address on a [`ProblemListener`] connection (`ConnectInfo<Peer>`), for what
+/// is limited per address (failed command-centre sign-ins).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ProblemListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ProblemListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}

@@ -31,6 +31,8 @@
 //! | `P:team:TID:roster` | hash: `doc` (roster JSON: layers, overrides), `ver` (bumped on every change) | registry | none | none |
 //! | `P:teams` | set: every team id | seed, registry | none | none (cold path) |
 //! | `P:region:CODE:teams` | set: ids of the teams attached to region CODE | seed, registry | none | none |
+//! | `P:sess:H` | hash: a command-centre session (`token`: SHA-256 of the token signed in with, `csrf`); `H` is the SHA-256 of the session cookie | sign-in | `http.session_hours` | none |
+//! | `P:login:ADDR` | string: failed sign-ins from client address ADDR in the current window | sign-in | the window (15 minutes) | none |
 //!
 //! All keys of one incident, and the streams and delayed set of its partition, share the hash
 //! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
@@ -199,6 +201,16 @@ impl Keys {
     /// An inbound message of a gateway already handled.
     pub fn sms_inbound(&self, gw: &str, id: &str) -> String {
         format!("{}:sms:in:{gw}:{id}", self.prefix)
+    }
+
+    /// A command-centre session, by the SHA-256 of its cookie.
+    pub fn session(&self, id_hash: &str) -> String {
+        format!("{}:sess:{id_hash}", self.prefix)
+    }
+
+    /// Failed sign-ins from one client address.
+    pub fn login_failures(&self, addr: &str) -> String {
+        format!("{}:login:{addr}", self.prefix)
     }
 
     /// The mark that SMS note `note` (the answer to one reply) was enqueued on partition `p`:

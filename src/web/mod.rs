@@ -1,0 +1,88 @@
+//! The command centre (指挥台): HTML for command staff, served by the same binary as the API,
+//! with the same roles and scopes. Pages are askama templates compiled in, over view models
+//! built from the same typed models the JSON API answers with (never from Redis directly).
+//!
+//! - [`session`]: sign-in with a token, the session cookie (HttpOnly, SameSite=Strict, kept in
+//!   Redis), CSRF on every form, failed sign-ins limited per address.
+//! - [`incidents`]: `/`, the incidents of the scope.
+//!
+//! Every page is sent with a Content-Security-Policy allowing no inline script, and is never
+//! cached.
+
+pub mod incidents;
+pub mod session;
+
+use crate::api::AppState;
+use axum::Router;
+use axum::extract::{Path, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// The command centre's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(incidents::home))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/static/{file}", get(asset))
+        .route_layer(middleware::from_fn(page_headers))
+}
+
+/// The stylesheet (and, later, the script), compiled in.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (include_str!("static/app.css"), "text/css; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Pages are never cached (they show who is signed in), cannot be framed, load nothing but
+/// muster's own files, and run no inline script.
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An HTML page from a template, or a plain 500 when it cannot render (logged).
+pub(crate) fn html(t: &impl askama::Template) -> Response {
+    match t.render() {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be shown",
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The command centre over HTTP: sign-in, sessions, CSRF, scope and the incidents page.
+
+mod common;
+
+use common::*;
+use muster::clock::ManualClock;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+async fn app() -> (TestRedis, Receiver, TestApp) {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), ManualClock::new()).await;
+    (redis, rx, app)
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (they are checked).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden `csrf` field of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Signs in with `token`; answers the status of the POST and the page `/` then shows.
+async fn sign_in(app: &TestApp, b: &reqwest::Client, token: &str) -> (u16, String) {
+    let form = b.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("token", token), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let home = b.get(app.url("/")).send().await.unwrap();
+    (status, home.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_shows_the_scope_and_sign_out_ends_it() {
+    let (_r, _rx, app) = app().await;
+    // Not signed in: to the sign-in page.
+    let b = browser();
+    let r = b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    // An incident in the township, one in another county.
+    let (s, own) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{own}");
+    let (s, other) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 2, "region": "990102001", "title": "西岸溃堤", "mode": "drill"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+
+    // The township commander sees its own incident only, level as text and colour class.
+    let (s, home) = sign_in(&app, &b, "demo-township-commander").await;
+    assert_eq!(s, 303);
+    assert!(home.contains("东门内涝"), "{home}");
+    assert!(
+        !home.contains("西岸溃堤"),
+        "another county's incident shown: {home}"
+    );
+    assert!(home.contains("class=\"badge level-4\""), "{home}");
+    assert!(home.contains("Ⅳ级"), "{home}");
+    assert!(home.contains("洪涝"), "kinds by name: {home}");
+    assert!(home.contains("0/6"), "filled x/y per requirement: {home}");
+    assert!(!home.contains("<script>"), "no inline script");
+
+    // The city viewer sees both, the drill marked.
+    let viewer = browser();
+    let (_, home) = sign_in(&app, &viewer, "demo-viewer").await;
+    assert!(
+        home.contains("东门内涝") && home.contains("西岸溃堤"),
+        "{home}"
+    );
+    assert!(home.contains("【演练】"), "{home}");
+
+    // Pages are never cached, cannot be framed, and allow no inline script.
+    let r = b.get(app.url("/")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+
+    // Sign-out needs the session's CSRF secret; without it, 403 and still signed in.
+    let page = r.text().await.unwrap();
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 200);
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_strict_and_sign_ins_are_limited() {
+    let (_r, _rx, app) = app().await;
+    let b = browser();
+    let form = b.get(app.url("/login")).send().await.unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap());
+    // A sign-in form from elsewhere (no cookie-bound secret) is refused.
+    let stranger = browser();
+    let r = stranger
+        .post(app.url("/login"))
+        .form(&[("token", "demo-admin"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A good sign-in sets an HttpOnly, SameSite=Strict cookie.
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("token", "demo-admin"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("muster_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        session.contains("Max-Age=43200"),
+        "12 hours by default: {session}"
+    );
+    // Wrong tokens: told so, then limited per address.
+    let mallory = browser();
+    for i in 0..10 {
+        let f = mallory.get(app.url("/login")).send().await.unwrap();
+        let csrf = csrf_of(&f.text().await.unwrap());
+        let r = mallory
+            .post(app.url("/login"))
+            .form(&[("token", format!("guess-{i}")), ("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+        assert!(r.text().await.unwrap().contains("令牌无效"));
+    }
+    let f = mallory.get(app.url("/login")).send().await.unwrap();
+    let csrf = csrf_of(&f.text().await.unwrap());
+    let r = mallory
+        .post(app.url("/login"))
+        .form(&[("token", "demo-admin"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "even a right token waits out the window");
+    app.stop().await;
+}
