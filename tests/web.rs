@@ -191,3 +191,86 @@ async fn the_session_cookie_is_strict_and_sign_ins_are_limited() {
     assert_eq!(r.status(), 429, "even a right token waits out the window");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_progress_and_responders_within_the_scope() {
+    let (_r, rx, app) = app().await;
+    let (s, own) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{own}");
+    let id = own["id"].as_str().unwrap().to_string();
+    let (_, other) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990102001", "title": "西岸内涝"}),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_string();
+    // Two volunteers accept.
+    eventually(
+        std::time::Duration::from_secs(20),
+        "call-outs delivered",
+        || async {
+            rx.delivered("callout")
+                .iter()
+                .filter(|r| r.body["incident"]["id"] == id.as_str())
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    let accepted: Vec<_> = rx
+        .delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id.as_str())
+        .take(2)
+        .collect();
+    for r in &accepted {
+        let (s, b) = app.ack(&r.token(), "accept").await;
+        assert_eq!(s, 200, "{b}");
+    }
+    app.idle().await;
+    let b = browser();
+    sign_in(&app, &b, "demo-township-commander").await;
+    let page = b
+        .get(app.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let api = app.incident(&id).await;
+    let rescue = req(&api, "rescue");
+    let accepted_rescue = rescue["accepted"].as_u64().unwrap();
+    assert!(
+        html.contains(&format!("{accepted_rescue}/6")),
+        "the board's count is the API's ({accepted_rescue}/6): {html}"
+    );
+    assert!(html.contains("<progress"), "{html}");
+    assert!(html.contains("已接受 accepted"), "{html}");
+    assert!(html.contains("乡镇 township"), "{html}");
+    // Another county's incident is not found from here, as in the API.
+    let r = b
+        .get(app.url(&format!("/incidents/{other}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // A viewer sees masked names.
+    let v = browser();
+    sign_in(&app, &v, "demo-viewer").await;
+    let html = v
+        .get(app.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains('*'), "masked names for a viewer: {html}");
+    app.stop().await;
+}

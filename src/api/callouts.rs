@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::extract::Query;
 use super::incidents::visible;
 use crate::domain::callout::CalloutState;
+use crate::domain::incident::IncidentId;
 use crate::domain::region::Tier;
 use crate::domain::volunteer::{mask_name, mask_phone};
 use axum::Json;
@@ -109,11 +110,24 @@ pub async fn callouts(
     if !(1..=5000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 5000"));
     }
-    let offset = q.offset.unwrap_or(0);
-    let total = st.ctx.store.callout_count(&iid).await?;
+    page(&st, &caller, &iid, q.offset.unwrap_or(0), limit)
+        .await
+        .map(Json)
+}
+
+/// A page of an incident's callouts as `caller` may see them (names and phones masked per
+/// role): what the API answers and the command centre's board shows.
+pub async fn page(
+    st: &AppState,
+    caller: &Caller,
+    iid: &IncidentId,
+    offset: u32,
+    limit: u32,
+) -> Result<CalloutPage, ApiError> {
+    let total = st.ctx.store.callout_count(iid).await?;
     let first = offset.saturating_add(1);
     let last = (offset.saturating_add(limit)).min(total);
-    let recs = st.ctx.store.callouts(&iid, first, last).await?;
+    let recs = st.ctx.store.callouts(iid, first, last).await?;
     let vids: Vec<String> = recs.iter().map(|r| r.get("v").to_string()).collect();
     let contacts = st.ctx.store.volunteer_contacts(&vids).await?;
     let full = caller.role.may_see_personal_data();
@@ -155,10 +169,10 @@ pub async fn callouts(
             }
         })
         .collect();
-    Ok(Json(CalloutPage {
+    Ok(CalloutPage {
         callouts,
         total,
         offset,
         limit,
-    }))
+    })
 }

@@ -220,7 +220,7 @@ fn parse_id(id: &str) -> Result<IncidentId, ApiError> {
 }
 
 /// Loads an incident the caller may see, or 404.
-pub(super) async fn visible(
+pub(crate) async fn visible(
     st: &AppState,
     caller: &Caller,
     id: &str,

@@ -4,11 +4,13 @@
 //!
 //! - [`session`]: sign-in with a token, the session cookie (HttpOnly, SameSite=Strict, kept in
 //!   Redis), CSRF on every form, failed sign-ins limited per address.
-//! - [`incidents`]: `/`, the incidents of the scope.
+//! - [`incidents`]: `/`, the incidents of the scope; [`board`]: `/incidents/{id}`, one
+//!   incident's board.
 //!
 //! Every page is sent with a Content-Security-Policy allowing no inline script, and is never
 //! cached.
 
+pub mod board;
 pub mod incidents;
 pub mod session;
 
@@ -24,6 +26,7 @@ use axum::routing::{get, post};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(incidents::home))
+        .route("/incidents/{id}", get(board::show))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/{file}", get(asset))
