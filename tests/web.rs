@@ -274,3 +274,71 @@ async fn the_board_shows_progress_and_responders_within_the_scope() {
     assert!(html.contains('*'), "masked names for a viewer: {html}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_streams_its_incident_to_the_session() {
+    let (_r, _rx, app) = app().await;
+    let (_, inc) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+        )
+        .await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    // Without a session: to the sign-in page, not the stream.
+    let r = browser()
+        .get(app.url(&format!("/incidents/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let b = browser();
+    sign_in(&app, &b, "demo-township-commander").await;
+    let html = b
+        .get(app.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("data-events=\"/incidents/{id}/events\"")),
+        "{html}"
+    );
+    assert!(html.contains("src=\"/static/board.js\""), "{html}");
+    assert!(html.contains("data-req=\"rescue\""), "{html}");
+    let js = b.get(app.url("/static/board.js")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    // The stream opens with the incident's snapshot.
+    let mut r = b
+        .get(app.url(&format!("/incidents/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+            .await
+            .expect("the snapshot arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.starts_with("event: snapshot"), "{text}");
+    assert!(text.contains(&id), "{text}");
+    app.stop().await;
+}

@@ -18,6 +18,7 @@ use crate::seed::Seed;
 use crate::store::incidents::IncidentView;
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 /// The most responders a board lists (the counts cover everyone).
@@ -41,6 +42,8 @@ pub struct Board {
 /// One requirement's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
+    /// The requirement's id (the live updates find its row by it).
+    pub id: String,
     /// The team kind by name.
     pub team_kind: String,
     /// Needed.
@@ -153,6 +156,7 @@ pub fn board(seed: &Seed, v: &IncidentView, page: &CalloutPage, now_ms: i64) -> 
             .requirements
             .iter()
             .map(|r| Progress {
+                id: r.id.clone(),
                 team_kind: team_kind(&r.team_kind),
                 needed: r.needed,
                 accepted: r.accepted,
@@ -191,6 +195,19 @@ pub fn board(seed: &Seed, v: &IncidentView, page: &CalloutPage, now_ms: i64) -> 
 struct BoardPage {
     who: Option<Who>,
     b: Board,
+    id: String,
+}
+
+/// `GET /incidents/{id}/events`: the incident's Server-Sent Events for the board — the API's
+/// own stream (`api::events::sse`: snapshot, every change, progress; `Last-Event-ID`
+/// resumes), for the signed-in session instead of a bearer token.
+pub async fn events(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    crate::api::events::sse(State(st), signed.caller, Path(id), headers).await
 }
 
 /// `GET /incidents/{id}`: the board (404 outside the scope, as the API).
@@ -205,6 +222,7 @@ pub async fn show(
     Ok(html(&BoardPage {
         who: Some(signed.who(&st)),
         b,
+        id: iid.to_string(),
     }))
 }
 

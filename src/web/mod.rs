@@ -27,16 +27,21 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(incidents::home))
         .route("/incidents/{id}", get(board::show))
+        .route("/incidents/{id}/events", get(board::events))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/{file}", get(asset))
         .route_layer(middleware::from_fn(page_headers))
 }
 
-/// The stylesheet (and, later, the script), compiled in.
+/// The stylesheet and the board's script, compiled in.
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("static/app.css"), "text/css; charset=utf-8"),
+        "board.js" => (
+            include_str!("static/board.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     (
