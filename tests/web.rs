@@ -342,3 +342,81 @@ async fn the_board_streams_its_incident_to_the_session() {
     assert!(text.contains(&id), "{text}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commanders_upgrade_and_stand_down_from_the_board_and_viewers_cannot() {
+    let (_r, _rx, app) = app().await;
+    let (_, inc) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+        )
+        .await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    let board = |b: reqwest::Client| {
+        let url = app.url(&format!("/incidents/{id}"));
+        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // A viewer gets no command forms, and its forged POST is 403 and changes nothing.
+    let v = browser();
+    sign_in(&app, &v, "demo-viewer").await;
+    let html = board(v.clone()).await;
+    assert!(!html.contains("/stand-down"), "{html}");
+    let csrf = csrf_of(&html);
+    let r = v
+        .post(app.url(&format!("/incidents/{id}/stand-down")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.incident(&id).await["status"], "mustering");
+    // The township commander upgrades IV → III, then stands down once confirmed.
+    let c = browser();
+    sign_in(&app, &c, "demo-township-commander").await;
+    let html = board(c.clone()).await;
+    assert!(
+        html.contains("/stand-down") && html.contains("value=\"3\""),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let r = c
+        .post(app.url(&format!("/incidents/{id}/level")))
+        .form(&[("csrf", csrf.as_str()), ("level", "3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.incident(&id).await["level"], 3);
+    // Without the confirmation box, nothing happens.
+    let r = c
+        .post(app.url(&format!("/incidents/{id}/stand-down")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(app.incident(&id).await["status"], "mustering");
+    // A form of another session (CSRF) is 403.
+    let r = c
+        .post(app.url(&format!("/incidents/{id}/stand-down")))
+        .form(&[("csrf", "x".repeat(64).as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(app.url(&format!("/incidents/{id}/stand-down")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.incident(&id).await["status"], "stood_down");
+    let html = board(c).await;
+    assert!(
+        !html.contains("/stand-down"),
+        "no command forms once it is over"
+    );
+    app.stop().await;
+}

@@ -346,12 +346,23 @@ pub async fn stand_down(
     Commander(caller): Commander,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (iid, _, _) = commanded(&st, &caller, &id).await?;
+    let iid = stand_down_by(&st, &caller, &id).await?;
+    reread(&st, &iid).await
+}
+
+/// Stands incident `id` down for `caller` (a commander in scope): what the API and the
+/// command centre's board both do.
+pub(crate) async fn stand_down_by(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<IncidentId, ApiError> {
+    let (iid, _, _) = commanded(st, caller, id).await?;
     let now = st.ctx.clock.now_ms();
     match st.ctx.store.stand_down(&iid, now, &caller.name).await? {
         None => return Err(ApiError::NotFound(format!("no incident `{id}`"))),
-        Some(true) => tracing::info!(incident = %iid, "stand-down ordered"),
+        Some(true) => tracing::info!(incident = %iid, by = %caller.name, "stand-down ordered"),
         Some(false) => {}
     }
-    reread(&st, &iid).await
+    Ok(iid)
 }

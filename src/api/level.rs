@@ -4,10 +4,10 @@
 //! are promoted first, then the ladder calls for what is still missing.
 
 use super::AppState;
-use super::auth::Commander;
+use super::auth::{Caller, Commander};
 use super::error::{ApiError, FieldError};
 use super::extract::{Body, Check};
-use super::incidents::{commanded, no_plan, reread};
+use super::incidents::{commanded, no_plan};
 use crate::domain::incident::Level;
 use crate::domain::plan;
 use crate::domain::plan::Requirement;
@@ -50,7 +50,19 @@ pub async fn upgrade(
     Path(id): Path<String>,
     Body(NewLevel { level }): Body<NewLevel>,
 ) -> Result<Response, ApiError> {
-    let (iid, v, region) = commanded(&st, &caller, &id).await?;
+    let v = upgrade_by(&st, &caller, &id, level).await?;
+    Ok(Json(v).into_response())
+}
+
+/// Upgrades incident `id` to `level` for `caller` (a commander in scope): what the API and
+/// the command centre's board both do. The same level again changes nothing.
+pub(crate) async fn upgrade_by(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    level: Level,
+) -> Result<IncidentView, ApiError> {
+    let (iid, v, region) = commanded(st, caller, id).await?;
     if !matches!(v.status(), Some(s) if s.is_active()) {
         return Err(ApiError::Conflict(format!(
             "incident {id} is {}; it cannot change level",
@@ -58,7 +70,7 @@ pub async fn upgrade(
         )));
     }
     if level.get() == v.level {
-        return Ok(Json(v).into_response());
+        return Ok(v);
     }
     if level.get() > v.level {
         return Err(ApiError::invalid(
@@ -77,7 +89,7 @@ pub async fn upgrade(
         level,
         &region,
     )
-    .ok_or_else(|| no_plan(&st, &v.kind, level, &region))?;
+    .ok_or_else(|| no_plan(st, &v.kind, level, &region))?;
     let mut merged: Vec<Requirement> = v
         .requirements
         .iter()
@@ -126,5 +138,9 @@ pub async fn upgrade(
     }
     metrics::counter!("muster_incidents_upgraded_total").increment(1);
     tracing::info!(incident = %iid, from = v.level, to = level.get(), plan = %plan.id, changed = changed.len(), by = %caller.name, "incident upgraded");
-    reread(&st, &iid).await
+    st.ctx
+        .store
+        .incident(&iid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident `{iid}`")))
 }

@@ -12,14 +12,18 @@ use crate::api::callouts::{CalloutPage, page};
 use crate::api::error::ApiError;
 use crate::api::incidents::visible;
 use crate::domain::callout::CalloutState;
+use crate::domain::incident::Level;
 use crate::domain::region::Tier;
 use crate::domain::template::MessageVars;
 use crate::seed::Seed;
 use crate::store::incidents::IncidentView;
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
 
 /// The most responders a board lists (the counts cover everyone).
 pub const MAX_ROWS: u32 = 2000;
@@ -196,6 +200,77 @@ struct BoardPage {
     who: Option<Who>,
     b: Board,
     id: String,
+    /// The commander's forms: levels it may upgrade to (more severe), by number and name;
+    /// `None` for a role that may not command or an incident that is over.
+    command: Option<Vec<(u8, String)>>,
+    csrf: String,
+}
+
+/// The levels an incident at `level` may be upgraded to, most severe first, in words.
+fn upgrades(seed: &Seed, kind: &str, level: u8) -> Vec<(u8, String)> {
+    (1..level)
+        .map(|l| {
+            let w = seed.templates.words(
+                "zh-CN",
+                &MessageVars {
+                    kind,
+                    level: l,
+                    ..Default::default()
+                },
+            );
+            (l, w.level)
+        })
+        .collect()
+}
+
+/// The upgrade form.
+#[derive(Debug, Deserialize)]
+pub struct UpgradeForm {
+    #[serde(default)]
+    csrf: String,
+    level: i64,
+}
+
+/// `POST /incidents/{id}/level` (commanders, from the board): the API's upgrade, then back
+/// to the board.
+pub async fn upgrade(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<UpgradeForm>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    let level = Level::new(f.level).map_err(|e| ApiError::invalid("level", e))?;
+    crate::api::level::upgrade_by(&st, &signed.caller, &id, level).await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// The stand-down form: a confirmation box must be ticked.
+#[derive(Debug, Deserialize)]
+pub struct StandDownForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /incidents/{id}/stand-down` (commanders, from the board, confirmed): the API's
+/// stand-down, then back to the board.
+pub async fn stand_down(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<StandDownForm>,
+) -> Result<Response, ApiError> {
+    signed.check_csrf(&f.csrf)?;
+    if f.confirm != "yes" {
+        return Err(ApiError::invalid(
+            "confirm",
+            "tick the box to confirm the stand-down",
+        ));
+    }
+    crate::api::incidents::stand_down_by(&st, &signed.caller, &id).await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
 
 /// `GET /incidents/{id}/events`: the incident's Server-Sent Events for the board — the API's
@@ -219,10 +294,14 @@ pub async fn show(
     let (iid, v) = visible(&st, &signed.caller, &id).await?;
     let p = page(&st, &signed.caller, &iid, 0, MAX_ROWS).await?;
     let b = board(&st.ctx.seed, &v, &p, st.ctx.clock.now_ms());
+    let command = (signed.caller.role.may_command() && v.status.is_active())
+        .then(|| upgrades(&st.ctx.seed, &v.kind, v.level));
     Ok(html(&BoardPage {
         who: Some(signed.who(&st)),
         b,
         id: iid.to_string(),
+        command,
+        csrf: signed.csrf.clone(),
     }))
 }
 

@@ -28,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(incidents::home))
         .route("/incidents/{id}", get(board::show))
         .route("/incidents/{id}/events", get(board::events))
+        .route("/incidents/{id}/level", post(board::upgrade))
+        .route("/incidents/{id}/stand-down", post(board::stand_down))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/{file}", get(asset))
