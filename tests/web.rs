@@ -260,6 +260,14 @@ async fn the_board_shows_progress_and_responders_within_the_scope() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "a page's refusal is a page"
+    );
+    assert!(r.text().await.unwrap().contains("未找到"));
     // A viewer sees masked names.
     let v = browser();
     sign_in(&app, &v, "demo-viewer").await;

@@ -76,6 +76,17 @@ impl ApiError {
         ApiError::Invalid(vec![FieldError::new(field, reason)])
     }
 
+    /// The status and title of this error (the command centre's error page shows them).
+    pub fn status_and_title(&self) -> (StatusCode, &'static str) {
+        let (status, _, title) = self.parts();
+        (status, title)
+    }
+
+    /// What went wrong, for a person (the `detail` of the problem).
+    pub fn describe(&self) -> String {
+        self.detail()
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed", "Malformed request"),

@@ -4,9 +4,9 @@
 //! state. Built from the API's own models ([`IncidentView`], [`CalloutPage`]), masked per
 //! role as the API masks them. Live updates over SSE are the next part.
 
-use super::html;
 use super::incidents::{Card, card};
 use super::session::{Signed, Who};
+use super::{PageError, html};
 use crate::api::AppState;
 use crate::api::callouts::{CalloutPage, page};
 use crate::api::error::ApiError;
@@ -238,7 +238,7 @@ pub async fn upgrade(
     signed: Signed,
     Path(id): Path<String>,
     Form(f): Form<UpgradeForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     signed.check_csrf(&f.csrf)?;
     let level = Level::new(f.level).map_err(|e| ApiError::invalid("level", e))?;
     crate::api::level::upgrade_by(&st, &signed.caller, &id, level).await?;
@@ -261,13 +261,10 @@ pub async fn stand_down(
     signed: Signed,
     Path(id): Path<String>,
     Form(f): Form<StandDownForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     signed.check_csrf(&f.csrf)?;
     if f.confirm != "yes" {
-        return Err(ApiError::invalid(
-            "confirm",
-            "tick the box to confirm the stand-down",
-        ));
+        return Err(ApiError::invalid("confirm", "tick the box to confirm the stand-down").into());
     }
     crate::api::incidents::stand_down_by(&st, &signed.caller, &id).await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
@@ -281,8 +278,8 @@ pub async fn events(
     signed: Signed,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    crate::api::events::sse(State(st), signed.caller, Path(id), headers).await
+) -> Result<Response, PageError> {
+    Ok(crate::api::events::sse(State(st), signed.caller, Path(id), headers).await?)
 }
 
 /// `GET /incidents/{id}`: the board (404 outside the scope, as the API).
@@ -290,7 +287,7 @@ pub async fn show(
     State(st): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, PageError> {
     let (iid, v) = visible(&st, &signed.caller, &id).await?;
     let p = page(&st, &signed.caller, &iid, 0, MAX_ROWS).await?;
     let b = board(&st.ctx.seed, &v, &p, st.ctx.clock.now_ms());

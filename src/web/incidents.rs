@@ -2,10 +2,9 @@
 //! text, kind and region by name, the drill banner, status, filled x/y per requirement, time
 //! since raised), the stood-down ones below.
 
-use super::html;
 use super::session::{Signed, Who};
+use super::{PageError, html};
 use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::domain::incident::{Mode, Status};
 use crate::domain::template::MessageVars;
 use crate::seed::Seed;
@@ -131,7 +130,7 @@ struct IncidentsPage {
 }
 
 /// `GET /`: the scope's incidents (303 to `/login` when not signed in).
-pub async fn home(State(st): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
+pub async fn home(State(st): State<AppState>, signed: Signed) -> Result<Response, PageError> {
     let now = st.ctx.clock.now_ms();
     let (mut active, mut history) = (Vec::new(), Vec::new());
     for v in st.ctx.store.list_incidents(200).await? {

@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod session;
 
 use crate::api::AppState;
+use crate::api::error::ApiError;
 use axum::Router;
 use axum::extract::{Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -80,6 +81,59 @@ async fn page_headers(req: Request, next: Next) -> Response {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// What a page answers when something is refused: the same status as the API would answer,
+/// as an HTML page for a person (the API's problem+json is for programs).
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> PageError {
+        PageError(e.into())
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html", config = "src/web/askama.toml")]
+struct ErrorPage<'a> {
+    who: Option<session::Who>,
+    status: u16,
+    title: &'a str,
+    heading: &'a str,
+    detail: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title) = self.0.status_and_title();
+        if status.is_server_error() {
+            // Logged, and the 503's Retry-After kept, by the API's own answer.
+            return self.0.into_response();
+        }
+        let heading = match status.as_u16() {
+            403 => "无权操作",
+            404 => "未找到",
+            409 => "状态已变化",
+            410 => "已结束",
+            422 => "请检查输入",
+            _ => "无法完成",
+        };
+        let mut resp = html(&ErrorPage {
+            who: None,
+            status: status.as_u16(),
+            title,
+            heading,
+            detail: self.0.describe(),
+        });
+        *resp.status_mut() = status;
+        resp
+    }
 }
 
 /// An HTML page from a template, or a plain 500 when it cannot render (logged).
