@@ -110,7 +110,8 @@ fn read(fields: &HashMap<String, String>) -> Result<BusEvent, serde_json::Error>
     serde_json::from_value(serde_json::to_value(fields)?)
 }
 
-fn incident_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IncidentId, D::Error> {
+/// An incident id written as text by a script.
+pub(crate) fn incident_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IncidentId, D::Error> {
     let s = String::deserialize(d)?;
     IncidentId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad incident id `{s}`")))
 }

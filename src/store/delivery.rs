@@ -8,7 +8,7 @@
 //! entries carry no version field; batch entries written before batching name one callout as
 //! `n` instead of `ns`.
 
-use super::bus::number;
+use super::bus::{incident_id, number};
 use super::queue::{Entry, parse_ns};
 use super::sms::SmsNote;
 use crate::domain::incident::IncidentId;
@@ -105,11 +105,6 @@ impl DeliveryEntry {
 
 fn first() -> u32 {
     1
-}
-
-fn incident_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IncidentId, D::Error> {
-    let s = String::deserialize(d)?;
-    IncidentId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("bad incident id `{s}`")))
 }
 
 fn spans<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
