@@ -93,6 +93,21 @@ async fn sign_in_shows_the_scope_and_sign_out_ends_it() {
     );
     assert!(home.contains("【演练】"), "{home}");
 
+    // The wall screen: the scope's active incidents, no forms, refreshing itself.
+    let wall = b
+        .get(app.url("/wall"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        wall.contains("东门内涝") && !wall.contains("西岸溃堤"),
+        "{wall}"
+    );
+    assert!(!wall.contains("<form"), "no controls on the wall: {wall}");
+    assert!(wall.contains("http-equiv=\"refresh\""), "{wall}");
     // Pages are never cached, cannot be framed, and allow no inline script.
     let r = b.get(app.url("/")).send().await.unwrap();
     let csp = r.headers()["content-security-policy"].to_str().unwrap();

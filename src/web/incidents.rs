@@ -151,6 +151,40 @@ pub async fn home(State(st): State<AppState>, signed: Signed) -> Result<Response
     }))
 }
 
+#[derive(Template)]
+#[template(path = "wall.html", config = "src/web/askama.toml")]
+struct WallPage {
+    scope: String,
+    now: String,
+    active: Vec<Card>,
+}
+
+/// `GET /wall`: the scope's active incidents for a wall screen — large type, no controls,
+/// refreshing itself every 15 s (a plain meta refresh: it comes back on its own after a muster
+/// restart, with no script to break).
+pub async fn wall(State(st): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    let now = st.ctx.clock.now_ms();
+    let active = st
+        .ctx
+        .store
+        .list_incidents(200)
+        .await?
+        .iter()
+        .filter(|v| v.status.is_active() && signed.caller.sees(&st, &v.region))
+        .map(|v| card(&st.ctx.seed, v, now))
+        .collect();
+    Ok(html(&WallPage {
+        scope: signed.who(&st).scope,
+        now: crate::clock::rfc3339(now)
+            .chars()
+            .take(16)
+            .collect::<String>()
+            .replace('T', " ")
+            + " UTC",
+        active,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

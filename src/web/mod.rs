@@ -4,8 +4,8 @@
 //!
 //! - [`session`]: sign-in with a token, the session cookie (HttpOnly, SameSite=Strict, kept in
 //!   Redis), CSRF on every form, failed sign-ins limited per address.
-//! - [`incidents`]: `/`, the incidents of the scope; [`board`]: `/incidents/{id}`, one
-//!   incident's board.
+//! - [`incidents`]: `/`, the incidents of the scope, and `/wall`, the same for a wall screen;
+//!   [`board`]: `/incidents/{id}`, one incident's board.
 //!
 //! Every page is sent with a Content-Security-Policy allowing no inline script, and is never
 //! cached.
@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(incidents::home))
+        .route("/wall", get(incidents::wall))
         .route("/incidents/{id}", get(board::show))
         .route("/incidents/{id}/events", get(board::events))
         .route("/incidents/{id}/level", post(board::upgrade))
