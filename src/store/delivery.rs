@@ -138,13 +138,7 @@ mod tests {
     use super::*;
 
     fn entry(kv: &[(&str, &str)]) -> Entry {
-        Entry {
-            id: "1-0".into(),
-            fields: kv
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Entry::of(kv)
     }
 
     #[test]

@@ -16,6 +16,18 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry of these fields (id `1-0`), for tests of the stream readers.
+    #[cfg(test)]
+    pub(crate) fn of(kv: &[(&str, &str)]) -> Entry {
+        Entry {
+            id: "1-0".into(),
+            fields: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     /// A field or "".
     pub fn get(&self, k: &str) -> &str {
         self.fields.get(k).map(String::as_str).unwrap_or("")

@@ -206,9 +206,11 @@ struct BoardPage {
     csrf: String,
 }
 
-/// The levels an incident at `level` may be upgraded to, most severe first, in words.
+/// The levels an incident at `level` may be upgraded to, in words, the next one first (what
+/// the form offers unless someone chooses a greater jump).
 fn upgrades(seed: &Seed, kind: &str, level: u8) -> Vec<(u8, String)> {
     (1..level)
+        .rev()
         .map(|l| {
             let w = seed.templates.words(
                 "zh-CN",
