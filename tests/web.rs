@@ -107,7 +107,17 @@ async fn sign_in_shows_the_scope_and_sign_out_ends_it() {
         "{wall}"
     );
     assert!(!wall.contains("<form"), "no controls on the wall: {wall}");
-    assert!(wall.contains("http-equiv=\"refresh\""), "{wall}");
+    assert!(
+        wall.contains("src=\"/static/wall.js\"") && wall.contains("data-src=\"/wall/cards\""),
+        "the wall follows by itself: {wall}"
+    );
+    let cards = b.get(app.url("/wall/cards")).send().await.unwrap();
+    assert_eq!(cards.status(), 200);
+    let cards = cards.text().await.unwrap();
+    assert!(
+        cards.contains("东门内涝") && !cards.contains("西岸溃堤") && !cards.contains("<html"),
+        "the wall's cards alone: {cards}"
+    );
     // Pages are never cached, cannot be framed, and allow no inline script.
     let r = b.get(app.url("/")).send().await.unwrap();
     let csp = r.headers()["content-security-policy"].to_str().unwrap();
@@ -266,8 +276,32 @@ async fn the_board_shows_progress_and_responders_within_the_scope() {
         "the board's count is the API's ({accepted_rescue}/6): {html}"
     );
     assert!(html.contains("<progress"), "{html}");
-    assert!(html.contains("已接受 accepted"), "{html}");
-    assert!(html.contains("乡镇 township"), "{html}");
+    assert!(html.contains("已接受"), "{html}");
+    assert!(html.contains("乡镇"), "{html}");
+    assert!(html.contains("按层级") && html.contains("送达情况") && html.contains("时间线"));
+    // The same board in English, by the switch in the header.
+    let r = b
+        .get(app.url("/lang?to=en"))
+        .header("referer", app.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/incidents/{id}"));
+    let en = b
+        .get(app.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("lang=\"en\"") && en.contains("Delivery health"),
+        "{en}"
+    );
+    assert!(en.contains("滨江街道"), "region names stay Chinese: {en}");
+    b.get(app.url("/lang?to=zh-CN")).send().await.unwrap();
     // Another county's incident is not found from here, as in the API.
     let r = b
         .get(app.url(&format!("/incidents/{other}")))

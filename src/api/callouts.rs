@@ -40,6 +40,8 @@ pub struct CalloutView {
     pub phone: String,
     /// The requirement it fills.
     pub requirement_id: String,
+    /// The team they were called through (absent on callouts made before muster recorded it).
+    pub team_id: Option<String>,
     /// The tier of the step that called.
     pub tier: Option<Tier>,
     /// The step that called (0 = first).
@@ -69,6 +71,8 @@ pub struct CalloutView {
     /// When the stand-down closed it.
     #[schema(format = DateTime)]
     pub stood_down_at: Option<String>,
+    /// The state it was in when the stand-down closed it.
+    pub stood_down_from: Option<CalloutState>,
     /// Why no channel could deliver, if so.
     pub delivery_error: Option<String>,
     /// The SMS gateway's delivery report: `sent`, `delivered` or `undelivered`.
@@ -152,6 +156,7 @@ pub async fn page(
                     mask_phone(&phone)
                 },
                 requirement_id: r.get("r").to_string(),
+                team_id: r.fields.get("tm").cloned(),
                 tier: Tier::parse(r.get("tier")),
                 step: r.get("step").parse::<u32>().unwrap_or(0),
                 channel: r.get("ch").to_string(),
@@ -163,6 +168,7 @@ pub async fn page(
                 withdrawn_at: r.time("wa"),
                 promoted_at: r.time("pa"),
                 stood_down_at: r.time("sa"),
+                stood_down_from: CalloutState::parse(r.get("was")),
                 delivery_error: r.fields.get("err").cloned(),
                 sms_delivery: r.fields.get("dl").cloned(),
                 sms_delivery_at: r.time("dl_at"),

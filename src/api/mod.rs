@@ -32,6 +32,7 @@ pub mod page;
 pub mod rosters;
 pub mod sms;
 pub mod teams;
+pub mod timeline;
 pub mod volunteer_body;
 pub mod volunteers;
 
@@ -75,6 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::raise, incidents::list))
         .routes(routes!(incidents::get))
         .routes(routes!(callouts::callouts))
+        .routes(routes!(timeline::timeline))
         .routes(routes!(incidents::stand_down))
         .routes(routes!(level::upgrade))
         .routes(routes!(events::sse))

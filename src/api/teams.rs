@@ -71,6 +71,29 @@ fn team_view(st: &AppState, t: &Team, members: Option<usize>) -> TeamView {
     }
 }
 
+/// Teams by id → (name, its region's name), for the command centre's boards (names of teams
+/// are not personal data; a team since deleted is left out).
+pub async fn names(
+    st: &AppState,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, String)>, ApiError> {
+    let teams = st.ctx.store.teams_by_id(ids).await?;
+    Ok(teams
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let region = st
+                .ctx
+                .seed
+                .regions
+                .get(&t.region)
+                .map(|r| r.name.clone())
+                .unwrap_or_else(|| t.region.to_string());
+            (t.id, (t.name, region))
+        })
+        .collect())
+}
+
 /// Loads a team in the caller's scope (404 otherwise).
 pub(super) async fn load(st: &AppState, caller: &Caller, id: &str) -> Result<Team, ApiError> {
     match st.ctx.store.team(id).await? {

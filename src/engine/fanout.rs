@@ -234,6 +234,7 @@ impl Fanout {
                     .map(|c| NewCallout {
                         volunteer_id: c.volunteer_id.clone(),
                         channel: c.channel.clone(),
+                        team: c.team.clone(),
                     })
                     .collect();
                 let at = ctx.clock.now_ms();

@@ -16,6 +16,8 @@ pub struct NewCallout {
     pub volunteer_id: String,
     /// Channel it will go out on first (`webhook`, `none`).
     pub channel: String,
+    /// The team they are called through.
+    pub team: String,
 }
 
 /// What an answer did.
@@ -171,7 +173,7 @@ impl Store {
                 .arg(tier)
                 .arg(step);
             for nc in batch {
-                inv.arg(&nc.volunteer_id).arg(&nc.channel);
+                inv.arg(&nc.volunteer_id).arg(&nc.channel).arg(&nc.team);
             }
             async move { inv.invoke_async(&mut c).await }
         })

@@ -351,6 +351,27 @@ impl Store {
             .await?;
         Ok(entries(reply))
     }
+
+    /// The first `limit` entries of an incident's event stream, oldest first (read with
+    /// retries: a range read is idempotent).
+    pub async fn incident_events(
+        &self,
+        id: &crate::domain::incident::IncidentId,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let key = self.keys.events(id);
+        let reply: redis::streams::StreamRangeReply = self
+            .cmd(
+                redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        Ok(reply.ids.into_iter().map(Entry::from_stream_id).collect())
+    }
 }
 
 #[cfg(test)]

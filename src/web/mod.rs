@@ -11,7 +11,9 @@
 //! cached.
 
 pub mod board;
+pub mod board_view;
 pub mod incidents;
+pub mod lang;
 pub mod session;
 
 use crate::api::AppState;
@@ -28,8 +30,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(incidents::home))
         .route("/wall", get(incidents::wall))
+        .route("/wall/cards", get(incidents::wall_fragment))
+        .route("/lang", get(lang::switch))
         .route("/incidents/{id}", get(board::show))
         .route("/incidents/{id}/events", get(board::events))
+        .route("/incidents/{id}/details", get(board::details))
         .route("/incidents/{id}/level", post(board::upgrade))
         .route("/incidents/{id}/stand-down", post(board::stand_down))
         .route("/login", get(session::login_form).post(session::login))
@@ -38,14 +43,14 @@ pub fn routes() -> Router<AppState> {
         .route_layer(middleware::from_fn(page_headers))
 }
 
-/// The stylesheet and the board's script, compiled in.
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The stylesheet and the scripts, compiled in.
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("static/app.css"), "text/css; charset=utf-8"),
-        "board.js" => (
-            include_str!("static/board.js"),
-            "text/javascript; charset=utf-8",
-        ),
+        "board.js" => (include_str!("static/board.js"), JS),
+        "wall.js" => (include_str!("static/wall.js"), JS),
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     (
@@ -104,6 +109,7 @@ impl From<crate::store::StoreError> for PageError {
 #[template(path = "error.html", config = "src/web/askama.toml")]
 struct ErrorPage<'a> {
     who: Option<session::Who>,
+    lang: lang::Lang,
     status: u16,
     title: &'a str,
     heading: &'a str,
@@ -127,6 +133,7 @@ impl IntoResponse for PageError {
         };
         let mut resp = html(&ErrorPage {
             who: None,
+            lang: lang::Lang::Zh,
             status: status.as_u16(),
             title,
             heading,

@@ -6,6 +6,7 @@
 //! [`FAILURE_WINDOW_SECS`], 429 until the window ends.
 
 use super::html;
+use super::lang::Lang;
 use crate::api::AppState;
 use crate::api::auth::{Caller, token_hash};
 use crate::api::error::ApiError;
@@ -35,10 +36,16 @@ pub struct Who {
     pub name: String,
     /// Its role, in words.
     pub role: &'static str,
+    /// May command (the raise link).
+    pub commander: bool,
+    /// May keep the registry (the teams link).
+    pub coordinator: bool,
     /// Its scope region, by name.
     pub scope: String,
     /// The session's CSRF secret, for the forms of the page.
     pub csrf: String,
+    /// The page language.
+    pub lang: Lang,
 }
 
 /// A signed-in caller: the same [`Caller`] the API's bearer tokens give, plus the session.
@@ -51,6 +58,8 @@ pub struct Signed {
     pub csrf: String,
     /// The SHA-256 of the session cookie (the session's key).
     pub id_hash: String,
+    /// The page language chosen.
+    pub lang: Lang,
 }
 
 impl Signed {
@@ -58,7 +67,9 @@ impl Signed {
     pub fn who(&self, st: &AppState) -> Who {
         Who {
             name: self.caller.name.clone(),
-            role: role_words(self.caller.role),
+            role: role_words(self.caller.role, self.lang),
+            commander: self.caller.role.may_command(),
+            coordinator: self.caller.role.may_see_personal_data(),
             scope: st
                 .ctx
                 .seed
@@ -67,6 +78,7 @@ impl Signed {
                 .map(|r| r.name.clone())
                 .unwrap_or_else(|| self.caller.scope.to_string()),
             csrf: self.csrf.clone(),
+            lang: self.lang,
         }
     }
 
@@ -82,13 +94,13 @@ impl Signed {
     }
 }
 
-fn role_words(r: crate::domain::access::Role) -> &'static str {
+fn role_words(r: crate::domain::access::Role, l: Lang) -> &'static str {
     use crate::domain::access::Role::*;
     match r {
-        Viewer => "查看 viewer",
-        Commander => "指挥 commander",
-        Coordinator => "协调 coordinator",
-        Admin => "管理 admin",
+        Viewer => l.t("查看", "viewer"),
+        Commander => l.t("指挥", "commander"),
+        Coordinator => l.t("协调", "coordinator"),
+        Admin => l.t("管理", "admin"),
     }
 }
 
@@ -130,6 +142,7 @@ impl FromRequestParts<AppState> for Signed {
             },
             csrf,
             id_hash,
+            lang: Lang::of(&parts.headers),
         })
     }
 }
@@ -179,19 +192,21 @@ fn set_cookie(st: &AppState, name: &str, value: &str, max_age: u64) -> String {
 #[template(path = "login.html", config = "src/web/askama.toml")]
 struct LoginPage<'a> {
     who: Option<Who>,
+    lang: Lang,
     csrf: &'a str,
     message: Option<&'a str>,
 }
 
 /// `GET /login`: the sign-in form, with a CSRF secret bound to a cookie of its own.
-pub async fn login_form(State(st): State<AppState>) -> Response {
-    login_page(&st, StatusCode::OK, None)
+pub async fn login_form(State(st): State<AppState>, lang: Lang) -> Response {
+    login_page(&st, lang, StatusCode::OK, None)
 }
 
-fn login_page(st: &AppState, status: StatusCode, message: Option<&str>) -> Response {
+fn login_page(st: &AppState, lang: Lang, status: StatusCode, message: Option<&str>) -> Response {
     let csrf = secret();
     let mut resp = html(&LoginPage {
         who: None,
+        lang,
         csrf: &csrf,
         message,
     });
@@ -215,6 +230,7 @@ pub struct LoginForm {
 pub async fn login(
     State(st): State<AppState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    lang: Lang,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -229,10 +245,12 @@ pub async fn login(
         Ok(n) if n >= MAX_FAILURES => {
             return login_page(
                 &st,
+                lang,
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(
-                    "登录失败次数过多，请 15 分钟后再试。Too many failed sign-ins; try again in 15 minutes.",
-                ),
+                Some(lang.t(
+                    "登录失败次数过多，请 15 分钟后再试。",
+                    "Too many failed sign-ins; try again in 15 minutes.",
+                )),
             );
         }
         Ok(_) => {}
@@ -246,8 +264,9 @@ pub async fn login(
         tracing::info!(%addr, "command-centre sign-in refused: unknown token");
         return login_page(
             &st,
+            lang,
             StatusCode::UNAUTHORIZED,
-            Some("令牌无效。That token is not known here."),
+            Some(lang.t("令牌无效。", "That token is not known here.")),
         );
     };
     let id = secret();

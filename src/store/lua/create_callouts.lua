@@ -5,7 +5,7 @@
 -- need not read each callout back.
 -- KEYS[1] incident base key   KEYS[2] partition delivery stream
 -- ARGV[1] id   ARGV[2] now   ARGV[3] requirement   ARGV[4] tier   ARGV[5] step
--- ARGV[6..] pairs of (volunteer id, channel)
+-- ARGV[6..] triples of (volunteer id, channel, team id)
 -- Returns {created, first n or 0}; {-1} unknown incident; {-2} incident no longer active.
 local base = KEYS[1]
 local st = redis.call('HGET', base, 'status')
@@ -16,13 +16,13 @@ local called = base .. ':called'
 local seq = tonumber(redis.call('HGET', base, 'seq') or '0')
 local first = seq + 1
 local ns, vs = {}, {}
-for i = 6, #ARGV, 2 do
+for i = 6, #ARGV, 3 do
   -- Numbers as integer text: Lua's own number-to-string goes through float formatting.
   local n = string.format('%d', seq + 1)
   if redis.call('HSETNX', called, ARGV[i], n) == 1 then
     seq = seq + 1
     redis.call('HSET', base .. ':co:' .. n, 'v', ARGV[i], 'r', req, 'tier', tier, 'step', step,
-      'ch', ARGV[i + 1], 'ca', now, 'st', 'pending')
+      'ch', ARGV[i + 1], 'tm', ARGV[i + 2], 'ca', now, 'st', 'pending')
     ns[#ns + 1] = n
     vs[#vs + 1] = ARGV[i]
   end
