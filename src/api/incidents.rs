@@ -92,23 +92,47 @@ pub async fn raise(
     Commander(caller): Commander,
     Body(b): Body<RaiseIncident>,
 ) -> Result<Response, ApiError> {
-    let (kind, region) = known(&st, &b)?;
-    caller.require_scope(&st, &region)?;
+    let (status, view) = raise_by(&st, &caller, b).await?;
+    Ok((status, Json(view)).into_response())
+}
+
+/// The plan an incident of this kind and level in this region would run: what the raise form
+/// shows before it is confirmed (422 naming an unknown kind or region, or no plan).
+pub fn plan_for<'a>(
+    st: &'a AppState,
+    kind: &str,
+    level: Level,
+    region: &str,
+) -> Result<(&'a plan::Plan, RegionCode), ApiError> {
+    let (kind, region) = known(st, kind, region)?;
     let plan = plan::choose(
         &st.ctx.seed.plans,
         &st.ctx.seed.regions,
         &kind,
-        b.level,
+        level,
         &region,
     )
-    .ok_or_else(|| no_plan(&st, &kind, b.level, &region))?;
+    .ok_or_else(|| no_plan(st, &kind, level, &region))?;
+    Ok((plan, region))
+}
+
+/// Raises an incident for `caller` (a commander, checked by the caller), its body already
+/// read and checked: 201 and the incident, or 200 and the one its idempotency key raised.
+/// The API's raise and the command centre's form both come here.
+pub async fn raise_by(
+    st: &AppState,
+    caller: &Caller,
+    b: RaiseIncident,
+) -> Result<(StatusCode, IncidentView), ApiError> {
+    let (plan, region) = plan_for(st, &b.kind, b.level, &b.region)?;
+    caller.require_scope(st, &region)?;
     let id = match &b.idempotency_key {
         Some(k) => IncidentId::from_idempotency_key(&caller.name, k),
         None => IncidentId::random(),
     };
     let new = NewIncident {
         id,
-        kind,
+        kind: b.kind.clone(),
         level: b.level.get(),
         region: region.to_string(),
         title: b.title.trim().to_string(),
@@ -142,14 +166,14 @@ pub async fn raise(
         .incident(&id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("incident {id} vanished after raise")))?;
-    Ok((status, Json(view)).into_response())
+    Ok((status, view))
 }
 
 /// The body's kind and region, when this deployment knows both (422 naming each otherwise).
-fn known(st: &AppState, b: &RaiseIncident) -> Result<(String, RegionCode), ApiError> {
+fn known(st: &AppState, kind: &str, region: &str) -> Result<(String, RegionCode), ApiError> {
     let seed = &st.ctx.seed;
     let mut errs = Vec::new();
-    if !seed.plans.iter().any(|p| p.kinds.contains(&b.kind)) {
+    if !seed.plans.iter().any(|p| p.kinds.iter().any(|k| k == kind)) {
         let mut kinds: Vec<&str> = seed
             .plans
             .iter()
@@ -161,20 +185,20 @@ fn known(st: &AppState, b: &RaiseIncident) -> Result<(String, RegionCode), ApiEr
             "kind",
             format!(
                 "unknown incident kind `{}`; known: {}",
-                b.kind,
+                kind,
                 kinds.join(", ")
             ),
         ));
     }
-    let region = seed.regions.lookup(&b.region).map(|r| r.code.clone());
-    if region.is_none() {
+    let code = seed.regions.lookup(region).map(|r| r.code.clone());
+    if code.is_none() {
         errs.push(FieldError::new(
             "region",
-            format!("unknown region `{}`", b.region),
+            format!("unknown region `{region}`"),
         ));
     }
-    match region {
-        Some(r) if errs.is_empty() => Ok((b.kind.clone(), r)),
+    match code {
+        Some(r) if errs.is_empty() => Ok((kind.to_string(), r)),
         _ => Err(ApiError::Invalid(errs)),
     }
 }

@@ -531,7 +531,11 @@ fn timeline(
             Moment {
                 at: clock_of(b.at),
                 tone: b.tone,
-                text: format!("{}: {}", req_name(&b.req), parts.join(" · ")),
+                text: if b.req.is_empty() {
+                    parts.join(" · ")
+                } else {
+                    format!("{}: {}", req_name(&b.req), parts.join(" · "))
+                },
             },
         ));
     };

@@ -14,6 +14,7 @@ pub mod board;
 pub mod board_view;
 pub mod incidents;
 pub mod lang;
+pub mod raise;
 pub mod session;
 
 use crate::api::AppState;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/wall", get(incidents::wall))
         .route("/wall/cards", get(incidents::wall_fragment))
         .route("/lang", get(lang::switch))
+        .route("/incidents/new", get(raise::form).post(raise::raise))
         .route("/incidents/{id}", get(board::show))
         .route("/incidents/{id}/events", get(board::events))
         .route("/incidents/{id}/details", get(board::details))
@@ -51,6 +53,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "app.css" => (include_str!("static/app.css"), "text/css; charset=utf-8"),
         "board.js" => (include_str!("static/board.js"), JS),
         "wall.js" => (include_str!("static/wall.js"), JS),
+        "raise.js" => (include_str!("static/raise.js"), JS),
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     (
