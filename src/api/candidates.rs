@@ -93,7 +93,17 @@ pub async fn candidates(
     Path(id): Path<String>,
 ) -> Result<Json<Candidates>, ApiError> {
     let (iid, _) = visible(&st, &caller, &id).await?;
-    let sels: Vec<(String, Selection)> = st.ctx.store.selections(&iid).await?;
+    of(&st, &caller, &iid).await.map(Json)
+}
+
+/// Who was considered for an incident the caller can see, names masked per role (the API's
+/// answer and the command centre's candidates page).
+pub async fn of(
+    st: &AppState,
+    caller: &Caller,
+    iid: &crate::domain::incident::IncidentId,
+) -> Result<Candidates, ApiError> {
+    let sels: Vec<(String, Selection)> = st.ctx.store.selections(iid).await?;
     let mut vids: Vec<String> = Vec::new();
     for (_, s) in &sels {
         vids.extend(s.candidates.iter().map(|c| c.volunteer_id.clone()));
@@ -107,7 +117,7 @@ pub async fn candidates(
         .zip(st.ctx.store.volunteer_contacts(&vids).await?)
         .map(|(v, (n, _))| (v, n.unwrap_or_default()))
         .collect();
-    let states = st.ctx.store.called_states(&iid).await?;
+    let states = st.ctx.store.called_states(iid).await?;
     let show = |v: &str| {
         let n = names.get(v).cloned().unwrap_or_default();
         if caller.role == Role::Viewer {
@@ -154,8 +164,8 @@ pub async fn candidates(
             }
         })
         .collect();
-    Ok(Json(Candidates {
+    Ok(Candidates {
         incident: iid.to_string(),
         requirements,
-    }))
+    })
 }

@@ -339,3 +339,49 @@ pub async fn feed(
     )
         .into_response())
 }
+
+/// Who is on call in a team now, and the next hand-off: when that changes and who is on call
+/// from then (the command centre's team page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    /// The team has a roster (without one every member is on call).
+    pub has_roster: bool,
+    /// Volunteer ids on call at the instant asked.
+    pub now: Vec<String>,
+    /// The next change within a fortnight, and who is on call from then.
+    pub next: Option<(Timestamp, Vec<String>)>,
+}
+
+/// The [`Watch`] of team `team` at `t`.
+pub async fn watch(st: &AppState, team: &str, t: Timestamp) -> Result<Watch, ApiError> {
+    let ids = [team.to_string()];
+    let roster = st
+        .ctx
+        .rosters
+        .get(&st.ctx.store, &ids)
+        .await?
+        .into_iter()
+        .next()
+        .flatten();
+    let Some(r) = roster else {
+        return Ok(Watch {
+            has_roster: false,
+            now: st.ctx.store.team_member_ids(team).await?,
+            next: None,
+        });
+    };
+    let ids_at =
+        |at| -> Vec<String> { r.on_call_at(at).into_iter().map(|o| o.volunteer).collect() };
+    let horizon = t + jiff::SignedDuration::from_hours(14 * 24);
+    let shifts = r.shifts(t, horizon, 400);
+    let next_at = shifts
+        .iter()
+        .flat_map(|s| [s.start, s.end])
+        .filter(|b| *b > t && *b < horizon)
+        .min();
+    Ok(Watch {
+        has_roster: true,
+        now: ids_at(t),
+        next: next_at.map(|at| (at, ids_at(at))),
+    })
+}

@@ -95,7 +95,7 @@ pub async fn names(
 }
 
 /// Loads a team in the caller's scope (404 otherwise).
-pub(super) async fn load(st: &AppState, caller: &Caller, id: &str) -> Result<Team, ApiError> {
+pub async fn load(st: &AppState, caller: &Caller, id: &str) -> Result<Team, ApiError> {
     match st.ctx.store.team(id).await? {
         Some(t) if st.ctx.seed.regions.contains(&caller.scope, &t.region) => Ok(t),
         _ => Err(ApiError::NotFound(format!("no team {id} in your scope"))),
@@ -138,18 +138,45 @@ pub async fn list(
     caller: Caller,
     Query(f): Query<TeamFilter>,
 ) -> Result<Json<TeamList>, ApiError> {
-    let teams = st
-        .ctx
-        .store
-        .all_teams()
+    let teams = in_scope(&st, &caller)
         .await?
         .iter()
-        .filter(|t| st.ctx.seed.regions.contains(&caller.scope, &t.region))
         .filter(|t| f.region.as_deref().is_none_or(|r| t.region.as_str() == r))
         .filter(|t| f.kind.as_deref().is_none_or(|k| t.kind == k))
         .map(|t| team_view(&st, t, None))
         .collect();
     Ok(Json(TeamList { teams }))
+}
+
+/// The teams of the caller's scope.
+pub async fn in_scope(st: &AppState, caller: &Caller) -> Result<Vec<Team>, ApiError> {
+    let mut teams: Vec<Team> = st
+        .ctx
+        .store
+        .all_teams()
+        .await?
+        .into_iter()
+        .filter(|t| st.ctx.seed.regions.contains(&caller.scope, &t.region))
+        .collect();
+    teams.sort_by(|a, b| (&a.region, &a.kind, &a.id).cmp(&(&b.region, &b.kind, &b.id)));
+    Ok(teams)
+}
+
+/// A team's members' records (the caller masks what its role may not see).
+pub async fn members(
+    st: &AppState,
+    team: &str,
+) -> Result<Vec<crate::domain::volunteer::Volunteer>, ApiError> {
+    let ids = st.ctx.store.team_member_ids(team).await?;
+    Ok(st
+        .ctx
+        .store
+        .volunteers(&ids)
+        .await?
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.volunteer)
+        .collect())
 }
 
 /// A team with its members (names masked for roles that may not see them) and iCal feed.
@@ -165,13 +192,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<TeamView>, ApiError> {
     let t = load(&st, &caller, &id).await?;
-    let ids = st.ctx.store.team_member_ids(&id).await?;
-    let vols = st.ctx.store.volunteers(&ids).await?;
     let personal = caller.role.may_see_personal_data();
-    let members: Vec<Member> = vols
+    let members: Vec<Member> = members(&st, &id)
+        .await?
         .into_iter()
-        .flatten()
-        .filter_map(|s| s.volunteer)
         .map(|v| Member {
             name: if personal {
                 v.name.clone()

@@ -359,6 +359,16 @@ pub async fn import(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let bytes = raw.map_err(super::error::body_rejection)?;
+    import_by(&st, &caller, &bytes).await.map(Json)
+}
+
+/// Imports a registry file for a coordinator: the report, or 422 when the file is empty or
+/// its header names no volunteer's columns (the API's import and the command centre's upload).
+pub async fn import_by(
+    st: &AppState,
+    caller: &Caller,
+    bytes: &[u8],
+) -> Result<crate::import::Report, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::Malformed(vec![FieldError::new(
             "body",
@@ -376,7 +386,7 @@ pub async fn import(
         Box::new(move |r| tree.regions.contains(&scope, r)),
     );
     let report =
-        crate::import::import(&st.ctx.store, &bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;
+        crate::import::import(&st.ctx.store, bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;
     tracing::info!(by = %caller.name, rows = report.rows, created = report.created, updated = report.updated, rejected = report.rejected.len(), "registry import");
     // A file whose header names no volunteer's columns imported nothing: that is the file's
     // fault as a whole, said as a 422 with each missing column.
@@ -389,5 +399,5 @@ pub async fn import(
                 .collect(),
         ));
     }
-    Ok(Json(report))
+    Ok(report)
 }

@@ -194,3 +194,114 @@ pub async fn details(
         b,
     }))
 }
+
+/// One step's candidates in words.
+pub struct StepRows {
+    /// The requirement's team kind by name, the step (1-based) and its tier.
+    pub heading: String,
+    /// The teams searched, by name.
+    pub teams: String,
+    /// (name, team, via, channel, state) of each one called.
+    pub called: Vec<[String; 5]>,
+    /// (name, team, reason in words) of each one left out.
+    pub excluded: Vec<[String; 3]>,
+}
+
+#[derive(Template)]
+#[template(path = "candidates.html", config = "src/web/askama.toml")]
+struct CandidatesPage {
+    who: Option<Who>,
+    lang: Lang,
+    id: String,
+    title: String,
+    steps: Vec<StepRows>,
+}
+
+/// `GET /incidents/{id}/candidates`: per requirement and step, who was called and who was
+/// left out and why — the API's candidates, names masked per role.
+pub async fn candidates(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let lang = signed.lang;
+    let (iid, v) = visible(&st, &signed.caller, &id).await?;
+    let c = crate::api::candidates::of(&st, &signed.caller, &iid).await?;
+    let mut team_ids: Vec<String> = c
+        .requirements
+        .iter()
+        .flat_map(|s| s.teams.clone())
+        .collect();
+    team_ids.sort();
+    team_ids.dedup();
+    let names = crate::api::teams::names(&st, &team_ids).await?;
+    let team = |t: &str| {
+        names
+            .get(t)
+            .map(|n| n.0.clone())
+            .unwrap_or_else(|| t.to_string())
+    };
+    let kind_of = |req: &str| {
+        let k = v
+            .requirements
+            .iter()
+            .find(|r| r.id == req)
+            .map(|r| r.team_kind.as_str())
+            .unwrap_or(req);
+        st.ctx
+            .seed
+            .templates
+            .words(
+                lang.locale(),
+                &MessageVars {
+                    team_kind: k,
+                    ..Default::default()
+                },
+            )
+            .team_kind
+    };
+    let steps = c
+        .requirements
+        .iter()
+        .map(|s| StepRows {
+            heading: format!(
+                "{} · {} {} · {}",
+                kind_of(&s.requirement_id),
+                lang.t("梯次", "step"),
+                s.step + 1,
+                super::board_view::tier_words(Some(s.tier), lang)
+            ),
+            teams: s
+                .teams
+                .iter()
+                .map(|t| team(t))
+                .collect::<Vec<_>>()
+                .join(", "),
+            called: s
+                .called
+                .iter()
+                .map(|x| {
+                    [
+                        x.volunteer_name.clone(),
+                        team(&x.team),
+                        x.via.clone(),
+                        x.channel.clone(),
+                        super::board_view::state_words(x.state, lang).to_string(),
+                    ]
+                })
+                .collect(),
+            excluded: s
+                .excluded
+                .iter()
+                .map(|x| [x.volunteer_name.clone(), team(&x.team), x.detail.clone()])
+                .collect(),
+        })
+        .collect();
+    Ok(html(&CandidatesPage {
+        who: Some(signed.who(&st)),
+        lang,
+        id: iid.to_string(),
+        title: v.title.clone(),
+        steps,
+    }))
+}

@@ -16,11 +16,12 @@ pub mod incidents;
 pub mod lang;
 pub mod raise;
 pub mod session;
+pub mod teams;
 
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use axum::Router;
-use axum::extract::{Path, Request};
+use axum::extract::{DefaultBodyLimit, Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,13 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/details", get(board::details))
         .route("/incidents/{id}/level", post(board::upgrade))
         .route("/incidents/{id}/stand-down", post(board::stand_down))
+        .route("/incidents/{id}/candidates", get(board::candidates))
+        .route("/teams", get(teams::list))
+        .route(
+            "/teams/import",
+            post(teams::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
+        .route("/teams/{id}", get(teams::show))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/{file}", get(asset))
