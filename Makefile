@@ -2,7 +2,7 @@
 #   make run    muster on the demo city, with the simulator answering as volunteers
 #   make test   every test (each test starts its own redis-server), fmt and clippy, and
 #               schemathesis against the real binary (a pinned venv under target/)
-.PHONY: run test redis-server build lint bench docker-context
+.PHONY: run test redis-server browser build lint bench docker-context
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -17,7 +17,7 @@ run: redis-server build
 build:
 	$(CARGO) build --release
 
-test: redis-server lint docker-context
+test: redis-server browser lint docker-context
 	$(CARGO) test --all-targets
 	./tests/schemathesis.sh
 
@@ -44,6 +44,17 @@ bench: redis-server
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The command centre's browser tests drive Debian's headless Chromium through chromedriver;
+# fonts-noto-cjk draws the Chinese (without it, boxes). Installed from the OS packages if missing.
+browser:
+	@if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
+	    || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  echo "chromium, chromium-driver or fonts-noto-cjk missing: installing them from the OS packages"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	  command -v chromedriver >/dev/null 2>&1 || { echo "could not install chromium-driver"; exit 1; }; \
+	fi
 
 # muster runs its own redis-server (tests too); install it from the OS packages if missing.
 redis-server:

@@ -192,13 +192,19 @@ fn esc(s: &str) -> String {
 }
 
 fn page(title: &str, body: &str) -> String {
+    page_in("zh-CN", title, body)
+}
+
+/// The page in the volunteer's locale (its `lang`, so a screen reader speaks it right).
+fn page_in(locale: &str, title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{}</title><style>body{{font-family:sans-serif;max-width:32rem;margin:1rem auto;\
          padding:0 1rem}}button{{font-size:1.2rem;padding:.8rem;margin:.3rem 0;width:100%}}\
          .ok{{background:#1a7f37;color:#fff}}.no{{background:#eee}}</style></head>\
          <body>{}</body></html>",
+        esc(locale),
         esc(title),
         body
     )
@@ -251,13 +257,34 @@ async fn render(st: &AppState, token: &str, t: AckToken, result: Option<String>)
     } else {
         StatusCode::OK
     };
+    // Where to go: the location as command staff gave it (text, or each value of an object).
+    let place = match &inc.location {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Object(m)) => m
+            .values()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"where\">{}: <strong>{}</strong></p>",
+            esc(&tx("where")),
+            esc(&place)
+        )
+    };
     let body = format!(
-        "<h2>{}</h2><p>{}</p>{}{}<hr>{}",
+        "<h2>{}</h2><p>{}</p>{}{}{}<hr>{}",
         esc(&tx("heading")),
         esc(&msg),
+        place,
         status_line(result, state, &tx),
         buttons(token, state, &tx),
         away_form(token, &tx)
     );
-    (status, Html(page(&inc.title, &body))).into_response()
+    (status, Html(page_in(&locale, &inc.title, &body))).into_response()
 }
