@@ -40,6 +40,7 @@ bench: redis-server
 	$(CARGO) bench --bench registry
 	$(CARGO) bench --bench fanout
 	$(CARGO) bench --bench sms_sim
+	$(CARGO) bench --bench board
 
 lint:
 	$(CARGO) fmt --check

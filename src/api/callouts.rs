@@ -119,6 +119,17 @@ pub async fn callouts(
         .map(Json)
 }
 
+/// The callout fields the API's listing reads.
+pub const LISTED: &[&str] = &[
+    "v", "r", "tm", "tier", "step", "ch", "st", "ca", "na", "aa", "da", "ra", "wa", "pa", "sa",
+    "was", "err", "dl", "dl_at",
+];
+
+/// The callout fields a board reads of every callout: what its counts, rows and sorting use.
+pub const BOARD: &[&str] = &[
+    "v", "r", "tm", "tier", "ch", "st", "was", "na", "aa", "da", "ra", "ca", "dl", "err",
+];
+
 /// A page of an incident's callouts as `caller` may see them (names and phones masked per
 /// role): what the API answers and the command centre's board shows.
 pub async fn page(
@@ -128,51 +139,56 @@ pub async fn page(
     offset: u32,
     limit: u32,
 ) -> Result<CalloutPage, ApiError> {
+    page_of(st, caller, iid, offset, limit, true, LISTED).await
+}
+
+/// [`page`] with only `fields` read ([`LISTED`], or [`BOARD`]: absent ones are `None`), names
+/// and phones left empty unless `named` (a board of 10,000 callouts names only the rows it
+/// shows: [`contacts`]).
+pub async fn page_of(
+    st: &AppState,
+    caller: &Caller,
+    iid: &IncidentId,
+    offset: u32,
+    limit: u32,
+    named: bool,
+    fields: &'static [&'static str],
+) -> Result<CalloutPage, ApiError> {
     let total = st.ctx.store.callout_count(iid).await?;
     let first = offset.saturating_add(1);
     let last = (offset.saturating_add(limit)).min(total);
-    let recs = st.ctx.store.callouts(iid, first, last).await?;
-    let vids: Vec<String> = recs.iter().map(|r| r.get("v").to_string()).collect();
-    let contacts = st.ctx.store.volunteer_contacts(&vids).await?;
-    let full = caller.role.may_see_personal_data();
-    let names_ok = caller.role != crate::domain::access::Role::Viewer;
+    let recs = st.ctx.store.callout_rows(iid, first, last, fields).await?;
+    let contacts = if named {
+        let vids: Vec<String> = recs.iter().map(|r| r.get("v").to_string()).collect();
+        contacts(st, caller, &vids).await?
+    } else {
+        vec![(String::new(), String::new()); recs.len()]
+    };
     let callouts = recs
-        .iter()
+        .into_iter()
         .zip(contacts)
-        .map(|(r, (name, phone))| {
-            let name = name.unwrap_or_default();
-            let phone = phone.unwrap_or_default();
-            CalloutView {
-                id: format!("{iid}.{}", r.n),
-                volunteer_id: r.get("v").to_string(),
-                volunteer_name: if full || names_ok {
-                    name
-                } else {
-                    mask_name(&name)
-                },
-                phone: if full || phone.is_empty() {
-                    phone
-                } else {
-                    mask_phone(&phone)
-                },
-                requirement_id: r.get("r").to_string(),
-                team_id: r.fields.get("tm").cloned(),
-                tier: Tier::parse(r.get("tier")),
-                step: r.get("step").parse::<u32>().unwrap_or(0),
-                channel: r.get("ch").to_string(),
-                state: CalloutState::parse(r.get("st")),
-                created_at: r.time("ca"),
-                notified_at: r.time("na"),
-                answered_at: r.time("aa").or_else(|| r.time("da")),
-                arrived_at: r.time("ra"),
-                withdrawn_at: r.time("wa"),
-                promoted_at: r.time("pa"),
-                stood_down_at: r.time("sa"),
-                stood_down_from: CalloutState::parse(r.get("was")),
-                delivery_error: r.fields.get("err").cloned(),
-                sms_delivery: r.fields.get("dl").cloned(),
-                sms_delivery_at: r.time("dl_at"),
-            }
+        .map(|(mut r, (name, phone))| CalloutView {
+            id: format!("{iid}.{}", r.n),
+            volunteer_name: name,
+            phone,
+            tier: Tier::parse(r.get("tier")),
+            step: r.get("step").parse::<u32>().unwrap_or(0),
+            state: CalloutState::parse(r.get("st")),
+            created_at: r.time("ca"),
+            notified_at: r.time("na"),
+            answered_at: r.time("aa").or_else(|| r.time("da")),
+            arrived_at: r.time("ra"),
+            withdrawn_at: r.time("wa"),
+            promoted_at: r.time("pa"),
+            stood_down_at: r.time("sa"),
+            stood_down_from: CalloutState::parse(r.get("was")),
+            sms_delivery_at: r.time("dl_at"),
+            volunteer_id: r.take("v").unwrap_or_default(),
+            requirement_id: r.take("r").unwrap_or_default(),
+            team_id: r.take("tm"),
+            channel: r.take("ch").unwrap_or_default(),
+            delivery_error: r.take("err"),
+            sms_delivery: r.take("dl"),
         })
         .collect();
     Ok(CalloutPage {
@@ -181,4 +197,38 @@ pub async fn page(
         offset,
         limit,
     })
+}
+
+/// Names and phones of volunteers, in order, as `caller` may see them: full for registry
+/// staff; names but masked phones for commanders; both masked for viewers.
+pub async fn contacts(
+    st: &AppState,
+    caller: &Caller,
+    vids: &[String],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let full = caller.role.may_see_personal_data();
+    let names_ok = caller.role != crate::domain::access::Role::Viewer;
+    Ok(st
+        .ctx
+        .store
+        .volunteer_contacts(vids)
+        .await?
+        .into_iter()
+        .map(|(name, phone)| {
+            let name = name.unwrap_or_default();
+            let phone = phone.unwrap_or_default();
+            (
+                if full || names_ok {
+                    name
+                } else {
+                    mask_name(&name)
+                },
+                if full || phone.is_empty() {
+                    phone
+                } else {
+                    mask_phone(&phone)
+                },
+            )
+        })
+        .collect())
 }

@@ -135,6 +135,38 @@ impl CalloutRecord {
     }
 }
 
+/// A callout as a listing reads it: some of its fields, by name.
+#[derive(Debug, Clone)]
+pub struct CalloutRow {
+    /// Number within the incident.
+    pub n: u32,
+    fields: &'static [&'static str],
+    vals: Vec<Option<String>>,
+}
+
+impl CalloutRow {
+    fn at(&self, k: &str) -> Option<usize> {
+        self.fields.iter().position(|f| *f == k)
+    }
+
+    /// A field or "" (also for a field not read).
+    pub fn get(&self, k: &str) -> &str {
+        self.at(k)
+            .and_then(|i| self.vals[i].as_deref())
+            .unwrap_or("")
+    }
+
+    /// A field, moved out.
+    pub fn take(&mut self, k: &str) -> Option<String> {
+        self.at(k).and_then(|i| self.vals[i].take())
+    }
+
+    /// A timestamp field as RFC 3339.
+    pub fn time(&self, k: &str) -> Option<String> {
+        self.get(k).parse::<Millis>().ok().map(rfc3339)
+    }
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
@@ -434,6 +466,36 @@ impl Store {
             .zip(maps)
             .filter(|(_, m)| !m.is_empty())
             .map(|(n, fields)| CalloutRecord { n, fields })
+            .collect())
+    }
+
+    /// Callouts `first..=last` of an incident with only the `fields` a listing shows: one
+    /// `HMGET` each, pipelined (a callout with none of them is left out). A board of 10,000
+    /// callouts reads half the values `HGETALL` would answer, and parses them for less.
+    pub async fn callout_rows(
+        &self,
+        id: &IncidentId,
+        first: u32,
+        last: u32,
+        fields: &'static [&'static str],
+    ) -> Result<Vec<CalloutRow>> {
+        if last < first {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
+        let rows: Vec<Vec<Option<String>>> = retrying(|| {
+            let mut c = self.conn();
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.cmd("HMGET").arg(k).arg(fields);
+            }
+            async move { p.query_async(&mut c).await }
+        })
+        .await?;
+        Ok((first..=last)
+            .zip(rows)
+            .filter(|(_, vals)| vals.iter().any(Option::is_some))
+            .map(|(n, vals)| CalloutRow { n, fields, vals })
             .collect())
     }
 

@@ -10,7 +10,7 @@ use super::lang::Lang;
 use super::session::{Signed, Who};
 use super::{PageError, html};
 use crate::api::AppState;
-use crate::api::callouts::page;
+use crate::api::callouts::{BOARD, contacts, page_of};
 use crate::api::error::ApiError;
 use crate::api::incidents::visible;
 use crate::domain::incident::Level;
@@ -137,9 +137,16 @@ async fn load(
     id: &str,
     rows: Rows,
 ) -> Result<(String, crate::store::incidents::IncidentView, Board), PageError> {
+    let t0 = std::time::Instant::now();
     let (iid, v) = visible(st, &signed.caller, id).await?;
-    let callouts = page(st, &signed.caller, &iid, 0, u32::MAX).await?.callouts;
+    // Names are read for the rows shown only, unless they are sorted by name.
+    let named = rows.sort == "name";
+    let callouts = page_of(st, &signed.caller, &iid, 0, u32::MAX, named, BOARD)
+        .await?
+        .callouts;
+    let t_callouts = t0.elapsed();
     let events = crate::api::timeline::events(st, &iid).await?.events;
+    let t_events = t0.elapsed();
     let mut team_ids: Vec<String> = callouts.iter().filter_map(|c| c.team_id.clone()).collect();
     team_ids.sort();
     team_ids.dedup();
@@ -149,13 +156,34 @@ async fn load(
         events: &events,
         teams: &teams,
     };
-    let b = board(
+    let mut b = board(
         &st.ctx.seed,
         &v,
         &inputs,
         rows,
         st.ctx.clock.now_ms(),
         signed.lang,
+    );
+    let t_board = t0.elapsed();
+    if !named {
+        let ids: Vec<String> = b
+            .responders
+            .iter()
+            .map(|r| r.volunteer_id.clone())
+            .collect();
+        let names = contacts(st, &signed.caller, &ids).await?;
+        for (r, (name, _)) in b.responders.iter_mut().zip(names) {
+            r.name = name;
+        }
+    }
+    tracing::debug!(
+        incident = %iid,
+        callouts = callouts.len(),
+        callouts_ms = t_callouts.as_secs_f64() * 1e3,
+        events_ms = (t_events - t_callouts).as_secs_f64() * 1e3,
+        build_ms = (t_board - t_events).as_secs_f64() * 1e3,
+        names_ms = (t0.elapsed() - t_board).as_secs_f64() * 1e3,
+        "board loaded"
     );
     Ok((iid.to_string(), v, b))
 }

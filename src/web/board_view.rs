@@ -15,8 +15,8 @@ use crate::store::incidents::IncidentView;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// The most responders a board lists (the counts cover everyone).
-pub const MAX_ROWS: usize = 2000;
+/// Responders a board lists per page (the counts cover everyone).
+pub const MAX_ROWS: usize = 500;
 /// The most timeline lines a board shows (the newest).
 pub const MAX_MOMENTS: usize = 300;
 
@@ -41,10 +41,27 @@ pub struct Board {
     pub total: usize,
     /// Callouts the responders' filter keeps.
     pub matching: usize,
-    /// The first [`MAX_ROWS`] of those, in the order asked.
+    /// The page asked of those ([`MAX_ROWS`] a page), in the order asked.
     pub responders: Vec<Responder>,
     /// How the responders are sorted and filtered.
     pub rows: Rows,
+}
+
+impl Board {
+    /// The number of the first row shown (1-based).
+    pub fn first_row(&self) -> usize {
+        self.rows.page * MAX_ROWS + 1
+    }
+
+    /// The number of the last row shown.
+    pub fn last_row(&self) -> usize {
+        self.rows.page * MAX_ROWS + self.responders.len()
+    }
+
+    /// More rows after these.
+    pub fn has_next(&self) -> bool {
+        self.last_row() < self.matching
+    }
 }
 
 /// One requirement's progress.
@@ -140,6 +157,8 @@ pub struct Moment {
 /// One responder row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Responder {
+    /// The volunteer (the board names only the rows it shows).
+    pub volunteer_id: String,
     /// Name (masked per role).
     pub name: String,
     /// The team kind they were called for, by name.
@@ -173,6 +192,9 @@ pub struct Rows {
     /// `open` (not answered), `accepted`, `declined`, or everyone.
     #[serde(default)]
     pub only: String,
+    /// The page of rows (0 = the first [`MAX_ROWS`]).
+    #[serde(default)]
+    pub page: usize,
 }
 
 impl Rows {
@@ -186,24 +208,37 @@ impl Rows {
         }
     }
 
-    /// The board's link with this sort (the filter kept).
+    /// The board's link with this sort (the filter kept, the first page).
     pub fn sort_link(&self, sort: &str) -> String {
-        query(sort, &self.only)
+        query(sort, &self.only, 0)
     }
 
-    /// The board's link with this filter (the sort kept).
+    /// The board's link with this filter (the sort kept, the first page).
     pub fn only_link(&self, only: &str) -> String {
-        query(&self.sort, only)
+        query(&self.sort, only, 0)
+    }
+
+    /// The board's link to another page of rows (sort and filter kept).
+    pub fn page_link(&self, page: usize) -> String {
+        query(&self.sort, &self.only, page)
+    }
+
+    /// The same rows again (the live details' address).
+    pub fn same(&self) -> String {
+        query(&self.sort, &self.only, self.page)
     }
 }
 
-fn query(sort: &str, only: &str) -> String {
+fn query(sort: &str, only: &str, page: usize) -> String {
     let mut q = Vec::new();
     if !sort.is_empty() && sort != "called" {
         q.push(format!("sort={sort}"));
     }
     if !only.is_empty() {
         q.push(format!("only={only}"));
+    }
+    if page > 0 {
+        q.push(format!("page={page}"));
     }
     if q.is_empty() {
         "?".into()
@@ -418,10 +453,12 @@ pub fn board(
     sort_rows(&mut picked, &rows.sort, &|c| team_name(&c.team_id).0);
     let responders = picked
         .into_iter()
+        .skip(rows.page.saturating_mul(MAX_ROWS))
         .take(MAX_ROWS)
         .map(|c| {
             use CalloutState::*;
             Responder {
+                volunteer_id: c.volunteer_id.clone(),
                 name: c.volunteer_name.clone(),
                 requirement: req_name(&c.requirement_id),
                 team: team_name(&c.team_id).0,

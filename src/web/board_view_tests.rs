@@ -255,6 +255,7 @@ fn responders_sort_and_filter_as_asked() {
         Rows {
             sort: String::new(),
             only: "open".into(),
+            ..Default::default()
         },
         Lang::Zh,
     );
@@ -264,7 +265,7 @@ fn responders_sort_and_filter_as_asked() {
     let by_state = build(
         Rows {
             sort: "state".into(),
-            only: String::new(),
+            ..Default::default()
         },
         Lang::Zh,
     );
@@ -278,7 +279,7 @@ fn responders_sort_and_filter_as_asked() {
     let answered = build(
         Rows {
             sort: "answered".into(),
-            only: String::new(),
+            ..Default::default()
         },
         Lang::Zh,
     );
@@ -286,6 +287,20 @@ fn responders_sort_and_filter_as_asked() {
     assert_eq!(answered.responders[0].team, "西湖区救援队");
     assert_eq!(by_state.rows.sort_link("name"), "?sort=name#responders");
     assert_eq!(open.rows.sort_link("called"), "?only=open#responders");
+    assert_eq!(open.rows.page_link(2), "?only=open&page=2#responders");
+    assert_eq!(
+        (open.first_row(), open.last_row(), open.has_next()),
+        (1, 2, false)
+    );
+    let past = build(
+        Rows {
+            page: 1,
+            ..Default::default()
+        },
+        Lang::Zh,
+    );
+    assert!(past.responders.is_empty(), "six rows fit the first page");
+    assert_eq!(past.matching, 6);
 }
 
 #[test]

@@ -75,10 +75,16 @@ async fn asset(Path(file): Path<String>) -> Response {
 }
 
 /// Pages are never cached (they show who is signed in), cannot be framed, load nothing but
-/// muster's own files, and run no inline script.
+/// muster's own files, and run no inline script. Each says how long the server took
+/// (`Server-Timing: app;dur=MS`), which `make bench` reads.
 async fn page_headers(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
     let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={took:.1}")) {
+        h.insert("server-timing", v);
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
