@@ -618,3 +618,42 @@ async fn a_volunteer_accepts_on_a_phone_without_javascript() {
     b.shot("volunteer-accepted").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_follows_the_scope_and_comes_back_after_an_outage() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_r, _rx, app) = app().await;
+    let proxy = Cuttable::start(app.addr).await;
+    let base = format!("http://{}", proxy.addr);
+    let dir = temp_dir("browser-wall");
+    let b = Browser::open(&dir, 1920, 1080, true).await;
+    b.sign_in(&base, "demo-county-commander").await;
+    b.go(&format!("{base}/wall")).await;
+    assert!(!b.has("form").await, "no controls on the wall");
+    assert!(b.text("main").await.contains("暂无进行中的事件"));
+    // muster goes away: the wall says so and keeps trying.
+    proxy.cut();
+    b.until("#live", "the wall shows the outage", |t| t.contains("中断"))
+        .await;
+    b.shot("away").await;
+    // Meanwhile an incident is raised; when muster is back the wall shows it by itself.
+    let (s, inc) = app
+        .raise(
+            "demo-admin",
+            json!({"kind": "flood", "level": 2, "region": "990101001", "title": "大屏恢复测试"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inc}");
+    proxy.restore();
+    b.until("main", "the wall shows the new incident", |t| {
+        t.contains("大屏恢复测试")
+    })
+    .await;
+    b.until("#live", "live again", |t| t.contains("实时")).await;
+    assert!(
+        b.text("main").await.contains("橙色"),
+        "level Ⅱ's colour in words"
+    );
+    b.shot("back").await;
+    b.close().await;
+}
