@@ -17,27 +17,9 @@ use axum::Router;
 use axum::routing::post;
 use muster::redis_server::EmbeddedRedis;
 use serde_json::Value;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn seed(dir: &Path, receiver: &str, n: usize) -> PathBuf {
-    let seed = common::demo_seed(dir, &["regions.toml", "tokens.toml"]);
-    std::fs::write(
-        seed.join("teams.toml"),
-        "[[team]]\nid = \"big\"\nname = \"滨江街道救援队\"\nkind = \"rescue\"\nregion = \"990101001\"\n",
-    )
-    .unwrap();
-    let mut csv = String::from(
-        "id,name,phone,locale,webhook,teams,home_region,status,insurance_valid_until,qualifications\n",
-    );
-    for i in 0..n {
-        writeln!(csv, "b{i},志愿者{i},+86150{i:08},zh-CN,{receiver}/hooks/b{i},big,990101001,active,2099-12-31,water_rescue:2099-12-31").unwrap();
-    }
-    std::fs::write(seed.join("volunteers.csv"), csv).unwrap();
-    seed
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -139,7 +121,7 @@ async fn run(n: usize, viewers: usize) -> Figures {
     let receiver = format!("http://{}", listener.local_addr().unwrap());
     let rx = Router::new().route("/hooks/{v}", post(|| async { "ok" }));
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
-    let seed_dir = seed(&dir, &receiver, n);
+    let seed_dir = common::big_team_seed(&dir, &receiver, n, "滨江街道救援队");
     let mut redis = EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
         .await
         .unwrap();

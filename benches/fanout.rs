@@ -17,8 +17,6 @@ use muster::app::{App, Role};
 use muster::clock::SystemClock;
 use muster::config::Config;
 use muster::redis_server::EmbeddedRedis;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,23 +31,6 @@ async fn hook(State(n): State<Arc<AtomicUsize>>) -> &'static str {
     "ok"
 }
 
-fn seed(dir: &Path, receiver: &str, n: usize) -> PathBuf {
-    let seed = common::demo_seed(dir, &["regions.toml", "tokens.toml"]);
-    std::fs::write(
-        seed.join("teams.toml"),
-        "[[team]]\nid = \"big\"\nname = \"big\"\nkind = \"rescue\"\nregion = \"990101001\"\n",
-    )
-    .unwrap();
-    let mut csv = String::from(
-        "id,name,phone,locale,webhook,teams,home_region,status,insurance_valid_until,qualifications\n",
-    );
-    for i in 0..n {
-        writeln!(csv, "b{i},志愿者{i},+86150{i:08},zh-CN,{receiver}/hooks/b{i},big,990101001,active,2099-12-31,water_rescue:2099-12-31").unwrap();
-    }
-    std::fs::write(seed.join("volunteers.csv"), csv).unwrap();
-    seed
-}
-
 async fn fan_out(n: usize) -> f64 {
     let dir = std::env::temp_dir().join(format!("muster-fanout-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -60,7 +41,7 @@ async fn fan_out(n: usize) -> f64 {
         .route("/hooks/{v}", post(hook))
         .with_state(got.clone());
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
-    let seed_dir = seed(&dir, &receiver, n);
+    let seed_dir = common::big_team_seed(&dir, &receiver, n, "big");
     let mut redis = EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
         .await
         .unwrap();

@@ -19,3 +19,24 @@ pub fn demo_seed(dir: &Path, files: &[&str]) -> PathBuf {
     }
     seed
 }
+
+/// A seed of the demo city's regions and tokens with one township rescue team (`big`, in
+/// 990101001, no roster: all on call) of `n` members, each with a webhook on `receiver`.
+#[allow(dead_code)] // the fan-out and board benchmarks use it; every benchmark compiles this
+pub fn big_team_seed(dir: &Path, receiver: &str, n: usize, team_name: &str) -> PathBuf {
+    use std::fmt::Write as _;
+    let seed = demo_seed(dir, &["regions.toml", "tokens.toml"]);
+    std::fs::write(
+        seed.join("teams.toml"),
+        format!("[[team]]\nid = \"big\"\nname = \"{team_name}\"\nkind = \"rescue\"\nregion = \"990101001\"\n"),
+    )
+    .unwrap();
+    let mut csv = String::from(
+        "id,name,phone,locale,webhook,teams,home_region,status,insurance_valid_until,qualifications\n",
+    );
+    for i in 0..n {
+        writeln!(csv, "b{i},志愿者{i},+86150{i:08},zh-CN,{receiver}/hooks/b{i},big,990101001,active,2099-12-31,water_rescue:2099-12-31").unwrap();
+    }
+    std::fs::write(seed.join("volunteers.csv"), csv).unwrap();
+    seed
+}

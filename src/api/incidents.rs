@@ -306,13 +306,14 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let wanted: Option<Vec<Status>> = match q.status.as_deref().map(str::trim) {
+    // Read exactly as the document's pattern says: " mustering" or a lone space is refused.
+    let wanted: Option<Vec<Status>> = match q.status.as_deref() {
         None | Some("") => Some(vec![Status::Mustering, Status::Filled, Status::Short]),
         Some("all") => None,
         Some(s) => {
             let mut out = Vec::new();
             for part in s.split(',') {
-                out.push(Status::parse(part.trim()).ok_or_else(|| {
+                out.push(Status::parse(part).ok_or_else(|| {
                     ApiError::invalid(
                         "status",
                         format!("unknown status `{part}`; use mustering, filled, short, stood_down, closed or all"),

@@ -276,17 +276,7 @@ pub async fn candidates(
             .find(|r| r.id == req)
             .map(|r| r.team_kind.as_str())
             .unwrap_or(req);
-        st.ctx
-            .seed
-            .templates
-            .words(
-                lang.locale(),
-                &MessageVars {
-                    team_kind: k,
-                    ..Default::default()
-                },
-            )
-            .team_kind
+        super::lang::team_kind(&st.ctx.seed, lang, k)
     };
     let steps = c
         .requirements

@@ -363,17 +363,7 @@ pub fn board(
     now_ms: i64,
     lang: Lang,
 ) -> Board {
-    let team_kind = |k: &str| {
-        seed.templates
-            .words(
-                lang.locale(),
-                &MessageVars {
-                    team_kind: k,
-                    ..Default::default()
-                },
-            )
-            .team_kind
-    };
+    let team_kind = |k: &str| super::lang::team_kind(seed, lang, k);
     let req_names: HashMap<&str, String> = v
         .requirements
         .iter()

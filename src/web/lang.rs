@@ -63,6 +63,19 @@ impl Lang {
     }
 }
 
+/// A team kind (`rescue`) by name in the page's language (救援), from the message templates.
+pub fn team_kind(seed: &crate::seed::Seed, lang: Lang, kind: &str) -> String {
+    seed.templates
+        .words(
+            lang.locale(),
+            &crate::domain::template::MessageVars {
+                team_kind: kind,
+                ..Default::default()
+            },
+        )
+        .team_kind
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = Infallible;
 

@@ -61,17 +61,7 @@ pub struct Preview {
 
 /// The plan in words.
 pub fn preview(seed: &Seed, plan: &Plan, lang: Lang) -> Preview {
-    let team_kind = |k: &str| {
-        seed.templates
-            .words(
-                lang.locale(),
-                &MessageVars {
-                    team_kind: k,
-                    ..Default::default()
-                },
-            )
-            .team_kind
-    };
+    let team_kind = |k: &str| super::lang::team_kind(seed, lang, k);
     Preview {
         plan: format!("{} ({})", plan.name, plan.id),
         requirements: plan

@@ -10,7 +10,6 @@ use super::{PageError, html};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::domain::access::Team;
-use crate::domain::template::MessageVars;
 use crate::domain::volunteer::{Volunteer, VolunteerStatus, mask_name};
 use crate::import::Report;
 use askama::Template;
@@ -100,18 +99,7 @@ fn row(st: &AppState, t: &Team, members: usize, l: Lang) -> TeamRow {
     TeamRow {
         id: t.id.clone(),
         name: t.name.clone(),
-        kind: st
-            .ctx
-            .seed
-            .templates
-            .words(
-                l.locale(),
-                &MessageVars {
-                    team_kind: &t.kind,
-                    ..Default::default()
-                },
-            )
-            .team_kind,
+        kind: super::lang::team_kind(&st.ctx.seed, l, &t.kind),
         region: st
             .ctx
             .seed
