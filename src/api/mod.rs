@@ -29,6 +29,7 @@ pub mod listener;
 pub mod on_call;
 pub mod openapi;
 pub mod page;
+pub mod report;
 pub mod rosters;
 pub mod sms;
 pub mod teams;
@@ -77,6 +78,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::get))
         .routes(routes!(callouts::callouts))
         .routes(routes!(timeline::timeline))
+        .routes(routes!(report::get))
         .routes(routes!(incidents::stand_down))
         .routes(routes!(level::upgrade))
         .routes(routes!(events::sse))

@@ -15,6 +15,7 @@ pub mod board_view;
 pub mod incidents;
 pub mod lang;
 pub mod raise;
+pub mod report;
 pub mod session;
 pub mod teams;
 
@@ -41,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/level", post(board::upgrade))
         .route("/incidents/{id}/stand-down", post(board::stand_down))
         .route("/incidents/{id}/candidates", get(board::candidates))
+        .route("/incidents/{id}/report", get(report::show))
+        .route("/incidents/{id}/report.csv", get(report::csv))
         .route("/teams", get(teams::list))
         .route(
             "/teams/import",

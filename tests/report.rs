@@ -1,0 +1,195 @@
+//! The after-action report of a drill run on the manual clock against a scripted population:
+//! known answer times, a decline, an arrival; every figure of the report is checked against
+//! the value the script makes, in the API's JSON and CSV and on the command centre's page.
+
+mod common;
+
+use common::*;
+use muster::clock::ManualClock;
+use serde_json::json;
+
+const SEC: i64 = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_drill_gives_exactly_the_expected_report() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let clock = ManualClock::new();
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    let (s, inc) = app
+        .raise(
+            "demo-township-commander",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "演练：东门内涝",
+                   "mode": "drill"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_string();
+    app.idle().await;
+    let rescue: Vec<Received> = rx
+        .delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id.as_str() && r.body["requirement_id"] == "rescue")
+        .collect();
+    assert!(
+        rescue.len() >= 6,
+        "the township's rescuers were called: {}",
+        rescue.len()
+    );
+    // The script: 30 s in, one accepts; 45 s, one declines; 90 s, one accepts; 150 s, one
+    // accepts; 200 s, the first arrives.
+    let script: [(i64, usize, &str); 5] = [
+        (30, 0, "accept"),
+        (45, 1, "decline"),
+        (90, 2, "accept"),
+        (150, 3, "accept"),
+        (200, 0, "arrived"),
+    ];
+    let mut now = 0;
+    for (t, who, answer) in script {
+        clock.advance((t - now) * SEC);
+        now = t;
+        let (s, b) = app.ack(&rescue[who].token(), answer).await;
+        assert_eq!(s, 200, "{answer}: {b}");
+        app.idle().await;
+    }
+    let (s, r) = app
+        .get(&format!("/v1/incidents/{id}/report"), Some("demo-viewer"))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["final"], false);
+    assert_eq!(r["incident"]["mode"], "drill");
+    let q = r["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == "rescue")
+        .unwrap()
+        .clone();
+    let called = q["called"].as_u64().unwrap();
+    assert_eq!(called, rescue.len() as u64);
+    assert_eq!(q["reached"], called, "every webhook answered 2xx");
+    assert_eq!(q["accepted"], 3);
+    assert_eq!(q["arrived"], 1);
+    assert_eq!(q["first_accept_s"], 30.0);
+    // Called at 0 s; accepted after 30, 90, 150 s.
+    assert_eq!(q["median_accept_s"], 90.0);
+    assert_eq!(q["p90_accept_s"], 150.0);
+    assert_eq!(q["fill_s"], serde_json::Value::Null, "6 needed, 3 accepted");
+    assert_eq!(q["steps"][0]["step"], 0);
+    assert_eq!(q["steps"][0]["at_s"], 0.0);
+    let rates = &r["rates"];
+    let all = rates["called"].as_f64().unwrap();
+    assert_eq!(rates["decline"], 1.0 / all);
+    assert_eq!(rates["failure"], 0.0);
+    // Viewers read the non-responders masked.
+    let names: Vec<String> = r["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["non_responders"].as_array().unwrap().clone())
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains('*')),
+        "{names:?}"
+    );
+
+    // Stood down, the report is final and its figures stay.
+    let (s, _, _) = app
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.idle().await;
+    let (_, after) = app
+        .get(&format!("/v1/incidents/{id}/report"), Some("demo-viewer"))
+        .await;
+    assert_eq!(after["final"], true);
+    assert_eq!(
+        after["requirements"], r["requirements"],
+        "the same figures, final"
+    );
+
+    // One row per callout as CSV; names in full for a coordinator.
+    let resp = app
+        .http
+        .get(app.url(&format!("/v1/incidents/{id}/report?format=csv")))
+        .bearer_auth("demo-county-coordinator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        text.lines().count() as f64,
+        all + 1.0,
+        "a header and a row per callout"
+    );
+    assert!(!text.contains('*'), "a coordinator reads names whole");
+    let (s, b) = app
+        .get(
+            &format!("/v1/incidents/{id}/report?format=pdf"),
+            Some("demo-viewer"),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+
+    // The command centre's printable page shows the same figures.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = form.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = form[at..].split('"').next().unwrap().to_string();
+    let r = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("token", "demo-township-commander"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = browser
+        .get(app.url(&format!("/incidents/{id}/report")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("演练总结报告"), "{html}");
+    for figure in ["0:30", "1:30", "2:30"] {
+        assert!(
+            html.contains(figure),
+            "first accept, median, p90: {figure} in {html}"
+        );
+    }
+    let csv = browser
+        .get(app.url(&format!("/incidents/{id}/report.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.text().await.unwrap().lines().count() as f64, all + 1.0);
+}
