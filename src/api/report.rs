@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// The report.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Report {
+pub struct IncidentReport {
     /// The incident, as the API shows it.
     pub incident: ReportHeader,
     /// Stood down: the figures will not change.
@@ -240,7 +240,11 @@ fn reached(c: &CalloutView) -> bool {
 }
 
 /// The report of `v` from its callouts and events (names as the caller may see them).
-pub fn report(v: &IncidentView, callouts: &[CalloutView], events: &[TimelineEvent]) -> Report {
+pub fn report(
+    v: &IncidentView,
+    callouts: &[CalloutView],
+    events: &[TimelineEvent],
+) -> IncidentReport {
     let raised = ms_of(&Some(v.raised_at.clone())).unwrap_or(0);
     let secs = |ms: i64| (ms - raised) as f64 / 1000.0;
     let requirements = v
@@ -379,7 +383,7 @@ pub fn report(v: &IncidentView, callouts: &[CalloutView], events: &[TimelineEven
             ch
         })
         .collect();
-    Report {
+    IncidentReport {
         incident: ReportHeader {
             id: v.id.clone(),
             title: v.title.clone(),
@@ -462,7 +466,7 @@ pub fn csv(callouts: &[CalloutView]) -> String {
     params(("id" = String, Path, format = Uuid, description = "the incident"), ReportQuery),
     responses(
         (status = 200, description = "the report; with `?format=csv`, one row per callout",
-            content((Report = "application/json"), (String = "text/csv"))),
+            content((IncidentReport = "application/json"), (String = "text/csv"))),
         (status = 404, description = "no such incident in this token's scope"),
         (status = 422, description = "`format` is neither json nor csv"),
     ))]
@@ -512,7 +516,7 @@ pub async fn of(
     caller: &Caller,
     iid: &crate::domain::incident::IncidentId,
     v: &IncidentView,
-) -> Result<Report, ApiError> {
+) -> Result<IncidentReport, ApiError> {
     let callouts = page(st, caller, iid, 0, u32::MAX).await?.callouts;
     let events = super::timeline::events(st, iid).await?.events;
     Ok(report(v, &callouts, &events))

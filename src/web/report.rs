@@ -5,7 +5,7 @@ use super::lang::{Lang, team_kind};
 use super::session::{Signed, Who};
 use super::{PageError, html};
 use crate::api::AppState;
-use crate::api::report::Report;
+use crate::api::report::IncidentReport;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -40,7 +40,7 @@ pub fn percent(r: &Option<f64>) -> String {
 struct ReportPage {
     who: Option<Who>,
     lang: Lang,
-    r: Report,
+    r: IncidentReport,
     /// Team kind names, per requirement, in order.
     kinds: Vec<String>,
     /// Team names, per team row, in order.
