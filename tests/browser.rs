@@ -588,7 +588,16 @@ async fn a_volunteer_accepts_on_a_phone_without_javascript() {
         .await;
     assert_eq!(s, 201, "{inc}");
     let id = inc["id"].as_str().unwrap().to_string();
-    let call = wait_callouts(&rx, &id, 1).await.remove(0);
+    // A volunteer whose messages are in zh-CN (the page speaks each volunteer's locale).
+    let calls = wait_callouts(&rx, &id, 6).await;
+    let call = calls
+        .into_iter()
+        .find(|c| {
+            c.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("能来"))
+        })
+        .expect("a zh-CN volunteer among the first six called");
     let dir = temp_dir("browser-volunteer");
     let b = Browser::open(&dir, 390, 844, false).await;
     // JavaScript is really off in this browser.
