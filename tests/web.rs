@@ -477,3 +477,68 @@ async fn commanders_upgrade_and_stand_down_from_the_board_and_viewers_cannot() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainer_raises_drills_only_and_a_viewer_nothing() {
+    let (_r, _rx, app) = app().await;
+    let b = browser();
+    let (s, _) = sign_in(&app, &b, "demo-county-trainer").await;
+    assert_eq!(s, 303);
+    let form = b
+        .get(app.url(
+            "/incidents/new?kind=flood&level=4&region=990101001&title=%E6%BC%94%E7%BB%83&mode=live",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(
+        !html.contains("value=\"live\""),
+        "no live choice for a trainer: {html}"
+    );
+    assert!(html.contains("name=\"mode\" value=\"drill\""), "{html}");
+    // Even a form that says live raises a drill.
+    let key = html
+        .split("name=\"idempotency_key\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = b
+        .post(app.url("/incidents/new"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("idempotency_key", key.as_str()),
+            ("kind", "flood"),
+            ("level", "4"),
+            ("region", "990101001"),
+            ("title", "演练：东门内涝"),
+            ("mode", "live"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let id = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/incidents/")
+        .to_string();
+    assert_eq!(app.incident(&id).await["mode"], "drill");
+    // The API's raise stays for commanders.
+    let (s, _) = app
+        .raise(
+            "demo-county-trainer",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "x", "mode": "drill"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    // A viewer gets no form at all.
+    let v = browser();
+    sign_in(&app, &v, "demo-viewer").await;
+    let r = v.get(app.url("/incidents/new")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

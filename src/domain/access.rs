@@ -14,6 +14,8 @@ pub enum Role {
     Commander,
     /// Reads; manages the registry and rosters.
     Coordinator,
+    /// Reads; raises drills (never a live incident) and reads their reports.
+    Trainer,
     /// Everything.
     Admin,
 }
@@ -25,6 +27,7 @@ impl Role {
             "viewer" => Role::Viewer,
             "commander" => Role::Commander,
             "coordinator" => Role::Coordinator,
+            "trainer" => Role::Trainer,
             "admin" => Role::Admin,
             _ => return None,
         })
@@ -33,6 +36,11 @@ impl Role {
     /// May raise, upgrade and stand down incidents.
     pub fn may_command(self) -> bool {
         matches!(self, Role::Commander | Role::Admin)
+    }
+
+    /// May raise drills: commanders, trainers and admins.
+    pub fn may_drill(self) -> bool {
+        self.may_command() || self == Role::Trainer
     }
 
     /// May see full phone numbers and names (registry staff).

@@ -324,7 +324,7 @@ fn load_tokens(path: &Path, regions: &RegionTree, problems: &mut Vec<Problem>) -
         let Some(role) = Role::parse(t.role.get_ref()) else {
             ctx.at(
                 t.role.span().start,
-                "role must be viewer, commander, coordinator or admin",
+                "role must be viewer, commander, coordinator, trainer or admin",
             );
             continue;
         };

@@ -125,6 +125,8 @@ struct RaisePage {
     problems: Vec<FieldError>,
     key: String,
     csrf: String,
+    /// A trainer: drills only (the live choice is not offered).
+    drills_only: bool,
 }
 
 impl RaiseForm {
@@ -209,20 +211,28 @@ fn page(
         problems,
         key,
         csrf: signed.csrf.clone(),
+        drills_only: !signed.caller.role.may_command(),
     });
     *resp.status_mut() = status;
     resp
 }
 
 fn may_raise(signed: &Signed) -> Result<(), PageError> {
-    if signed.caller.role.may_command() {
+    if signed.caller.role.may_drill() {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
-            "{} may not raise incidents (commanders only)",
+            "{} may not raise incidents (commanders; trainers for drills)",
             signed.caller.name
         ))
         .into())
+    }
+}
+
+/// A trainer's form raises drills only, whatever it says.
+fn drills_only(signed: &Signed, f: &mut RaiseForm) {
+    if !signed.caller.role.may_command() {
+        f.mode = "drill".into();
     }
 }
 
@@ -239,9 +249,10 @@ fn problems_of(e: ApiError) -> Result<Vec<FieldError>, PageError> {
 pub async fn form(
     State(st): State<AppState>,
     signed: Signed,
-    Query(f): Query<RaiseForm>,
+    Query(mut f): Query<RaiseForm>,
 ) -> Result<Response, PageError> {
     may_raise(&signed)?;
+    drills_only(&signed, &mut f);
     if f.kind.is_empty() && f.level.is_empty() && f.region.is_empty() {
         return Ok(page(&st, &signed, f, None, vec![]));
     }
@@ -260,10 +271,11 @@ pub async fn form(
 pub async fn raise(
     State(st): State<AppState>,
     signed: Signed,
-    Form(f): Form<RaiseForm>,
+    Form(mut f): Form<RaiseForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&f.csrf)?;
     may_raise(&signed)?;
+    drills_only(&signed, &mut f);
     if f.idempotency_key.is_empty() {
         return Err(
             ApiError::invalid("idempotency_key", "the form lost its key; draw it again").into(),

@@ -36,7 +36,7 @@ pub struct Who {
     pub name: String,
     /// Its role, in words.
     pub role: &'static str,
-    /// May command (the raise link).
+    /// May raise (a commander; a trainer, drills only): the raise link.
     pub commander: bool,
     /// May keep the registry (the teams link).
     pub coordinator: bool,
@@ -68,7 +68,7 @@ impl Signed {
         Who {
             name: self.caller.name.clone(),
             role: role_words(self.caller.role, self.lang),
-            commander: self.caller.role.may_command(),
+            commander: self.caller.role.may_drill(),
             coordinator: self.caller.role.may_see_personal_data(),
             scope: st
                 .ctx
@@ -100,6 +100,7 @@ fn role_words(r: crate::domain::access::Role, l: Lang) -> &'static str {
         Viewer => l.t("查看", "viewer"),
         Commander => l.t("指挥", "commander"),
         Coordinator => l.t("协调", "coordinator"),
+        Trainer => l.t("演练", "trainer"),
         Admin => l.t("管理", "admin"),
     }
 }
