@@ -371,22 +371,18 @@ async fn a_commander_raises_a_drill_in_the_form_and_watches_it_fill_live() {
 async fn a_viewer_gets_no_buttons_and_a_township_sees_only_its_own() {
     let _one = ONE_BROWSER.lock().await;
     let (_r, _rx, app) = app().await;
-    let (s, own) = app
-        .raise(
-            "demo-admin",
-            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{own}");
-    let own = own["id"].as_str().unwrap().to_string();
-    let (s, other) = app
-        .raise(
-            "demo-admin",
-            json!({"kind": "flood", "level": 4, "region": "990101002", "title": "同县另一乡镇内涝"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{other}");
-    let other = other["id"].as_str().unwrap().to_string();
+    let own = raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+    )
+    .await;
+    let other = raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 4, "region": "990101002", "title": "同县另一乡镇内涝"}),
+    )
+    .await;
     let dir = temp_dir("browser-roles");
     let base = app.url("");
 
@@ -500,14 +496,12 @@ async fn after_the_connection_is_cut_and_restored_the_board_equals_the_api() {
     let (_r, rx, app) = app().await;
     let proxy = Cuttable::start(app.addr).await;
     let base = format!("http://{}", proxy.addr);
-    let (s, inc) = app
-        .raise(
-            "demo-admin",
-            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "断线测试"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{inc}");
-    let id = inc["id"].as_str().unwrap().to_string();
+    let id = raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "断线测试"}),
+    )
+    .await;
     let calls = wait_callouts(&rx, &id, 6).await;
     let dir = temp_dir("browser-cut");
     let b = Browser::open(&dir, 1280, 900, true).await;
@@ -579,15 +573,13 @@ async fn after_the_connection_is_cut_and_restored_the_board_equals_the_api() {
 async fn a_volunteer_accepts_on_a_phone_without_javascript() {
     let _one = ONE_BROWSER.lock().await;
     let (_r, rx, app) = app().await;
-    let (s, inc) = app
-        .raise(
-            "demo-admin",
-            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝",
+    let id = raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝",
                    "location": "东门桥南侧"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{inc}");
-    let id = inc["id"].as_str().unwrap().to_string();
+    )
+    .await;
     // A volunteer whose messages are in zh-CN (the page speaks each volunteer's locale).
     let calls = wait_callouts(&rx, &id, 6).await;
     let call = calls
@@ -646,13 +638,12 @@ async fn the_wall_follows_the_scope_and_comes_back_after_an_outage() {
         .await;
     b.shot("away").await;
     // Meanwhile an incident is raised; when muster is back the wall shows it by itself.
-    let (s, inc) = app
-        .raise(
-            "demo-admin",
-            json!({"kind": "flood", "level": 2, "region": "990101001", "title": "大屏恢复测试"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{inc}");
+    raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 2, "region": "990101001", "title": "大屏恢复测试"}),
+    )
+    .await;
     proxy.restore();
     b.until("main", "the wall shows the new incident", |t| {
         t.contains("大屏恢复测试")

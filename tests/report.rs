@@ -17,15 +17,13 @@ async fn a_scripted_drill_gives_exactly_the_expected_report() {
     let seed = seed_dir(&rx.base(), 0);
     let clock = ManualClock::new();
     let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
-    let (s, inc) = app
-        .raise(
-            "demo-township-commander",
-            json!({"kind": "flood", "level": 4, "region": "990101001", "title": "演练：东门内涝",
-                   "mode": "drill"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{inc}");
-    let id = inc["id"].as_str().unwrap().to_string();
+    let id = raised(
+        &app,
+        "demo-township-commander",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "演练：东门内涝",
+               "mode": "drill"}),
+    )
+    .await;
     app.idle().await;
     let rescue: Vec<Received> = rx
         .delivered("callout")
@@ -146,31 +144,9 @@ async fn a_scripted_drill_gives_exactly_the_expected_report() {
     assert_eq!(s, 422, "{b}");
 
     // The command centre's printable page shows the same figures.
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = form.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = form[at..].split('"').next().unwrap().to_string();
-    let r = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("token", "demo-township-commander"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
+    let browser = browser();
+    let (s, _) = sign_in(&app, &browser, "demo-township-commander").await;
+    assert_eq!(s, 303);
     let page = browser
         .get(app.url(&format!("/incidents/{id}/report")))
         .send()

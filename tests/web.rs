@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use muster::clock::ManualClock;
-use reqwest::redirect::Policy;
 use serde_json::json;
 
 async fn app() -> (TestRedis, Receiver, TestApp) {
@@ -13,37 +12,6 @@ async fn app() -> (TestRedis, Receiver, TestApp) {
     let seed = seed_dir(&rx.base(), 0);
     let app = TestApp::start(config(&redis.url(), &prefix(), &seed), ManualClock::new()).await;
     (redis, rx, app)
-}
-
-/// A browser-like client: keeps cookies, does not follow redirects (they are checked).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of the hidden `csrf` field of a page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_string()
-}
-
-/// Signs in with `token`; answers the status of the POST and the page `/` then shows.
-async fn sign_in(app: &TestApp, b: &reqwest::Client, token: &str) -> (u16, String) {
-    let form = b.get(app.url("/login")).send().await.unwrap();
-    assert_eq!(form.status(), 200);
-    let csrf = csrf_of(&form.text().await.unwrap());
-    let r = b
-        .post(app.url("/login"))
-        .form(&[("token", token), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let home = b.get(app.url("/")).send().await.unwrap();
-    (status, home.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -639,3 +639,43 @@ fn field_of(v: &redis::Value, name: &str) -> Option<String> {
             .flatten()
     })
 }
+
+// The command centre over HTTP.
+
+/// A browser-like client: keeps cookies, does not follow redirects (they are checked).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden `csrf` field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Signs in with `token`; answers the status of the POST and the page `/` then shows.
+pub async fn sign_in(app: &TestApp, b: &reqwest::Client, token: &str) -> (u16, String) {
+    let form = b.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("token", token), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let home = b.get(app.url("/")).send().await.unwrap();
+    (status, home.text().await.unwrap())
+}
+
+/// Raises an incident that must be created (201) and answers its id.
+pub async fn raised(app: &TestApp, token: &str, body: Value) -> String {
+    let (s, inc) = app.raise(token, body).await;
+    assert_eq!(s, 201, "{inc}");
+    inc["id"].as_str().unwrap().to_string()
+}
