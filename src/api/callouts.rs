@@ -82,6 +82,17 @@ pub struct CalloutView {
     pub sms_delivery_at: Option<String>,
 }
 
+impl CalloutView {
+    /// What the callout came to: its state, or, once the stand-down closed it, the state it
+    /// was in then (what boards and reports count).
+    pub fn outcome(&self) -> Option<CalloutState> {
+        match self.state {
+            Some(CalloutState::StoodDown) => self.stood_down_from.or(self.state),
+            s => s,
+        }
+    }
+}
+
 /// A page of an incident's callouts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CalloutPage {

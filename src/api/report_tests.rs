@@ -1,4 +1,6 @@
+use super::figures::{median, percentile};
 use super::*;
+use crate::domain::callout::CalloutState;
 use crate::domain::incident::{Mode, Status};
 use crate::store::incidents::RequirementProgress;
 

@@ -2,12 +2,11 @@
 //! delivery bookkeeping, and listing.
 
 use super::{Result, Store, StoreError, retrying};
-use crate::clock::{Millis, rfc3339};
+use crate::clock::Millis;
 use crate::domain::callout::{CalloutState, Response};
 use crate::domain::incident::IncidentId;
 use crate::store::engage::Engagement;
 use redis::Value;
-use std::collections::HashMap;
 
 /// One candidate handed to [`Store::create_callouts`].
 #[derive(Debug, Clone)]
@@ -109,62 +108,6 @@ pub struct Finish<'a> {
     pub rest: &'a [u32],
     /// The entry's attempt number (kept by the re-enqueued rest).
     pub attempt: u32,
-}
-
-/// A callout as stored, for listing.
-#[derive(Debug, Clone)]
-pub struct CalloutRecord {
-    /// Number within the incident.
-    pub n: u32,
-    /// Raw fields.
-    pub fields: HashMap<String, String>,
-}
-
-impl CalloutRecord {
-    /// A field or "".
-    pub fn get(&self, k: &str) -> &str {
-        self.fields.get(k).map(String::as_str).unwrap_or("")
-    }
-
-    /// A timestamp field as RFC 3339.
-    pub fn time(&self, k: &str) -> Option<String> {
-        self.fields
-            .get(k)
-            .and_then(|v| v.parse::<Millis>().ok())
-            .map(rfc3339)
-    }
-}
-
-/// A callout as a listing reads it: some of its fields, by name.
-#[derive(Debug, Clone)]
-pub struct CalloutRow {
-    /// Number within the incident.
-    pub n: u32,
-    fields: &'static [&'static str],
-    vals: Vec<Option<String>>,
-}
-
-impl CalloutRow {
-    fn at(&self, k: &str) -> Option<usize> {
-        self.fields.iter().position(|f| *f == k)
-    }
-
-    /// A field or "" (also for a field not read).
-    pub fn get(&self, k: &str) -> &str {
-        self.at(k)
-            .and_then(|i| self.vals[i].as_deref())
-            .unwrap_or("")
-    }
-
-    /// A field, moved out.
-    pub fn take(&mut self, k: &str) -> Option<String> {
-        self.at(k).and_then(|i| self.vals[i].take())
-    }
-
-    /// A timestamp field as RFC 3339.
-    pub fn time(&self, k: &str) -> Option<String> {
-        self.get(k).parse::<Millis>().ok().map(rfc3339)
-    }
 }
 
 fn text(v: &Value) -> String {
@@ -422,103 +365,5 @@ impl Store {
             async move { inv.invoke_async(&mut c).await }
         })
         .await
-    }
-
-    /// The number of callouts an incident has.
-    pub async fn callout_count(&self, id: &IncidentId) -> Result<u32> {
-        let base = self.keys.incident(id);
-        let n: Option<u32> = retrying(|| {
-            let mut c = self.conn();
-            let base = base.clone();
-            async move {
-                redis::cmd("HGET")
-                    .arg(base)
-                    .arg("seq")
-                    .query_async(&mut c)
-                    .await
-            }
-        })
-        .await?;
-        Ok(n.unwrap_or(0))
-    }
-
-    /// Callouts `first..=last` of an incident.
-    pub async fn callouts(
-        &self,
-        id: &IncidentId,
-        first: u32,
-        last: u32,
-    ) -> Result<Vec<CalloutRecord>> {
-        if last < first {
-            return Ok(vec![]);
-        }
-        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
-        let maps: Vec<HashMap<String, String>> = retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HGETALL").arg(k);
-            }
-            async move { p.query_async(&mut c).await }
-        })
-        .await?;
-        Ok((first..=last)
-            .zip(maps)
-            .filter(|(_, m)| !m.is_empty())
-            .map(|(n, fields)| CalloutRecord { n, fields })
-            .collect())
-    }
-
-    /// Callouts `first..=last` of an incident with only the `fields` a listing shows: one
-    /// `HMGET` each, pipelined (a callout with none of them is left out). A board of 10,000
-    /// callouts reads half the values `HGETALL` would answer, and parses them for less.
-    pub async fn callout_rows(
-        &self,
-        id: &IncidentId,
-        first: u32,
-        last: u32,
-        fields: &'static [&'static str],
-    ) -> Result<Vec<CalloutRow>> {
-        if last < first {
-            return Ok(vec![]);
-        }
-        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
-        let rows: Vec<Vec<Option<String>>> = retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HMGET").arg(k).arg(fields);
-            }
-            async move { p.query_async(&mut c).await }
-        })
-        .await?;
-        Ok((first..=last)
-            .zip(rows)
-            .filter(|(_, vals)| vals.iter().any(Option::is_some))
-            .map(|(n, vals)| CalloutRow { n, fields, vals })
-            .collect())
-    }
-
-    /// One callout, or `None`.
-    pub async fn callout(&self, id: &IncidentId, n: u32) -> Result<Option<CalloutRecord>> {
-        Ok(self.callouts(id, n, n).await?.into_iter().next())
-    }
-
-    /// The state of each volunteer's callout in an incident: volunteer id → state.
-    pub async fn called_states(&self, id: &IncidentId) -> Result<HashMap<String, String>> {
-        let called: HashMap<String, u32> = self
-            .cmd(redis::cmd("HGETALL").arg(self.keys.called(id)))
-            .await?;
-        let pairs: Vec<(String, u32)> = called.into_iter().collect();
-        let mut p = redis::pipe();
-        for (_, n) in &pairs {
-            p.cmd("HGET").arg(self.keys.callout(id, *n)).arg("st");
-        }
-        let states: Vec<Option<String>> = self.pipe(&p).await?;
-        Ok(pairs
-            .into_iter()
-            .zip(states)
-            .filter_map(|((v, _), s)| Some((v, s?)))
-            .collect())
     }
 }

@@ -22,6 +22,7 @@
 //! own connection without a response timeout ([`Store::blocking_connection`]).
 
 pub mod bus;
+pub mod callout_rows;
 pub mod callouts;
 pub mod delivery;
 pub mod engage;

@@ -9,10 +9,8 @@ use crate::api::callouts::CalloutView;
 use crate::api::timeline::TimelineEvent;
 use crate::domain::callout::CalloutState;
 use crate::domain::region::Tier;
-use crate::domain::template::MessageVars;
 use crate::seed::Seed;
 use crate::store::incidents::IncidentView;
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// Responders a board lists per page (the counts cover everyone).
@@ -183,70 +181,6 @@ pub struct Responder {
     pub arrived: String,
 }
 
-/// How the responders are listed: `?sort=` and `?only=` on the board.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Rows {
-    /// `called` (default), `name`, `team`, `tier`, `state`, `answered`.
-    #[serde(default)]
-    pub sort: String,
-    /// `open` (not answered), `accepted`, `declined`, or everyone.
-    #[serde(default)]
-    pub only: String,
-    /// The page of rows (0 = the first [`MAX_ROWS`]).
-    #[serde(default)]
-    pub page: usize,
-}
-
-impl Rows {
-    fn keeps(&self, state: Option<CalloutState>) -> bool {
-        use CalloutState::*;
-        match self.only.as_str() {
-            "open" => matches!(state, Some(Pending | Notified | Silent)),
-            "accepted" => matches!(state, Some(Accepted | Arrived | Standby)),
-            "declined" => matches!(state, Some(Declined | Withdrawn | Failed)),
-            _ => true,
-        }
-    }
-
-    /// The board's link with this sort (the filter kept, the first page).
-    pub fn sort_link(&self, sort: &str) -> String {
-        query(sort, &self.only, 0)
-    }
-
-    /// The board's link with this filter (the sort kept, the first page).
-    pub fn only_link(&self, only: &str) -> String {
-        query(&self.sort, only, 0)
-    }
-
-    /// The board's link to another page of rows (sort and filter kept).
-    pub fn page_link(&self, page: usize) -> String {
-        query(&self.sort, &self.only, page)
-    }
-
-    /// The same rows again (the live details' address).
-    pub fn same(&self) -> String {
-        query(&self.sort, &self.only, self.page)
-    }
-}
-
-fn query(sort: &str, only: &str, page: usize) -> String {
-    let mut q = Vec::new();
-    if !sort.is_empty() && sort != "called" {
-        q.push(format!("sort={sort}"));
-    }
-    if !only.is_empty() {
-        q.push(format!("only={only}"));
-    }
-    if page > 0 {
-        q.push(format!("page={page}"));
-    }
-    if q.is_empty() {
-        "?".into()
-    } else {
-        format!("?{}#responders", q.join("&"))
-    }
-}
-
 /// A tier in words.
 pub fn tier_words(t: Option<Tier>, l: Lang) -> &'static str {
     match t {
@@ -292,14 +226,6 @@ fn clock_of(ms: i64) -> String {
 fn countdown(at: &Option<String>, now_ms: i64) -> Option<String> {
     let left = millis_of(at.as_deref()?)? - now_ms;
     (left >= 0).then(|| format!("{}:{:02}", left / 60_000, (left / 1000) % 60))
-}
-
-/// What a callout counts as: its state, or, once the stand-down closed it, what it was then.
-fn effective(c: &CalloutView) -> Option<CalloutState> {
-    match c.state {
-        Some(CalloutState::StoodDown) => c.stood_down_from.or(c.state),
-        s => s,
-    }
 }
 
 impl Tally {
@@ -385,7 +311,7 @@ pub fn board(
     let mut delivery: BTreeMap<&str, Health> = BTreeMap::new();
     let mut reasons: BTreeMap<&str, BTreeMap<&str, u32>> = BTreeMap::new();
     for c in inp.callouts {
-        let s = effective(c);
+        let s = c.outcome();
         let rank = match c.tier {
             Some(Tier::Township) => 0,
             Some(Tier::County) => 1,
@@ -437,7 +363,7 @@ pub fn board(
     let mut picked: Vec<&CalloutView> = inp
         .callouts
         .iter()
-        .filter(|c| rows.keeps(effective(c)))
+        .filter(|c| rows.keeps(c.outcome()))
         .collect();
     let matching = picked.len();
     sort_rows(&mut picked, &rows.sort, &|c| team_name(&c.team_id).0);
@@ -498,224 +424,14 @@ pub fn board(
     }
 }
 
-/// Sorts the rows: by the column asked, then in calling order. `state` puts the ones to chase
-/// (silent, then waiting) first.
-fn sort_rows(rows: &mut [&CalloutView], by: &str, team: &dyn Fn(&CalloutView) -> String) {
-    fn chase(s: Option<CalloutState>) -> u8 {
-        use CalloutState::*;
-        match s {
-            Some(Silent) => 0,
-            Some(Notified) => 1,
-            Some(Pending) => 2,
-            Some(Failed) => 3,
-            Some(Declined) => 4,
-            Some(Withdrawn) => 5,
-            Some(Standby) => 6,
-            Some(Accepted) => 7,
-            Some(Arrived) => 8,
-            Some(StoodDown) | None => 9,
-        }
-    }
-    match by {
-        "name" => rows.sort_by(|a, b| a.volunteer_name.cmp(&b.volunteer_name)),
-        "team" => rows.sort_by_cached_key(|c| team(c)),
-        "tier" => rows.sort_by_key(|c| c.tier.map(|t| t as u8)),
-        "state" => rows.sort_by_key(|c| chase(c.state)),
-        "answered" => rows.sort_by(|a, b| {
-            (a.answered_at.is_none(), &a.answered_at)
-                .cmp(&(b.answered_at.is_none(), &b.answered_at))
-        }),
-        _ => {}
-    }
-}
+#[path = "board_rows.rs"]
+mod rows;
+pub use rows::Rows;
+use rows::sort_rows;
 
-/// The timeline, newest first: milestones one line each; answers, callouts made, deliveries
-/// and failures of one requirement merged per minute into one line with counts.
-fn timeline(
-    events: &[TimelineEvent],
-    req_name: &dyn Fn(&str) -> String,
-    seed: &Seed,
-    kind: &str,
-    l: Lang,
-) -> Vec<Moment> {
-    struct Bucket {
-        minute: i64,
-        req: String,
-        tone: &'static str,
-        at: i64,
-        counts: BTreeMap<&'static str, u32>,
-    }
-    let mut out: Vec<(i64, Moment)> = Vec::new();
-    let mut open: Vec<Bucket> = Vec::new();
-    let flush = |b: Bucket, out: &mut Vec<(i64, Moment)>| {
-        let parts: Vec<String> = b
-            .counts
-            .iter()
-            .map(|(what, n)| format!("{what} {n}"))
-            .collect();
-        out.push((
-            b.at,
-            Moment {
-                at: clock_of(b.at),
-                tone: b.tone,
-                text: if b.req.is_empty() {
-                    parts.join(" · ")
-                } else {
-                    format!("{}: {}", req_name(&b.req), parts.join(" · "))
-                },
-            },
-        ));
-    };
-    for e in events {
-        let at = e.at_ms.unwrap_or(0);
-        let req = e.requirement.clone().unwrap_or_default();
-        let merged: Option<(&'static str, &'static str, u32)> = match e.kind.as_str() {
-            "callouts.created" => Some(("delivery", l.t("呼叫", "called"), e.count.unwrap_or(0))),
-            "callouts.notified" => {
-                Some(("delivery", l.t("已通知", "notified"), e.count.unwrap_or(0)))
-            }
-            "callout.failed" => Some(("delivery", l.t("发送失败", "failed"), 1)),
-            "callout.sms_delivered" => Some(("delivery", l.t("短信送达", "SMS delivered"), 1)),
-            "callout.sms_undelivered" => {
-                Some(("delivery", l.t("短信未送达", "SMS undelivered"), 1))
-            }
-            "callout.failover" => Some(("delivery", l.t("改用短信", "failed over"), 1)),
-            "callout.accepted" => Some(("answers", l.t("接受", "accepted"), 1)),
-            "callout.standby" => Some(("answers", l.t("候补", "standby"), 1)),
-            "callout.declined" => Some(("answers", l.t("拒绝", "declined"), 1)),
-            "callout.withdrawn" => Some(("answers", l.t("撤回", "withdrew"), 1)),
-            "callout.arrived" => Some(("answers", l.t("到达", "arrived"), 1)),
-            "callout.promoted" => Some(("answers", l.t("候补转正", "promoted"), 1)),
-            _ => None,
-        };
-        if let Some((tone, what, n)) = merged {
-            let minute = at / 60_000;
-            let i = match open.iter().position(|b| b.req == req && b.tone == tone) {
-                Some(i) if open[i].minute == minute => i,
-                found => {
-                    if let Some(i) = found {
-                        flush(open.remove(i), &mut out);
-                    }
-                    open.push(Bucket {
-                        minute,
-                        req: req.clone(),
-                        tone,
-                        at,
-                        counts: BTreeMap::new(),
-                    });
-                    open.len() - 1
-                }
-            };
-            *open[i].counts.entry(what).or_default() += n;
-            continue;
-        }
-        let text = milestone(e, &req, req_name, seed, kind, l);
-        if let Some((tone, text)) = text {
-            out.push((
-                at,
-                Moment {
-                    at: clock_of(at),
-                    tone,
-                    text,
-                },
-            ));
-        }
-    }
-    for b in open {
-        flush(b, &mut out);
-    }
-    // Stable: equal times keep the order they happened in, reversed with the rest.
-    out.sort_by_key(|(at, _)| *at);
-    out.into_iter()
-        .rev()
-        .take(MAX_MOMENTS)
-        .map(|(_, m)| m)
-        .collect()
-}
-
-/// A milestone in words, with its tone; `None` for an event the timeline does not show.
-fn milestone(
-    e: &TimelineEvent,
-    req: &str,
-    req_name: &dyn Fn(&str) -> String,
-    seed: &Seed,
-    kind: &str,
-    l: Lang,
-) -> Option<(&'static str, String)> {
-    let r = req_name(req);
-    Some(match (e.kind.as_str(), l) {
-        ("incident.raised", _) => ("milestone", l.t("发起事件", "Raised").to_string()),
-        ("requirement.step", Lang::Zh) => (
-            "milestone",
-            format!(
-                "{r}：第 {} 梯次，呼叫{}队伍",
-                e.step.unwrap_or(0) + 1,
-                tier_words(e.tier, l)
-            ),
-        ),
-        ("requirement.step", Lang::En) => (
-            "milestone",
-            format!(
-                "{r}: step {}, calling {} teams",
-                e.step.unwrap_or(0) + 1,
-                tier_words(e.tier, l)
-            ),
-        ),
-        ("requirement.renotified", Lang::Zh) => (
-            "milestone",
-            format!("{r}：再次通知未回复的 {} 人", e.count.unwrap_or(0)),
-        ),
-        ("requirement.renotified", Lang::En) => (
-            "milestone",
-            format!("{r}: {} silent ones told again", e.count.unwrap_or(0)),
-        ),
-        ("requirement.short", Lang::Zh) => (
-            "alert",
-            format!(
-                "{r} 缺员：需要 {}，仅 {} 人，已告警",
-                e.needed.unwrap_or(0),
-                e.taken.unwrap_or(0)
-            ),
-        ),
-        ("requirement.short", Lang::En) => (
-            "alert",
-            format!(
-                "{r} SHORT: {} needed, {} taken; alert sent",
-                e.needed.unwrap_or(0),
-                e.taken.unwrap_or(0)
-            ),
-        ),
-        ("incident.upgraded", _) => {
-            let level = seed
-                .templates
-                .words(
-                    l.locale(),
-                    &MessageVars {
-                        kind,
-                        level: e.level.unwrap_or(4),
-                        ..Default::default()
-                    },
-                )
-                .level;
-            ("alert", format!("{} {level}", l.t("升级为", "Upgraded to")))
-        }
-        ("incident.filled", _) => ("milestone", l.t("全部满员", "All filled").to_string()),
-        ("incident.short", _) => ("alert", l.t("事件缺员", "Incident short").to_string()),
-        ("incident.mustering", _) => ("milestone", l.t("重新集结", "Mustering again").to_string()),
-        ("incident.stood_down", _) => (
-            "milestone",
-            format!(
-                "{}{}",
-                l.t("解除", "Stood down"),
-                e.detail
-                    .as_ref()
-                    .map(|by| format!(" ({by})"))
-                    .unwrap_or_default()
-            ),
-        ),
-        _ => return None,
-    })
-}
+#[path = "board_timeline.rs"]
+mod timeline;
+use timeline::timeline;
 
 #[cfg(test)]
 #[path = "board_view_tests.rs"]
