@@ -82,13 +82,7 @@ pub async fn names(
         .into_iter()
         .flatten()
         .map(|t| {
-            let region = st
-                .ctx
-                .seed
-                .regions
-                .get(&t.region)
-                .map(|r| r.name.clone())
-                .unwrap_or_else(|| t.region.to_string());
+            let region = st.ctx.seed.regions.name_of(t.region.as_str());
             (t.id, (t.name, region))
         })
         .collect())

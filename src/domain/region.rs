@@ -163,6 +163,13 @@ impl RegionTree {
         out
     }
 
+    /// The name of the region with this code, or the code itself when there is none (a
+    /// record kept after the seed changed).
+    pub fn name_of(&self, code: &str) -> String {
+        self.lookup(code)
+            .map_or_else(|| code.to_string(), |r| r.name.clone())
+    }
+
     /// The region with this name (first in code order when names repeat).
     pub fn find_by_name(&self, name: &str) -> Option<&Region> {
         self.by_code

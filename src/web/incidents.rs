@@ -121,11 +121,7 @@ pub fn card(seed: &Seed, v: &IncidentView, now_ms: i64, lang: Lang) -> Card {
         level_text: w.level,
         colour: colour_words(v.level, lang),
         kind: w.kind,
-        region: seed
-            .regions
-            .lookup(&v.region)
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| v.region.clone()),
+        region: seed.regions.name_of(&v.region),
         title: v.title.clone(),
         drill: v.mode == Mode::Drill,
         status: v.status.as_str(),

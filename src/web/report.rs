@@ -92,12 +92,7 @@ pub async fn show(
                 None => lang.t("未记录", "not recorded").to_string(),
             })
             .collect(),
-        region: st
-            .ctx
-            .seed
-            .regions
-            .lookup(&v.region)
-            .map_or_else(|| v.region.clone(), |r| r.name.clone()),
+        region: st.ctx.seed.regions.name_of(&v.region),
         r,
     }))
 }

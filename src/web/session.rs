@@ -70,13 +70,7 @@ impl Signed {
             role: role_words(self.caller.role, self.lang),
             commander: self.caller.role.may_drill(),
             coordinator: self.caller.role.may_see_personal_data(),
-            scope: st
-                .ctx
-                .seed
-                .regions
-                .get(&self.caller.scope)
-                .map(|r| r.name.clone())
-                .unwrap_or_else(|| self.caller.scope.to_string()),
+            scope: st.ctx.seed.regions.name_of(self.caller.scope.as_str()),
             csrf: self.csrf.clone(),
             lang: self.lang,
         }

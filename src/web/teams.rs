@@ -100,13 +100,7 @@ fn row(st: &AppState, t: &Team, members: usize, l: Lang) -> TeamRow {
         id: t.id.clone(),
         name: t.name.clone(),
         kind: super::lang::team_kind(&st.ctx.seed, l, &t.kind),
-        region: st
-            .ctx
-            .seed
-            .regions
-            .get(&t.region)
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| t.region.to_string()),
+        region: st.ctx.seed.regions.name_of(t.region.as_str()),
         status: status_words(t.status, l),
         members,
     }

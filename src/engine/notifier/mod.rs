@@ -198,13 +198,7 @@ impl Inner {
             return Ok(None);
         };
         let region = field(&inc, "region");
-        let region_name = self
-            .ctx
-            .seed
-            .regions
-            .lookup(&region)
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| region.clone());
+        let region_name = self.ctx.seed.regions.name_of(&region);
         let info = Arc::new(IncidentInfo {
             kind: field(&inc, "kind"),
             level: field(&inc, "level").parse().unwrap_or(4),
