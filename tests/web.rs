@@ -510,3 +510,151 @@ async fn a_trainer_raises_drills_only_and_a_viewer_nothing() {
     let r = v.get(app.url("/incidents/new")).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinators_upload_the_registry_and_read_teams_and_candidates() {
+    let (_r, _rx, app) = app().await;
+    let id = raised(
+        &app,
+        "demo-admin",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+    )
+    .await;
+    app.idle().await;
+    let b = browser();
+    let (s, home) = sign_in(&app, &b, "demo-county-coordinator").await;
+    assert_eq!(s, 303);
+    // The upload form, and a file through it: the import report on the page.
+    let teams = b
+        .get(app.url("/teams"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(teams.contains("enctype=\"multipart/form-data\""), "{teams}");
+    assert!(teams.contains("滨江街道救援队"), "{teams}");
+    let csv = "id,name,phone,locale,webhook,teams,home_region,status,insurance_valid_until,qualifications\n\
+               up1,上传一,+8613600000001,zh-CN,,t990101001-rescue,990101001,active,2026-12-01,water_rescue:2020-01-01\n\
+               up2,上传二,+8613600000002,zh-CN,,no-such-team,990101001,active,2027-12-31,\n";
+    let upload = |csrf: String| {
+        reqwest::multipart::Form::new().text("csrf", csrf).part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("registry.csv"),
+        )
+    };
+    let r = b
+        .post(app.url("/teams/import"))
+        .multipart(upload(csrf_of(&home)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report = r.text().await.unwrap();
+    assert!(report.contains("导入结果"), "{report}");
+    assert!(
+        report.contains("<strong>1</strong>"),
+        "one created: {report}"
+    );
+    assert!(
+        report.contains("no-such-team"),
+        "the rejected row says why: {report}"
+    );
+    // Without the form's secret: 403, nothing imported.
+    let r = b
+        .post(app.url("/teams/import"))
+        .multipart(upload("forged".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The team's page: the new member first, with the expired qualification and the insurance
+    // expiring within 30 days flagged.
+    let team = b
+        .get(app.url("/teams/t990101001-rescue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let members = &team[team.find("<tbody>").expect("the members table")..];
+    let row = members.find("上传一").expect("the new member listed");
+    assert_eq!(members[..row].matches("<tr>").count(), 1, "listed first");
+    assert!(
+        team.contains("flag expired") && team.contains("flag soon"),
+        "{team}"
+    );
+    assert!(
+        team.contains("+8613600000001"),
+        "a coordinator reads phones whole"
+    );
+    // The incident's candidates: called and left out, with reasons.
+    let cands = b
+        .get(app.url(&format!("/incidents/{id}/candidates")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cands.status(), 200);
+    let cands = cands.text().await.unwrap();
+    assert!(
+        cands.contains("已呼叫") && cands.contains("被排除"),
+        "{cands}"
+    );
+    // A commander may read the teams but not upload.
+    let c = browser();
+    let (_, home) = sign_in(&app, &c, "demo-county-commander").await;
+    let page = c
+        .get(app.url("/teams"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("multipart/form-data"),
+        "no upload form for a commander"
+    );
+    let r = c
+        .post(app.url("/teams/import"))
+        .multipart(upload(csrf_of(&home)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_session_cookie_is_secure() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let mut config = config(&redis.url(), &prefix(), &seed);
+    config.http.public_url = Some("https://muster.example.org".into());
+    let app = TestApp::start(config, ManualClock::new()).await;
+    let b = browser();
+    let form = b.get(app.url("/login")).send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("token", "demo-viewer"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("muster_session="))
+        .unwrap();
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+}
