@@ -134,6 +134,8 @@ impl App {
                 .iter()
                 .map(|g| Arc::new(crate::notify::sms::Gateway::new(g.clone())))
                 .collect(),
+            drill_sms: engine::drill_gateway(&config)
+                .map(|g| Arc::new(crate::notify::sms::Gateway::new(g))),
             rosters: Default::default(),
             in_flight: Arc::new(Semaphore::new(config.webhook.concurrency.max(1))),
             delivery_entries: Arc::new(Semaphore::new(engine::notifier::ENTRIES_IN_FLIGHT)),

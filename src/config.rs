@@ -35,6 +35,10 @@ pub struct Config {
     pub eligibility: Eligibility,
     /// SMS channel.
     pub sms: Sms,
+    /// Drills: where simulated ones send.
+    pub drill: Drill,
+    /// CAP alerts in.
+    pub cap: Cap,
 }
 
 impl Default for Config {
@@ -51,9 +55,15 @@ impl Default for Config {
             sim: Sim::default(),
             eligibility: Eligibility::default(),
             sms: Sms::default(),
+            drill: Drill::default(),
+            cap: Cap::default(),
         }
     }
 }
+
+#[path = "config_alerts.rs"]
+mod alerts;
+pub use alerts::{Cap, CapSender, Drill, default_kinds, fold};
 
 /// `[http]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +176,29 @@ impl Config {
         }
         if self.sms.max_segments == 0 {
             out.push("sms.max_segments must be at least 1".into());
+        }
+        if let Some(u) = &self.drill.simulator_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            out.push(format!(
+                "drill.simulator_url `{u}` must be http:// or https://"
+            ));
+        }
+        if self.drill.simulator_rate_per_sec.is_nan() || self.drill.simulator_rate_per_sec <= 0.0 {
+            out.push("drill.simulator_rate_per_sec must be above 0".into());
+        }
+        let mut senders = std::collections::HashSet::new();
+        for (i, s) in self.cap.sender.iter().enumerate() {
+            let at = format!("cap.sender[{i}] `{}`", s.name);
+            if s.name.trim().is_empty() || !senders.insert(s.name.as_str()) {
+                out.push(format!("{at}: name must be set and unique"));
+            }
+            if s.secret.trim().is_empty() {
+                out.push(format!("{at}: secret is required"));
+            }
+            if crate::domain::region::RegionCode::parse(&s.scope).is_err() {
+                out.push(format!("{at}: scope `{}` is not a region code", s.scope));
+            }
         }
         out
     }

@@ -169,3 +169,135 @@ async fn a_scripted_drill_gives_exactly_the_expected_report() {
     assert_eq!(csv.status(), 200);
     assert_eq!(csv.text().await.unwrap().lines().count() as f64, all + 1.0);
 }
+
+/// Runs one drill of the flood plan in township 990101001 on the manual clock: the first
+/// `accepts.len()` rescuers called accept after the given seconds, then it is stood down at
+/// 300 s. Answers the incident id.
+async fn scripted_drill(
+    app: &TestApp,
+    rx: &Receiver,
+    clock: &ManualClock,
+    title: &str,
+    accepts: &[i64],
+) -> String {
+    let (s, d) = app
+        .json(
+            "POST",
+            "/v1/drills",
+            "demo-county-trainer",
+            json!({"kind": "flood", "level": 4, "region": "990101001", "title": title, "channels": "real"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
+    let id = d["incident_id"].as_str().unwrap().to_string();
+    app.idle().await;
+    let rescue: Vec<Received> = rx
+        .delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id.as_str() && r.body["requirement_id"] == "rescue")
+        .collect();
+    let mut now = 0;
+    for (who, t) in accepts.iter().enumerate() {
+        clock.advance((t - now) * SEC);
+        now = *t;
+        let (s, b) = app.ack(&rescue[who].token(), "accept").await;
+        assert_eq!(s, 200, "{b}");
+        app.idle().await;
+    }
+    clock.advance((300 - now) * SEC);
+    let (s, _, _) = app
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-county-trainer"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.idle().await;
+    clock.advance(3_600 * SEC);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_drill_reports_its_trend_against_the_first() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let clock = ManualClock::new();
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), clock.clone()).await;
+    // A raise is not a trend: a live incident of the same plan is left out.
+    let live = raised(
+        &app,
+        "demo-township-commander",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "真实内涝"}),
+    )
+    .await;
+    let (s, _, _) = app
+        .post(
+            &format!("/v1/incidents/{live}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.idle().await;
+    let first = scripted_drill(&app, &rx, &clock, "第一次演练", &[60, 120, 240]).await;
+    let second = scripted_drill(&app, &rx, &clock, "第二次演练", &[20, 40, 100]).await;
+
+    let (s, r1) = app
+        .get(
+            &format!("/v1/incidents/{first}/report"),
+            Some("demo-county-trainer"),
+        )
+        .await;
+    assert_eq!(s, 200, "{r1}");
+    assert_eq!(
+        r1["trend"],
+        json!([]),
+        "the first drill has nothing to compare with"
+    );
+    let (_, r2) = app
+        .get(
+            &format!("/v1/incidents/{second}/report"),
+            Some("demo-county-trainer"),
+        )
+        .await;
+    let trend = r2["trend"].as_array().unwrap();
+    assert_eq!(trend.len(), 1, "{}", r2["trend"]);
+    assert_eq!(trend[0]["incident_id"], first.as_str());
+    assert_eq!(trend[0]["title"], "第一次演练");
+    assert_eq!(
+        trend[0]["summary"], r1["summary"],
+        "the first drill's own figures"
+    );
+    let (was, now) = (&r1["summary"], &r2["summary"]);
+    assert_eq!(was["first_accept_s"], 60.0);
+    assert_eq!(was["median_accept_s"], 120.0);
+    assert_eq!(was["p90_accept_s"], 240.0);
+    assert_eq!(now["first_accept_s"], 20.0);
+    assert_eq!(now["median_accept_s"], 40.0);
+    assert_eq!(now["p90_accept_s"], 100.0);
+    assert_eq!(now["accepted"], 3);
+    assert_eq!(was["accepted"], 3);
+    assert_eq!(
+        now["called"], was["called"],
+        "the same township, the same people called"
+    );
+
+    // The printable page shows the trend.
+    let browser = browser();
+    sign_in(&app, &browser, "demo-county-trainer").await;
+    let html = browser
+        .get(app.url(&format!("/incidents/{second}/report")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("第一次演练"), "{html}");
+    assert!(
+        html.contains("0:20") && html.contains("1:00"),
+        "both first accepts: {html}"
+    );
+}

@@ -8,7 +8,8 @@ use crate::domain::incident::{IncidentId, Level, Mode, Status};
 use crate::domain::plan;
 use crate::domain::region::RegionCode;
 use crate::domain::text::{self, Lines};
-use crate::store::incidents::{IncidentView, NewIncident, Raised};
+use crate::engine::Ctx;
+use crate::store::incidents::{IncidentView, NewIncident, Origin, Raised};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -99,20 +100,14 @@ pub async fn raise(
 /// The plan an incident of this kind and level in this region would run: what the raise form
 /// shows before it is confirmed (422 naming an unknown kind or region, or no plan).
 pub fn plan_for<'a>(
-    st: &'a AppState,
+    ctx: &'a Ctx,
     kind: &str,
     level: Level,
     region: &str,
 ) -> Result<(&'a plan::Plan, RegionCode), ApiError> {
-    let (kind, region) = known(st, kind, region)?;
-    let plan = plan::choose(
-        &st.ctx.seed.plans,
-        &st.ctx.seed.regions,
-        &kind,
-        level,
-        &region,
-    )
-    .ok_or_else(|| no_plan(st, &kind, level, &region))?;
+    let (kind, region) = known(ctx, kind, region)?;
+    let plan = plan::choose(&ctx.seed.plans, &ctx.seed.regions, &kind, level, &region)
+        .ok_or_else(|| no_plan(ctx, &kind, level, &region))?;
     Ok((plan, region))
 }
 
@@ -124,12 +119,37 @@ pub async fn raise_by(
     caller: &Caller,
     b: RaiseIncident,
 ) -> Result<(StatusCode, IncidentView), ApiError> {
-    let (plan, region) = plan_for(st, &b.kind, b.level, &b.region)?;
-    caller.require_scope(st, &region)?;
     let id = match &b.idempotency_key {
         Some(k) => IncidentId::from_idempotency_key(&caller.name, k),
         None => IncidentId::random(),
     };
+    raise_as(
+        &st.ctx,
+        &caller.name,
+        &caller.scope,
+        id,
+        b,
+        Origin::default(),
+    )
+    .await
+}
+
+/// Raises incident `id` for `by` (a token or a drill or CAP sender) whose scope is `scope`:
+/// what every raise comes to. The same id again answers 200 and the incident it raised.
+pub async fn raise_as(
+    ctx: &Ctx,
+    by: &str,
+    scope: &RegionCode,
+    id: IncidentId,
+    b: RaiseIncident,
+    origin: Origin,
+) -> Result<(StatusCode, IncidentView), ApiError> {
+    let (plan, region) = plan_for(ctx, &b.kind, b.level, &b.region)?;
+    if !ctx.seed.regions.contains(scope, &region) {
+        return Err(ApiError::Forbidden(format!(
+            "region {region} is outside this token's scope {scope}"
+        )));
+    }
     let new = NewIncident {
         id,
         kind: b.kind.clone(),
@@ -142,10 +162,11 @@ pub async fn raise_by(
         ladder: plan.ladder.clone(),
         plan_id: plan.id.clone(),
         requirements: plan.requirements.clone(),
-        raised_by: caller.name.clone(),
-        now: st.ctx.clock.now_ms(),
+        raised_by: by.to_string(),
+        now: ctx.clock.now_ms(),
+        origin,
     };
-    let status = match st.ctx.store.raise(&new).await? {
+    let status = match ctx.store.raise(&new).await? {
         Raised::Created => {
             metrics::counter!("muster_incidents_raised_total", "mode" => new.mode.as_str())
                 .increment(1);
@@ -160,8 +181,7 @@ pub async fn raise_by(
             ));
         }
     };
-    let view = st
-        .ctx
+    let view = ctx
         .store
         .incident(&id)
         .await?
@@ -170,8 +190,8 @@ pub async fn raise_by(
 }
 
 /// The body's kind and region, when this deployment knows both (422 naming each otherwise).
-fn known(st: &AppState, kind: &str, region: &str) -> Result<(String, RegionCode), ApiError> {
-    let seed = &st.ctx.seed;
+fn known(ctx: &Ctx, kind: &str, region: &str) -> Result<(String, RegionCode), ApiError> {
+    let seed = &ctx.seed;
     let mut errs = Vec::new();
     if !seed.plans.iter().any(|p| p.kinds.iter().any(|k| k == kind)) {
         let mut kinds: Vec<&str> = seed
@@ -218,13 +238,12 @@ fn json_strings(v: &Value, at: &str) -> Result<(), FieldError> {
 }
 
 pub(super) fn no_plan(
-    st: &AppState,
+    ctx: &Ctx,
     kind: &str,
     level: Level,
     region: &crate::domain::region::RegionCode,
 ) -> ApiError {
-    let kind_elsewhere = st
-        .ctx
+    let kind_elsewhere = ctx
         .seed
         .plans
         .iter()
@@ -332,15 +351,23 @@ pub async fn list(
     Ok(Json(IncidentList { incidents }))
 }
 
-/// An incident a commander acts on: 403 for a non-commander, 404 outside the token's scope
-/// (the scope check is `visible`'s). Answers its id, view and region.
+/// An incident a commander acts on (a trainer too, on a drill): 403 for anyone else, 404
+/// outside the token's scope (the scope check is `visible`'s). Answers its id, view and region.
 pub(super) async fn commanded(
     st: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<(IncidentId, IncidentView, RegionCode), ApiError> {
-    caller.require_commander()?;
+    let trainer = caller.role == crate::domain::access::Role::Trainer;
+    if !trainer {
+        caller.require_commander()?;
+    }
     let (iid, v) = visible(st, caller, id).await?;
+    if trainer && v.mode != Mode::Drill {
+        return Err(ApiError::Forbidden(
+            "a trainer acts on drills only; this is a live incident".into(),
+        ));
+    }
     let region = RegionCode::parse(&v.region)
         .map_err(|e| ApiError::Internal(format!("stored region: {e}")))?;
     Ok((iid, v, region))
@@ -357,18 +384,18 @@ pub(super) async fn reread(st: &AppState, iid: &IncidentId) -> Result<Response, 
     Ok(Json(v).into_response())
 }
 
-/// Stand an incident down (commander): every open callout is closed, volunteers who accepted
+/// Stand an incident down (commander; a trainer for a drill): every open callout is closed, volunteers who accepted
 /// are told, and every link stops working. Standing down twice is harmless.
 #[utoipa::path(post, path = "/v1/incidents/{id}/stand-down", tag = "incidents", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "the incident")),
     responses(
         (status = 200, description = "the incident, stood down", body = IncidentView),
-        (status = 403, description = "not a commander"),
+        (status = 403, description = "not a commander (nor a trainer standing down a drill)"),
         (status = 404, description = "no such incident in this token's scope"),
     ))]
 pub async fn stand_down(
     State(st): State<AppState>,
-    Commander(caller): Commander,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let iid = stand_down_by(&st, &caller, &id).await?;

@@ -89,7 +89,7 @@ pub(crate) async fn upgrade_by(
         level,
         &region,
     )
-    .ok_or_else(|| no_plan(st, &v.kind, level, &region))?;
+    .ok_or_else(|| no_plan(&st.ctx, &v.kind, level, &region))?;
     let mut merged: Vec<Requirement> = v
         .requirements
         .iter()

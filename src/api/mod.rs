@@ -19,6 +19,7 @@ pub mod auth;
 pub mod availability;
 pub mod callouts;
 pub mod candidates;
+pub mod drills;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -81,6 +82,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(report::get))
         .routes(routes!(incidents::stand_down))
         .routes(routes!(level::upgrade))
+        .routes(routes!(drills::schedule, drills::list))
+        .routes(routes!(drills::get))
+        .routes(routes!(drills::cancel))
         .routes(routes!(events::sse))
         .routes(routes!(candidates::candidates))
         .routes(routes!(volunteers::create))

@@ -27,6 +27,7 @@ use utoipa::OpenApi;
     components(schemas(Problem)),
     tags(
         (name = "incidents", description = "Raising, following and standing down incidents"),
+        (name = "drills", description = "Scheduled drills on simulated or real channels"),
         (name = "volunteers", description = "The registry"),
         (name = "teams", description = "Teams, rosters and who is on call"),
         (name = "volunteer links", description = "What a volunteer opens from a call-out; the token in the URL is the credential"),

@@ -36,6 +36,54 @@ pub struct IncidentReport {
     pub teams: Vec<TeamFigures>,
     /// Over every callout.
     pub rates: Rates,
+    /// The whole incident in a line: what a trend compares.
+    pub summary: Summary,
+    /// A drill's earlier drills of the same plan in the same region (oldest first, at most
+    /// [`TREND_DEPTH`]), to see whether the region got faster; empty for a live incident.
+    pub trend: Vec<TrendPoint>,
+}
+
+/// How many earlier drills a drill's report compares itself with.
+pub const TREND_DEPTH: usize = 5;
+
+/// The headline figures of an incident. Times are seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+pub struct Summary {
+    /// Callouts.
+    pub called: u32,
+    /// Reached (delivered).
+    pub reached: u32,
+    /// Accepted (standby and arrived included).
+    pub accepted: u32,
+    /// Arrived.
+    pub arrived: u32,
+    /// Headcount of every requirement together.
+    pub needed: u32,
+    /// From the raise to the first acceptance of any requirement.
+    pub first_accept_s: Option<f64>,
+    /// From being called to accepting, over every acceptance: median.
+    pub median_accept_s: Option<f64>,
+    /// The same, 90th percentile.
+    pub p90_accept_s: Option<f64>,
+    /// From the raise until every requirement had its headcount.
+    pub fill_s: Option<f64>,
+    /// Declined ÷ called.
+    pub decline: Option<f64>,
+    /// Never answered ÷ called.
+    pub silence: Option<f64>,
+}
+
+/// An earlier drill in a trend.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrendPoint {
+    /// Its incident.
+    pub incident_id: String,
+    /// Title.
+    pub title: String,
+    /// Raised at (RFC 3339).
+    pub raised_at: String,
+    /// Its figures.
+    pub summary: Summary,
 }
 
 /// Who, what, where and when.
@@ -61,6 +109,14 @@ pub struct ReportHeader {
     pub filled_at: Option<String>,
     /// Stood down at.
     pub stood_down_at: Option<String>,
+    /// A drill's objectives.
+    pub objectives: Option<String>,
+    /// A drill's channels: `simulated` or `real`.
+    pub channels: Option<String>,
+    /// The scheduled drill that raised it.
+    pub drill_id: Option<String>,
+    /// The CAP alerts that raised and changed it (`sender,identifier,sent`).
+    pub cap: Vec<String>,
 }
 
 /// One requirement's figures. Times are seconds.
@@ -297,7 +353,51 @@ pub async fn of(
 ) -> Result<IncidentReport, ApiError> {
     let callouts = page(st, caller, iid, 0, u32::MAX).await?.callouts;
     let events = super::timeline::events(st, iid).await?.events;
-    Ok(report(v, &callouts, &events))
+    let mut r = report(v, &callouts, &events);
+    if v.mode == crate::domain::incident::Mode::Drill {
+        r.trend = trend(st, caller, v).await?;
+    }
+    Ok(r)
+}
+
+/// The earlier drills of `v`'s plan in `v`'s region, oldest first, each summarised from its
+/// own callouts and events.
+async fn trend(
+    st: &AppState,
+    caller: &Caller,
+    v: &IncidentView,
+) -> Result<Vec<TrendPoint>, ApiError> {
+    let mut earlier: Vec<IncidentView> = st
+        .ctx
+        .store
+        .list_incidents(1000)
+        .await?
+        .into_iter()
+        .filter(|o| {
+            o.mode == crate::domain::incident::Mode::Drill
+                && o.plan_id == v.plan_id
+                && o.region == v.region
+                && o.id != v.id
+                && o.raised_at < v.raised_at
+        })
+        .take(TREND_DEPTH)
+        .collect();
+    earlier.reverse();
+    let mut out = Vec::with_capacity(earlier.len());
+    for o in earlier {
+        let Some(oid) = crate::domain::incident::IncidentId::parse(&o.id) else {
+            continue;
+        };
+        let callouts = page(st, caller, &oid, 0, u32::MAX).await?.callouts;
+        let events = super::timeline::events(st, &oid).await?.events;
+        out.push(TrendPoint {
+            incident_id: o.id.clone(),
+            title: o.title.clone(),
+            raised_at: o.raised_at.clone(),
+            summary: report(&o, &callouts, &events).summary,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

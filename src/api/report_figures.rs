@@ -62,7 +62,7 @@ pub fn report(
 ) -> IncidentReport {
     let raised = ms_of(&Some(v.raised_at.clone())).unwrap_or(0);
     let secs = |ms: i64| (ms - raised) as f64 / 1000.0;
-    let requirements = v
+    let requirements: Vec<RequirementFigures> = v
         .requirements
         .iter()
         .map(|r| {
@@ -210,12 +210,50 @@ pub fn report(
             raised_at: v.raised_at.clone(),
             filled_at: v.filled_at.clone(),
             stood_down_at: v.stood_down_at.clone(),
+            objectives: v.objectives.clone(),
+            channels: v.channels.clone(),
+            drill_id: v.drill_id.clone(),
+            cap: v.cap.clone(),
         },
         is_final: !v.status.is_active(),
-        requirements,
         tiers: tiers.into_values().collect(),
         channels,
+        summary: summary(v, callouts, &requirements, &rates),
         teams,
         rates,
+        requirements,
+        trend: vec![],
+    }
+}
+
+/// The incident's headline figures, from its requirements' figures and its callouts.
+fn summary(
+    v: &IncidentView,
+    callouts: &[CalloutView],
+    reqs: &[RequirementFigures],
+    rates: &Rates,
+) -> Summary {
+    let raised = ms_of(&Some(v.raised_at.clone())).unwrap_or(0);
+    let mut waits: Vec<i64> = callouts
+        .iter()
+        .filter(|c| accepted(c.outcome()))
+        .filter_map(|c| Some(ms_of(&c.answered_at)? - ms_of(&c.created_at)?))
+        .collect();
+    waits.sort_unstable();
+    Summary {
+        called: rates.called,
+        reached: reqs.iter().map(|r| r.reached).sum(),
+        accepted: reqs.iter().map(|r| r.accepted).sum(),
+        arrived: reqs.iter().map(|r| r.arrived).sum(),
+        needed: reqs.iter().map(|r| r.needed).sum(),
+        first_accept_s: reqs
+            .iter()
+            .filter_map(|r| r.first_accept_s)
+            .min_by(f64::total_cmp),
+        median_accept_s: median(&waits),
+        p90_accept_s: percentile(&waits, 0.9),
+        fill_s: ms_of(&v.filled_at).map(|f| (f - raised) as f64 / 1000.0),
+        decline: rates.decline,
+        silence: rates.silence,
     }
 }

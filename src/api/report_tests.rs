@@ -25,6 +25,10 @@ fn incident(status: Status) -> IncidentView {
         location: None,
         filled_at: None,
         stood_down_at: None,
+        channels: None,
+        objectives: None,
+        drill_id: None,
+        cap: vec![],
         requirements: vec![RequirementProgress {
             id: "rescue".into(),
             team_kind: "rescue".into(),

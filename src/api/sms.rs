@@ -39,9 +39,7 @@ fn verified_gateway(
 ) -> Result<Arc<Gateway>, ApiError> {
     let gw = st
         .ctx
-        .sms
-        .iter()
-        .find(|g| g.name() == name)
+        .gateway(name)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no SMS gateway `{name}`")))?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());

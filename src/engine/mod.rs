@@ -48,6 +48,8 @@ pub struct Ctx {
     pub webhook: WebhookSender,
     /// SMS gateways, in order of preference (`[[sms.gateway]]`).
     pub sms: Vec<Arc<crate::notify::sms::Gateway>>,
+    /// The simulator's SMS gateway, for drills on simulated channels (`[drill]`).
+    pub drill_sms: Option<Arc<crate::notify::sms::Gateway>>,
     /// Flips to `true` when the process shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Parsed rosters, refreshed by version.
@@ -57,6 +59,46 @@ pub struct Ctx {
     /// Slots for delivery entries being worked on ([`notifier::ENTRIES_IN_FLIGHT`]); shutdown
     /// waits for them, as an entry records its outcomes after its last send.
     pub delivery_entries: Arc<tokio::sync::Semaphore>,
+}
+
+impl Ctx {
+    /// The SMS gateway named `name`: a configured one, else the drill simulator's.
+    pub fn gateway(&self, name: &str) -> Option<&Arc<crate::notify::sms::Gateway>> {
+        self.sms
+            .iter()
+            .find(|g| g.name() == name)
+            .or(self.drill_sms.as_ref().filter(|g| g.name() == name))
+    }
+}
+
+/// The simulator's SMS gateway of `[drill]`, when `simulator_url` is set: a generic gateway at
+/// `{url}/sms/send` whose callbacks are signed with `simulator_secret` (else the secret of the
+/// configured gateway of the same name, else `webhook.secret`).
+pub fn drill_gateway(config: &Config) -> Option<crate::config::SmsGateway> {
+    let d = &config.drill;
+    let url = d.simulator_url.as_deref()?.trim_end_matches('/');
+    let same = config
+        .sms
+        .gateway
+        .iter()
+        .find(|g| g.name == d.simulator_gateway);
+    let secret = if !d.simulator_secret.is_empty() {
+        d.simulator_secret.clone()
+    } else if let Some(g) = same {
+        g.secret.clone()
+    } else {
+        config.webhook.secret.clone()
+    };
+    let mut gw: crate::config::SmsGateway = serde_json::from_value(serde_json::json!({
+        "name": d.simulator_gateway,
+        "kind": "generic",
+        "url": format!("{url}/sms/send"),
+        "key_id": "drill",
+        "secret": secret,
+    }))
+    .ok()?;
+    gw.rate_per_sec = d.simulator_rate_per_sec;
+    Some(gw)
 }
 
 /// Starts every worker for every partition.

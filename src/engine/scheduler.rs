@@ -1,5 +1,6 @@
 //! Moves due delivery retries from each partition's `delayed` set back to its delivery stream,
-//! and fires due escalation timers from its `timers` set onto its bus. Each move is one script,
+//! fires due escalation timers from its `timers` set onto its bus, and raises scheduled
+//! drills whose time has come ([`crate::api::drills::fire_due`]). Each move is one script,
 //! so with many instances ticking, each retry moves and each timer fires exactly once. Due
 //! times are on the injected clock: tests move time instead of sleeping.
 //!
@@ -43,6 +44,11 @@ pub async fn run(ctx: Arc<Ctx>) {
                     }
                 }
             }
+        }
+        if failed.is_none()
+            && let Err(e) = crate::api::drills::fire_due(&ctx).await
+        {
+            failed = Some(e);
         }
         match failed {
             Some(e) => backoff.wait(&mut shutdown, "delayed", &e).await,

@@ -88,12 +88,20 @@ impl Running {
 
 /// Starts the simulator on `listener`.
 pub fn start(config: &Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
-    let sms_key = config
-        .sms
-        .gateway
-        .iter()
-        .find(|g| g.name == config.sim.sms_gateway)
-        .map(|g| decode_secret(&g.secret));
+    // The gateway it plays: muster's simulated-drill gateway of that name, else the
+    // configured one.
+    let sms_key = crate::engine::drill_gateway(config)
+        .filter(|g| g.name == config.sim.sms_gateway)
+        .map(|g| g.secret)
+        .or_else(|| {
+            config
+                .sms
+                .gateway
+                .iter()
+                .find(|g| g.name == config.sim.sms_gateway)
+                .map(|g| g.secret.clone())
+        })
+        .map(|s| decode_secret(&s));
     let sim = Arc::new(Sim {
         key: decode_secret(&config.webhook.secret),
         rng: Mutex::new(match config.sim.seed {

@@ -39,6 +39,21 @@ pub struct NewIncident {
     pub raised_by: String,
     /// When.
     pub now: Millis,
+    /// Where it came from and how a drill runs (all empty for a plain raise).
+    pub origin: Origin,
+}
+
+/// Where an incident came from, beyond who raised it: a scheduled drill, a CAP alert.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// A drill's channels: `simulated` (every message to the simulator) or `real`.
+    pub channels: Option<String>,
+    /// A drill's objectives, for its report.
+    pub objectives: Option<String>,
+    /// The scheduled drill that raised it.
+    pub drill_id: Option<String>,
+    /// The CAP alert that raised it: `sender,identifier,sent`.
+    pub cap: Option<String>,
 }
 
 impl NewIncident {
@@ -152,6 +167,18 @@ pub struct IncidentView {
     pub stood_down_at: Option<String>,
     /// Per-requirement progress.
     pub requirements: Vec<RequirementProgress>,
+    /// A drill's channels: `simulated` (every message went to the simulator) or `real`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<String>,
+    /// A drill's objectives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<String>,
+    /// The scheduled drill that raised it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill_id: Option<String>,
+    /// The CAP alerts that raised and changed it, as `sender,identifier,sent`, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap: Vec<String>,
 }
 
 impl IncidentView {
@@ -190,6 +217,21 @@ impl Store {
             "reqs": serde_json::to_string(&n.requirements).unwrap_or_else(|_| "[]".into()),
             "seq": "0",
         });
+        let mut fields = fields;
+        let o = &n.origin;
+        for (k, v) in [
+            ("channels", o.channels.clone()),
+            ("objectives", o.objectives.clone()),
+            ("drill_id", o.drill_id.clone()),
+            (
+                "cap",
+                o.cap.as_ref().map(|c| serde_json::json!([c]).to_string()),
+            ),
+        ] {
+            if let Some(v) = v {
+                fields[k] = v.into();
+            }
+        }
         let mut counts = serde_json::Map::new();
         for r in &n.requirements {
             counts.insert(format!("{}:needed", r.id), r.needed.to_string().into());
@@ -442,5 +484,12 @@ pub(crate) fn view(
         filled_at: ms_text(inc, "filled_at"),
         stood_down_at: ms_text(inc, "stood_down_at"),
         requirements,
+        channels: inc.get("channels").filter(|s| !s.is_empty()).cloned(),
+        objectives: inc.get("objectives").filter(|s| !s.is_empty()).cloned(),
+        drill_id: inc.get("drill_id").filter(|s| !s.is_empty()).cloned(),
+        cap: inc
+            .get("cap")
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
     })
 }

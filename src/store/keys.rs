@@ -33,6 +33,11 @@
 //! | `P:region:CODE:teams` | set: ids of the teams attached to region CODE | seed, registry | none | none |
 //! | `P:sess:H` | hash: a command-centre session (`token`: SHA-256 of the token signed in with, `csrf`); `H` is the SHA-256 of the session cookie | sign-in | `http.session_hours` | none |
 //! | `P:login:ADDR` | string: failed sign-ins from client address ADDR in the current window | sign-in | the window (15 minutes) | none |
+//! | `P:{drills}:d:ID` | hash: a drill (kind, level, region, title, at, channels, objectives, status, incident, created_by, …) | drills API, scheduler | none | `{drills}` |
+//! | `P:{drills}:all` | zset: drill id → when it runs (ms), for listing | drills API | none | `{drills}` |
+//! | `P:{drills}:due` | zset: scheduled drill id → when it runs (ms); claimed once into `firing` | drills API, scheduler | none | `{drills}` |
+//! | `P:{drills}:firing` | zset: drill id → wall time (ms) of its claim, until its raise is recorded; a claim older than the lease is taken again | scheduler | none | `{drills}` |
+//! | `P:cap:SENDER\|IDENTIFIER` | string: the incident a CAP alert raised or proposed | CAP ingest | none | none |
 //!
 //! All keys of one incident, and the streams and delayed set of its partition, share the hash
 //! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
@@ -211,6 +216,36 @@ impl Keys {
     /// Failed sign-ins from one client address.
     pub fn login_failures(&self, addr: &str) -> String {
         format!("{}:login:{addr}", self.prefix)
+    }
+
+    /// A drill.
+    pub fn drill(&self, id: &str) -> String {
+        format!("{}{id}", self.drill_prefix())
+    }
+
+    /// What every drill's key starts with (the scripts build drill keys from it).
+    pub fn drill_prefix(&self) -> String {
+        format!("{}:{{drills}}:d:", self.prefix)
+    }
+
+    /// Every drill, by when it runs.
+    pub fn drills(&self) -> String {
+        format!("{}:{{drills}}:all", self.prefix)
+    }
+
+    /// Scheduled drills waiting for their time.
+    pub fn drills_due(&self) -> String {
+        format!("{}:{{drills}}:due", self.prefix)
+    }
+
+    /// Drills claimed for firing whose raise is not yet recorded.
+    pub fn drills_firing(&self) -> String {
+        format!("{}:{{drills}}:firing", self.prefix)
+    }
+
+    /// The incident a CAP alert of `sender` with `identifier` raised.
+    pub fn cap_alert(&self, sender: &str, identifier: &str) -> String {
+        format!("{}:cap:{sender}|{identifier}", self.prefix)
     }
 
     /// The mark that SMS note `note` (the answer to one reply) was enqueued on partition `p`:

@@ -25,6 +25,7 @@ pub mod bus;
 pub mod callout_rows;
 pub mod callouts;
 pub mod delivery;
+pub mod drills;
 pub mod engage;
 pub mod incidents;
 pub mod keys;

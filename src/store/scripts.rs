@@ -42,6 +42,9 @@ pub(crate) struct Scripts {
     pub team_create: Script,
     pub team_update: Script,
     pub team_delete: Script,
+    pub drill_put: Script,
+    pub drills_due: Script,
+    pub drill_cancel: Script,
 }
 
 impl Scripts {
@@ -78,6 +81,9 @@ impl Scripts {
             volunteer_put: script!("volunteer_put.lua"),
             volunteer_erase: script!("volunteer_erase.lua"),
             team_create: script!("team_create.lua"),
+            drill_put: script!("drill_put.lua"),
+            drills_due: script!("drills_due.lua"),
+            drill_cancel: script!("drill_cancel.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

@@ -22,6 +22,10 @@ fn incident() -> IncidentView {
         location: None,
         filled_at: None,
         stood_down_at: None,
+        channels: None,
+        objectives: None,
+        drill_id: None,
+        cap: vec![],
         requirements: vec![RequirementProgress {
             id: "rescue".into(),
             team_kind: "rescue".into(),

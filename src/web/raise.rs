@@ -257,7 +257,7 @@ pub async fn form(
         return Ok(page(&st, &signed, f, None, vec![]));
     }
     let checked = f.body().and_then(|b| {
-        let (plan, region) = plan_for(&st, &b.kind, b.level, &b.region)?;
+        let (plan, region) = plan_for(&st.ctx, &b.kind, b.level, &b.region)?;
         signed.caller.require_scope(&st, &region)?;
         Ok(preview(&st.ctx.seed, plan, signed.lang))
     });

@@ -30,6 +30,27 @@ pub fn at(s: &f64) -> String {
     duration(&Some(*s))
 }
 
+/// How `now` compares with `before` (seconds): `快 0:40` / `0:40 faster`, `慢 …` / `… slower`,
+/// `持平` / `the same`, `—` when either is absent.
+pub fn delta(now: &Option<f64>, before: &Option<f64>, lang: super::lang::Lang) -> String {
+    match (now, before) {
+        (Some(n), Some(b)) => {
+            let d = n - b;
+            let mag = duration(&Some(d.abs()));
+            let en = lang == super::lang::Lang::En;
+            match (d.abs() < 0.5, d < 0.0, en) {
+                (true, _, false) => "持平".into(),
+                (true, _, true) => "the same".into(),
+                (_, true, false) => format!("快 {mag}"),
+                (_, true, true) => format!("{mag} faster"),
+                (_, false, false) => format!("慢 {mag}"),
+                (_, false, true) => format!("{mag} slower"),
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
 /// A rate as a percentage with one decimal, `—` when absent.
 pub fn percent(r: &Option<f64>) -> String {
     r.map_or_else(|| "—".into(), |r| format!("{:.1}%", r * 100.0))
@@ -118,6 +139,11 @@ mod tests {
     #[test]
     fn durations_and_rates_read_as_people_write_them() {
         assert_eq!(duration(&None), "—");
+        use super::super::lang::Lang;
+        assert_eq!(delta(&Some(20.0), &Some(60.0), Lang::Zh), "快 0:40");
+        assert_eq!(delta(&Some(90.0), &Some(60.0), Lang::En), "0:30 slower");
+        assert_eq!(delta(&Some(60.2), &Some(60.0), Lang::En), "the same");
+        assert_eq!(delta(&None, &Some(60.0), Lang::Zh), "—");
         assert_eq!(duration(&Some(59.6)), "1:00");
         assert_eq!(at(&150.0), "2:30");
         assert_eq!(duration(&Some(3725.0)), "1:02:05");

@@ -619,7 +619,8 @@ async fn busy(store: &muster::store::Store, now: i64) -> bool {
             }
         }
     }
-    false
+    // A scheduled drill due now, or claimed and not yet raised.
+    store.drills_pending(now).await.unwrap_or(1) > 0
 }
 
 /// A field of an XINFO reply (a flat list or a map of names and values), as text.

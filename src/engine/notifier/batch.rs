@@ -96,7 +96,7 @@ impl Inner {
             let resends = sending.iter().filter(|c| c.resend).count() as u64;
             let vids: Vec<String> = sending.iter().map(|c| c.volunteer_id.clone()).collect();
             let contacts = store
-                .delivery_contacts(&vids, !self.ctx.sms.is_empty())
+                .delivery_contacts(&vids, !self.ctx.sms.is_empty() || info.simulated)
                 .await?;
             let mut unsent = self
                 .send_chunk(job, info, sending, contacts, &mut permits, &tx)

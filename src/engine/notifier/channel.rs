@@ -3,6 +3,7 @@
 //! rendering and the shared send rate, and when to try again.
 
 use super::*;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 impl Inner {
@@ -23,9 +24,12 @@ impl Inner {
             let secs = (self.ctx.clock.now_ms() - info.raised_at).max(0) as f64 / 1000.0;
             metrics::histogram!("muster_raise_to_first_handoff_seconds").record(secs);
         }
-        let plan = self.channels(contact);
+        let plan = self.channels(contact, info, id, n);
         let Some((channel, nth, tries, next)) = locate(&plan, attempt) else {
-            let why = if plan.is_empty() {
+            let why = if plan.is_empty() && info.simulated && self.ctx.drill_sms.is_none() {
+                "no channel: a drill on simulated channels, and drill.simulator_url is not configured"
+                    .to_string()
+            } else if plan.is_empty() {
                 match (&contact.sms_off, self.ctx.sms.is_empty()) {
                     (Some(_), _) => "no channel: no webhook, and the number opted out of SMS",
                     (None, true) => "no channel: no webhook, and no SMS gateway is configured",
@@ -43,7 +47,7 @@ impl Inner {
                 let body = self.payload(id, n, kind, requirement, info, contact);
                 self.ctx
                     .webhook
-                    .send(url, &msg_id, body)
+                    .send(url.as_ref(), &msg_id, body)
                     .await
                     .map(|()| "webhook".to_string())
             }
@@ -85,17 +89,41 @@ impl Inner {
     }
 
     /// The channels of a volunteer in order: the webhook where they have one, then each SMS
-    /// gateway (unless the number opted out).
-    fn channels<'a>(&'a self, contact: &'a Contact) -> Vec<Channel<'a>> {
+    /// gateway (unless the number opted out). A drill on simulated channels has the same plan
+    /// with every hop pointed at the simulator (`[drill] simulator_url`): the same code path
+    /// up to the last hop, and nothing reaches a real receiver or gateway.
+    fn channels<'a>(
+        &'a self,
+        contact: &'a Contact,
+        info: &IncidentInfo,
+        id: &IncidentId,
+        n: u32,
+    ) -> Vec<Channel<'a>> {
+        let gateways: &[Arc<Gateway>] = if info.simulated {
+            match &self.ctx.drill_sms {
+                Some(gw) => std::slice::from_ref(gw),
+                None => return vec![],
+            }
+        } else {
+            &self.ctx.sms
+        };
         let mut plan = Vec::new();
         if let Some(url) = contact.webhook.as_deref().filter(|w| !w.is_empty()) {
+            let url = match (&self.ctx.config.drill.simulator_url, info.simulated) {
+                (Some(sim), true) => Cow::Owned(format!(
+                    "{}/hooks/{}",
+                    sim.trim_end_matches('/'),
+                    callout_ref(id, n)
+                )),
+                _ => Cow::Borrowed(url),
+            };
             plan.push(Channel {
                 via: Via::Webhook(url),
                 backoff: &self.ctx.config.webhook.retry_backoff_ms,
             });
         }
         if contact.phone.as_deref().is_some_and(|p| !p.is_empty()) && contact.sms_off.is_none() {
-            for gw in &self.ctx.sms {
+            for gw in gateways {
                 plan.push(Channel {
                     via: Via::Sms(gw),
                     backoff: &self.ctx.config.sms.retry_backoff_ms,
@@ -234,7 +262,7 @@ impl Inner {
 
 /// How a message goes out.
 enum Via<'a> {
-    Webhook(&'a str),
+    Webhook(Cow<'a, str>),
     Sms(&'a Arc<Gateway>),
 }
 

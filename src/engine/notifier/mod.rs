@@ -82,6 +82,8 @@ struct IncidentInfo {
     region_name: String,
     title: String,
     mode: Mode,
+    /// A drill on simulated channels: every message goes to the simulator.
+    simulated: bool,
     raised_at: i64,
     /// Requirement id → team kind.
     team_kinds: HashMap<String, String>,
@@ -206,6 +208,7 @@ impl Inner {
             region_name,
             title: field(&inc, "title"),
             mode: Mode::parse(&field(&inc, "mode")).unwrap_or(Mode::Live),
+            simulated: field(&inc, "channels") == "simulated",
             raised_at: field(&inc, "raised_at").parse().unwrap_or(0),
             team_kinds: crate::store::incidents::requirements_of(&inc)
                 .unwrap_or_default()

@@ -17,9 +17,7 @@ impl Inner {
             .pop();
         let gw = self
             .ctx
-            .sms
-            .iter()
-            .find(|g| g.name() == note.gateway)
+            .gateway(&note.gateway)
             .or_else(|| self.ctx.sms.first());
         let phone = contact.as_ref().and_then(|c| c.phone.clone());
         let (Some(contact), Some(gw), Some(phone)) = (contact, gw, phone) else {
