@@ -19,6 +19,7 @@ pub mod auth;
 pub mod availability;
 pub mod callouts;
 pub mod candidates;
+pub mod cap;
 pub mod drills;
 pub mod error;
 pub mod events;
@@ -85,6 +86,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(drills::schedule, drills::list))
         .routes(routes!(drills::get))
         .routes(routes!(drills::cancel))
+        .routes({
+            let (schemas, paths, method) = routes!(cap::ingest);
+            (
+                schemas,
+                paths,
+                method.layer(DefaultBodyLimit::max(crate::domain::cap::MAX_BYTES)),
+            )
+        })
+        .routes(routes!(cap::proposals))
+        .routes(routes!(cap::confirm))
+        .routes(routes!(cap::reject))
         .routes(routes!(events::sse))
         .routes(routes!(candidates::candidates))
         .routes(routes!(volunteers::create))

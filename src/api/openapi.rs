@@ -28,6 +28,7 @@ use utoipa::OpenApi;
     tags(
         (name = "incidents", description = "Raising, following and standing down incidents"),
         (name = "drills", description = "Scheduled drills on simulated or real channels"),
+        (name = "cap", description = "OASIS CAP 1.2 alerts in, and the proposals they wait as"),
         (name = "volunteers", description = "The registry"),
         (name = "teams", description = "Teams, rosters and who is on call"),
         (name = "volunteer links", description = "What a volunteer opens from a call-out; the token in the URL is the credential"),
@@ -66,9 +67,11 @@ pub fn for_deployment(seed: &Seed) -> Value {
         list.sort_unstable();
         list.dedup();
     }
-    let fields: [(&str, &str, &[&str]); 8] = [
+    let fields: [(&str, &str, &[&str]); 10] = [
         ("RaiseIncident", "kind", &kinds),
         ("RaiseIncident", "region", &regions),
+        ("ScheduleDrill", "kind", &kinds),
+        ("ScheduleDrill", "region", &regions),
         ("NewTeam", "kind", &team_kinds),
         ("NewTeam", "region", &regions),
         ("NewVolunteer", "home_region", &regions),

@@ -54,7 +54,8 @@ pub struct TimelineEvent {
     /// Taken when the ladder ran out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken: Option<u32>,
-    /// Why a delivery failed, the channel an answer came by, or who stood it down.
+    /// Why a delivery failed, the channel an answer came by, who stood it down, or what a
+    /// CAP alert did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -76,7 +77,10 @@ impl TimelineEvent {
             level: f("level").and_then(|v| v.parse().ok()),
             needed: num("needed"),
             taken: num("taken"),
-            detail: f("reason").or_else(|| f("via")).or_else(|| f("by")),
+            detail: f("reason")
+                .or_else(|| f("via"))
+                .or_else(|| f("by"))
+                .or_else(|| f("detail")),
         }
     }
 }

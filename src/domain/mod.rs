@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod callout;
+pub mod cap;
 pub mod eligibility;
 pub mod ical;
 pub mod incident;

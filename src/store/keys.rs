@@ -37,7 +37,9 @@
 //! | `P:{drills}:all` | zset: drill id → when it runs (ms), for listing | drills API | none | `{drills}` |
 //! | `P:{drills}:due` | zset: scheduled drill id → when it runs (ms); claimed once into `firing` | drills API, scheduler | none | `{drills}` |
 //! | `P:{drills}:firing` | zset: drill id → wall time (ms) of its claim, until its raise is recorded; a claim older than the lease is taken again | scheduler | none | `{drills}` |
-//! | `P:cap:SENDER\|IDENTIFIER` | string: the incident a CAP alert raised or proposed | CAP ingest | none | none |
+//! | `P:cap:SENDER\|IDENTIFIER` | string: what a CAP alert came to (JSON: outcome, incident or proposal), so a repeat answers the same and references resolve | CAP ingest | none | none |
+//! | `P:cap:prop:ID` | hash: a CAP proposal waiting for a commander (kind, level, region, title, mode, reference, status) | CAP ingest, confirm | none | none |
+//! | `P:cap:proposals` | zset: proposal id → received (ms) | CAP ingest | none | none (cold path) |
 //!
 //! All keys of one incident, and the streams and delayed set of its partition, share the hash
 //! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
@@ -246,6 +248,16 @@ impl Keys {
     /// The incident a CAP alert of `sender` with `identifier` raised.
     pub fn cap_alert(&self, sender: &str, identifier: &str) -> String {
         format!("{}:cap:{sender}|{identifier}", self.prefix)
+    }
+
+    /// A CAP proposal.
+    pub fn cap_proposal(&self, id: &str) -> String {
+        format!("{}:cap:prop:{id}", self.prefix)
+    }
+
+    /// Every CAP proposal, by when it came.
+    pub fn cap_proposals(&self) -> String {
+        format!("{}:cap:proposals", self.prefix)
     }
 
     /// The mark that SMS note `note` (the answer to one reply) was enqueued on partition `p`:

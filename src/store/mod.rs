@@ -24,6 +24,7 @@
 pub mod bus;
 pub mod callout_rows;
 pub mod callouts;
+pub mod cap;
 pub mod delivery;
 pub mod drills;
 pub mod engage;

@@ -45,6 +45,8 @@ pub(crate) struct Scripts {
     pub drill_put: Script,
     pub drills_due: Script,
     pub drill_cancel: Script,
+    pub cap_note: Script,
+    pub cap_decide: Script,
 }
 
 impl Scripts {
@@ -84,6 +86,8 @@ impl Scripts {
             drill_put: script!("drill_put.lua"),
             drills_due: script!("drills_due.lua"),
             drill_cancel: script!("drill_cancel.lua"),
+            cap_note: script!("cap_note.lua"),
+            cap_decide: script!("cap_decide.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

@@ -124,6 +124,14 @@ fn milestone(
     let r = req_name(req);
     Some(match (e.kind.as_str(), l) {
         ("incident.raised", _) => ("milestone", l.t("发起事件", "Raised").to_string()),
+        ("cap.received", _) => (
+            "milestone",
+            format!(
+                "{}{}",
+                l.t("CAP 预警：", "CAP alert: "),
+                e.detail.as_deref().unwrap_or("")
+            ),
+        ),
         ("requirement.step", Lang::Zh) => (
             "milestone",
             format!(
