@@ -657,3 +657,138 @@ async fn the_wall_follows_the_scope_and_comes_back_after_an_outage() {
     b.shot("back").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainer_schedules_cancels_and_stands_down_drills_and_a_commander_confirms_a_cap_alert() {
+    let _one = ONE_BROWSER.lock().await;
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let mut c = config(&redis.url(), &prefix(), &seed);
+    c.cap.auto_raise = false;
+    let app = TestApp::start(c, ManualClock::new()).await;
+    let dir = temp_dir("browser-drills");
+    let b = Browser::open(&dir, 1366, 900, true).await;
+    let base = app.url("");
+    b.sign_in(&base, "demo-county-trainer").await;
+    b.click("header nav a[href='/drills']").await;
+    // Without a simulator configured, only the real channels are offered.
+    assert!(
+        b.js("return document.querySelector('input[value=simulated]').disabled;")
+            .await
+            == true
+    );
+    // One drill tomorrow, one now.
+    let tomorrow = {
+        let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        let t = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+        tz.to_datetime(t).strftime("%Y-%m-%dT%H:%M").to_string()
+    };
+    for (title, at) in [("明早防汛演练", tomorrow.as_str()), ("即时演练", "")] {
+        b.select("#kind", "flood").await;
+        b.select("#level", "4").await;
+        b.select("#region", "990101002").await;
+        b.fill("#title", title).await;
+        b.js(&format!("document.querySelector('#at').value = '{at}';"))
+            .await;
+        b.fill("#objectives", "15 分钟内集结 6 名救援队员").await;
+        b.click("#schedule").await;
+        b.until("table.drills", "the drill is listed", |t| t.contains(title))
+            .await;
+    }
+    let (_, l) = app.get("/v1/drills", Some("demo-viewer")).await;
+    let drills = l["drills"].as_array().unwrap();
+    assert_eq!(drills.len(), 2, "{l}");
+    let by_title = |t: &str| drills.iter().find(|d| d["title"] == t).unwrap().clone();
+    let later = by_title("明早防汛演练");
+    let now = by_title("即时演练");
+    assert_eq!(later["status"], "scheduled");
+    assert_eq!(now["status"], "running");
+    assert_eq!(now["channels"], "real");
+    assert_eq!(now["objectives"], "15 分钟内集结 6 名救援队员");
+    b.shot("drills").await;
+    // Cancel tomorrow's.
+    b.click(&format!(
+        "form[action='/drills/{}/cancel'] button",
+        later["id"].as_str().unwrap()
+    ))
+    .await;
+    b.until("tr.drill-cancelled", "the drill is cancelled", |t| {
+        t.contains("已取消")
+    })
+    .await;
+    // Open the running drill's board: the trainer may stand it down, not upgrade it.
+    let iid = now["incident_id"].as_str().unwrap().to_string();
+    b.go(&format!("{base}/incidents/{iid}")).await;
+    assert!(
+        !b.has("form[action$='/level']").await,
+        "upgrades are the commanders'"
+    );
+    b.click("form[action$='/stand-down'] input[name=confirm]")
+        .await;
+    b.click("form[action$='/stand-down'] button").await;
+    eventually(Duration::from_secs(10), "stood down", || async {
+        app.incident(&iid).await["status"] == "stood_down"
+    })
+    .await;
+    b.go(&format!("{base}/incidents/{iid}/report")).await;
+    let report = b.text("article.report-page").await;
+    assert!(report.contains("15 分钟内集结"), "the objectives: {report}");
+    assert!(
+        report.contains("第一次演练") || report.contains("暂无可比较"),
+        "{report}"
+    );
+    b.shot("drill-report").await;
+
+    // A CAP alert waits as a proposal; a commander confirms it on the incidents page.
+    let alert = r#"<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>CN-FLOOD-1</identifier><sender>qxj@demo.example</sender>
+  <sent>2026-11-29T08:00:00+08:00</sent><status>Actual</status><msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info><language>zh-CN</language><category>Met</category><event>暴雨</event>
+    <urgency>Immediate</urgency><severity>黄色</severity><certainty>Likely</certainty>
+    <headline>柳林镇暴雨黄色预警</headline>
+    <area><areaDesc>柳林镇</areaDesc></area></info>
+</alert>"#;
+    let r = app
+        .http
+        .post(app.url("/v1/cap"))
+        .bearer_auth("demo-county-commander")
+        .header("content-type", "application/cap+xml")
+        .body(alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    b.click("form[action='/logout'] button").await;
+    b.sign_in(&base, "demo-county-commander").await;
+    b.go(&format!("{base}/")).await;
+    let p = b.text("section.proposals").await;
+    assert!(
+        p.contains("柳林镇暴雨黄色预警") && p.contains("柳林镇"),
+        "{p}"
+    );
+    b.shot("cap-proposal").await;
+    b.click("section.proposals form[action$='/confirm'] button")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.path().await.starts_with("/incidents/") {
+        assert!(Instant::now() < deadline, "the board did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = b.path().await.trim_start_matches("/incidents/").to_string();
+    let v = app.incident(&id).await;
+    assert_eq!(
+        (&v["kind"], &v["level"], &v["region"]),
+        (&json!("flood"), &json!(3), &json!("990101002"))
+    );
+    assert_eq!(
+        v["cap"][0],
+        "qxj@demo.example,CN-FLOOD-1,2026-11-29T08:00:00+08:00"
+    );
+    b.go(&format!("{base}/")).await;
+    assert!(!b.has("section.proposals").await, "nothing waits any more");
+    app.idle().await;
+    b.close().await;
+}

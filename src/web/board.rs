@@ -35,6 +35,8 @@ struct BoardPage {
     /// `None` for a role that may not command or an incident that is over.
     command: Option<Vec<(u8, String)>>,
     csrf: String,
+    /// A drill's channels and objectives, in words.
+    drill_note: Option<String>,
 }
 
 #[derive(Template)]
@@ -196,8 +198,17 @@ pub async fn show(
     Query(rows): Query<Rows>,
 ) -> Result<Response, PageError> {
     let (id, v, b) = load(&st, &signed, &id, rows).await?;
-    let command = (signed.caller.role.may_command() && v.status.is_active())
-        .then(|| upgrades(&st.ctx.seed, &v.kind, v.level, signed.lang));
+    // A trainer stands its drill down (no upgrades: those are the commanders').
+    let role = signed.caller.role;
+    let trainer_drill = role == crate::domain::access::Role::Trainer
+        && v.mode == crate::domain::incident::Mode::Drill;
+    let command = ((role.may_command() || trainer_drill) && v.status.is_active()).then(|| {
+        if role.may_command() {
+            upgrades(&st.ctx.seed, &v.kind, v.level, signed.lang)
+        } else {
+            vec![]
+        }
+    });
     Ok(html(&BoardPage {
         who: Some(signed.who(&st)),
         lang: signed.lang,
@@ -205,7 +216,26 @@ pub async fn show(
         id,
         command,
         csrf: signed.csrf.clone(),
+        drill_note: drill_note(&v, signed.lang),
     }))
+}
+
+/// A drill's channels and objectives in a line, for the board's header.
+fn drill_note(v: &crate::store::incidents::IncidentView, lang: Lang) -> Option<String> {
+    let channels = match v.channels.as_deref()? {
+        "simulated" => lang.t(
+            "模拟渠道：全部消息发往模拟器",
+            "Simulated channels: every message goes to the simulator",
+        ),
+        _ => lang.t(
+            "真实渠道：消息标注【演练】",
+            "Real channels: messages marked [DRILL]",
+        ),
+    };
+    Some(match &v.objectives {
+        Some(o) => format!("{channels} · {}{o}", lang.t("目标：", "objectives: ")),
+        None => channels.to_string(),
+    })
 }
 
 /// `GET /incidents/{id}/details`: the board's tiers, teams, delivery health, timeline and

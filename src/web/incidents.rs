@@ -173,6 +173,11 @@ struct IncidentsPage {
     /// The kinds the filter offers: (code, name).
     kinds: Vec<(String, String)>,
     filter: HistoryFilter,
+    /// CAP alerts waiting for a commander: (proposal, region name, level in words).
+    proposals: Vec<(crate::api::cap::Proposal, String, String)>,
+    /// The caller may confirm them.
+    commander: bool,
+    csrf: String,
 }
 
 /// The incident kinds of the plans, by code and name, for pickers and filters.
@@ -224,7 +229,42 @@ pub async fn home(
         history,
         kinds: kinds(&st.ctx.seed, lang),
         filter,
+        proposals: crate::api::cap::proposals_in_scope(&st, &signed.caller)
+            .await?
+            .into_iter()
+            .filter(|p| p.status == "pending")
+            .map(|mut p| {
+                let region = st.ctx.seed.regions.name_of(&p.region);
+                if let Some((_, name)) = kinds(&st.ctx.seed, lang)
+                    .into_iter()
+                    .find(|k| k.0 == p.kind)
+                {
+                    p.kind = name;
+                }
+                let level = format!(
+                    "{} · {}",
+                    level_name(&st.ctx.seed, p.level, lang),
+                    colour_words(p.level, lang)
+                );
+                (p, region, level)
+            })
+            .collect(),
+        commander: signed.caller.role.may_command(),
+        csrf: signed.csrf.clone(),
     }))
+}
+
+/// A level's name in the page's language (Ⅳ级一般 …).
+fn level_name(seed: &Seed, level: u8, lang: Lang) -> String {
+    seed.templates
+        .words(
+            lang.locale(),
+            &MessageVars {
+                level,
+                ..Default::default()
+            },
+        )
+        .level
 }
 
 #[derive(Template)]

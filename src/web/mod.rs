@@ -12,6 +12,7 @@
 
 pub mod board;
 pub mod board_view;
+pub mod drills;
 pub mod incidents;
 pub mod lang;
 pub mod raise;
@@ -44,6 +45,13 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/candidates", get(board::candidates))
         .route("/incidents/{id}/report", get(report::show))
         .route("/incidents/{id}/report.csv", get(report::csv))
+        .route("/drills", get(drills::list).post(drills::schedule))
+        .route("/drills/{id}/cancel", post(drills::cancel))
+        .route(
+            "/cap/proposals/{id}/confirm",
+            post(drills::confirm_proposal),
+        )
+        .route("/cap/proposals/{id}/reject", post(drills::reject_proposal))
         .route("/teams", get(teams::list))
         .route(
             "/teams/import",

@@ -93,6 +93,25 @@ pub fn preview(seed: &Seed, plan: &Plan, lang: Lang) -> Preview {
     }
 }
 
+/// The four levels as (number, name · colour), most severe first.
+pub fn levels(seed: &Seed, lang: Lang) -> Vec<(String, String)> {
+    (1..=4u8)
+        .map(|l| {
+            let w = seed.templates.words(
+                lang.locale(),
+                &MessageVars {
+                    level: l,
+                    ..Default::default()
+                },
+            );
+            (
+                l.to_string(),
+                format!("{} · {}", w.level, super::incidents::colour_words(l, lang)),
+            )
+        })
+        .collect()
+}
+
 /// The regions of a scope as a tree: (code, name indented by depth).
 pub fn region_tree(
     seed: &Seed,
@@ -175,21 +194,6 @@ fn page(
 ) -> Response {
     let lang = signed.lang;
     let seed = &st.ctx.seed;
-    let levels = (1..=4u8)
-        .map(|l| {
-            let w = seed.templates.words(
-                lang.locale(),
-                &MessageVars {
-                    level: l,
-                    ..Default::default()
-                },
-            );
-            (
-                l.to_string(),
-                format!("{} · {}", w.level, super::incidents::colour_words(l, lang)),
-            )
-        })
-        .collect();
     let key = if f.idempotency_key.is_empty() {
         uuid::Uuid::new_v4().to_string()
     } else {
@@ -204,7 +208,7 @@ fn page(
         who: Some(signed.who(st)),
         lang,
         kinds: kinds(seed, lang),
-        levels,
+        levels: levels(seed, lang),
         regions: region_tree(seed, &signed.caller.scope),
         f,
         preview,
