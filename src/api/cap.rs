@@ -188,7 +188,7 @@ fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
 /// Webhooks signature). 201 and the incident it raised; 200 and the incident for a repeat,
 /// an Update or a Cancel; 200 and what was done for an alert that raises nothing (Test,
 /// System, Draft); 202 for a proposal waiting for a commander.
-#[utoipa::path(post, path = "/v1/cap", tag = "cap", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/cap", operation_id = "ingest_cap_alert", tag = "cap", security(("bearer" = [])),
     request_body(content = String, content_type = "application/cap+xml", description = "an OASIS CAP 1.2 `<alert>`, at most 1 MiB"),
     responses(
         (status = 201, description = "raised", body = crate::store::incidents::IncidentView),
@@ -628,7 +628,7 @@ fn proposal_view(m: HashMap<String, String>) -> Proposal {
 }
 
 /// CAP proposals in the token's scope, newest first.
-#[utoipa::path(get, path = "/v1/cap/proposals", tag = "cap", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/cap/proposals", operation_id = "list_cap_proposals", tag = "cap", security(("bearer" = [])),
     responses((status = 200, description = "proposals in scope", body = ProposalList)))]
 pub async fn proposals(
     State(st): State<AppState>,
@@ -654,7 +654,7 @@ pub async fn proposals_in_scope(st: &AppState, caller: &Caller) -> Result<Vec<Pr
 
 /// Confirm a CAP proposal (commander, in scope): raises its incident (201), or answers the
 /// one it raised (200).
-#[utoipa::path(post, path = "/v1/cap/proposals/{id}/confirm", tag = "cap", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/cap/proposals/{id}/confirm", operation_id = "confirm_cap_proposal", tag = "cap", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "the proposal")),
     responses(
         (status = 201, description = "raised", body = crate::store::incidents::IncidentView),
@@ -676,7 +676,7 @@ pub async fn confirm(
 }
 
 /// Reject a CAP proposal (commander, in scope): nothing is raised.
-#[utoipa::path(post, path = "/v1/cap/proposals/{id}/reject", tag = "cap", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/cap/proposals/{id}/reject", operation_id = "reject_cap_proposal", tag = "cap", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "the proposal")),
     responses(
         (status = 200, description = "rejected", body = Proposal),

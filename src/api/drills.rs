@@ -256,7 +256,7 @@ fn require_drill(caller: &Caller) -> Result<(), ApiError> {
 
 /// Schedule a drill (trainer, commander or admin; the region in scope), now or at `at`, on
 /// simulated channels (default) or the real ones. A drill due now is raised before the answer.
-#[utoipa::path(post, path = "/v1/drills", tag = "drills", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/drills", operation_id = "schedule_drill", tag = "drills", security(("bearer" = [])),
     request_body = ScheduleDrill,
     responses(
         (status = 201, description = "scheduled (or raised, when due now)", body = DrillView),
@@ -435,7 +435,7 @@ pub async fn get(
 
 /// Cancel a scheduled drill (trainer, commander or admin). A drill that has started is stood
 /// down like any incident instead (409).
-#[utoipa::path(post, path = "/v1/drills/{id}/cancel", tag = "drills", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/drills/{id}/cancel", operation_id = "cancel_drill", tag = "drills", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "the drill")),
     responses(
         (status = 200, description = "the drill, cancelled", body = DrillView),

@@ -81,29 +81,15 @@ impl Store {
 
     /// A proposal's fields, or `None`.
     pub async fn cap_proposal(&self, id: &str) -> Result<Option<HashMap<String, String>>> {
-        let m: HashMap<String, String> = self
-            .cmd(redis::cmd("HGETALL").arg(self.keys.cap_proposal(id)))
-            .await?;
-        Ok((!m.is_empty()).then_some(m))
+        self.hash_or_none(&self.keys.cap_proposal(id)).await
     }
 
     /// Proposals, newest first, at most `limit`.
     pub async fn cap_proposals(&self, limit: usize) -> Result<Vec<HashMap<String, String>>> {
-        let ids: Vec<String> = self
-            .cmd(
-                redis::cmd("ZRANGE")
-                    .arg(self.keys.cap_proposals())
-                    .arg(0)
-                    .arg(limit.saturating_sub(1) as i64)
-                    .arg("REV"),
-            )
-            .await?;
-        let mut p = redis::pipe();
-        for id in &ids {
-            p.cmd("HGETALL").arg(self.keys.cap_proposal(id));
-        }
-        let maps: Vec<HashMap<String, String>> = self.pipe(&p).await?;
-        Ok(maps.into_iter().filter(|m| !m.is_empty()).collect())
+        self.hashes_newest_first(&self.keys.cap_proposals(), limit, |id| {
+            self.keys.cap_proposal(id)
+        })
+        .await
     }
 
     /// Changes one field of a pending proposal (an Update's severity).

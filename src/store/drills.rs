@@ -79,29 +79,13 @@ impl Store {
 
     /// A drill's fields, or `None`.
     pub async fn drill(&self, id: &str) -> Result<Option<HashMap<String, String>>> {
-        let map: HashMap<String, String> = self
-            .cmd(redis::cmd("HGETALL").arg(self.keys.drill(id)))
-            .await?;
-        Ok((!map.is_empty()).then_some(map))
+        self.hash_or_none(&self.keys.drill(id)).await
     }
 
     /// Drills by when they run, latest first, at most `limit`.
     pub async fn drills(&self, limit: usize) -> Result<Vec<HashMap<String, String>>> {
-        let ids: Vec<String> = self
-            .cmd(
-                redis::cmd("ZRANGE")
-                    .arg(self.keys.drills())
-                    .arg(0)
-                    .arg(limit.saturating_sub(1) as i64)
-                    .arg("REV"),
-            )
-            .await?;
-        let mut p = redis::pipe();
-        for id in &ids {
-            p.cmd("HGETALL").arg(self.keys.drill(id));
-        }
-        let maps: Vec<HashMap<String, String>> = self.pipe(&p).await?;
-        Ok(maps.into_iter().filter(|m| !m.is_empty()).collect())
+        self.hashes_newest_first(&self.keys.drills(), limit, |id| self.keys.drill(id))
+            .await
     }
 
     /// Claims the drills due at `now` (injected clock), and those whose claim is older than

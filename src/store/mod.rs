@@ -217,6 +217,41 @@ impl Store {
         Ok(p.query_async(&mut c).await?)
     }
 
+    /// A hash, or `None` when it does not exist.
+    pub(crate) async fn hash_or_none(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>> {
+        let m: std::collections::HashMap<String, String> =
+            self.cmd(redis::cmd("HGETALL").arg(key)).await?;
+        Ok((!m.is_empty()).then_some(m))
+    }
+
+    /// The hashes named (through `key`) by the members of sorted set `index`, highest score
+    /// first, at most `limit`, read in one pipeline; a member whose hash is gone is left out.
+    pub(crate) async fn hashes_newest_first(
+        &self,
+        index: &str,
+        limit: usize,
+        key: impl Fn(&str) -> String,
+    ) -> Result<Vec<std::collections::HashMap<String, String>>> {
+        let ids: Vec<String> = self
+            .cmd(
+                redis::cmd("ZRANGE")
+                    .arg(index)
+                    .arg(0)
+                    .arg(limit.saturating_sub(1) as i64)
+                    .arg("REV"),
+            )
+            .await?;
+        let mut p = redis::pipe();
+        for id in &ids {
+            p.cmd("HGETALL").arg(key(id));
+        }
+        let maps: Vec<std::collections::HashMap<String, String>> = self.pipe(&p).await?;
+        Ok(maps.into_iter().filter(|m| !m.is_empty()).collect())
+    }
+
     /// Runs an idempotent command, retrying when the connection failed.
     pub(crate) async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         retrying(|| {
