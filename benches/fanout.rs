@@ -46,6 +46,7 @@ async fn fan_out(n: usize) -> f64 {
         .await
         .unwrap();
     let mut config = Config::default();
+    config.audit.key = "bench-audit-chain-key".into();
     config.http.addr = "127.0.0.1:0".into();
     config.redis.url = Some(redis.url());
     config.seed.dir = seed_dir;

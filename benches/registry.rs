@@ -207,6 +207,7 @@ async fn run(volunteers: usize) {
 
     // The service on that Redis (seeding writes the teams and their default rosters).
     let mut config = Config::default();
+    config.audit.key = "bench-audit-chain-key".into();
     config.http.addr = "127.0.0.1:0".into();
     config.redis.url = Some(url.clone());
     config.redis.prefix = "bench".into();

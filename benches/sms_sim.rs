@@ -91,6 +91,7 @@ async fn run(n: usize, full: bool) {
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim_addr = sim_listener.local_addr().unwrap();
     let mut config = Config::default();
+    config.audit.key = "bench-audit-chain-key".into();
     config.http.addr = "127.0.0.1:0".into();
     config.redis.url = Some(redis.url());
     config.seed.dir = seed(&dir, n, !full);

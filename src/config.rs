@@ -39,6 +39,8 @@ pub struct Config {
     pub drill: Drill,
     /// CAP alerts in.
     pub cap: Cap,
+    /// The audit log.
+    pub audit: Audit,
 }
 
 impl Default for Config {
@@ -57,13 +59,14 @@ impl Default for Config {
             sms: Sms::default(),
             drill: Drill::default(),
             cap: Cap::default(),
+            audit: Audit::default(),
         }
     }
 }
 
 #[path = "config_alerts.rs"]
 mod alerts;
-pub use alerts::{Cap, CapSender, Drill, default_kinds, fold};
+pub use alerts::{Audit, Cap, CapSender, Drill, default_kinds, fold};
 
 /// `[http]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +189,12 @@ impl Config {
         }
         if self.drill.simulator_rate_per_sec.is_nan() || self.drill.simulator_rate_per_sec <= 0.0 {
             out.push("drill.simulator_rate_per_sec must be above 0".into());
+        }
+        if self.audit.key.trim().len() < 16 {
+            out.push(
+                "audit.key is not set or shorter than 16 characters (MUSTER__AUDIT__KEY): the audit log could not be sealed"
+                    .to_string(),
+            );
         }
         let mut senders = std::collections::HashSet::new();
         for (i, s) in self.cap.sender.iter().enumerate() {

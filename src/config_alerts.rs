@@ -33,6 +33,27 @@ impl Default for Drill {
     }
 }
 
+/// `[audit]`: the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Audit {
+    /// The HMAC key that seals the audit chain (any string; 32 random bytes as `whsec_…` or
+    /// hex are good). Kept in config, never in Redis: without it nobody can make an entry that
+    /// verifies. Required.
+    pub key: String,
+}
+
+impl Audit {
+    /// The key's bytes (a `whsec_` value decoded, anything else as written).
+    pub fn key_bytes(&self) -> Vec<u8> {
+        if self.key.starts_with("whsec_") {
+            crate::notify::webhook::decode_secret(&self.key)
+        } else {
+            self.key.as_bytes().to_vec()
+        }
+    }
+}
+
 /// `[cap]`: CAP 1.2 alerts in (`POST /v1/cap`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

@@ -20,6 +20,39 @@ pub struct Caller {
     pub role: Role,
     /// Its scope region.
     pub scope: RegionCode,
+    /// The request it came with (for the audit log).
+    pub request: RequestMeta,
+}
+
+/// A request's id and client address, set for every request (`x-request-id`).
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub id: String,
+    pub addr: String,
+}
+
+impl Caller {
+    /// An audit entry of `action` on `target` (in `region`) by this caller, now.
+    pub fn audit(
+        &self,
+        now: crate::clock::Millis,
+        action: &str,
+        target: &str,
+        region: &str,
+    ) -> crate::store::audit::AuditEntry {
+        crate::store::audit::AuditEntry {
+            at: now,
+            actor: self.name.clone(),
+            role: self.role.as_str().to_string(),
+            scope: self.scope.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            region: region.to_string(),
+            request: self.request.id.clone(),
+            addr: self.request.addr.clone(),
+            detail: String::new(),
+        }
+    }
 }
 
 /// Hex SHA-256 of a token.
@@ -122,6 +155,11 @@ impl FromRequestParts<AppState> for Caller {
             name: def.name.clone(),
             role: def.role,
             scope: def.scope.clone(),
+            request: parts
+                .extensions
+                .get::<RequestMeta>()
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 }

@@ -17,7 +17,7 @@
 //! the alerts that raised and changed it.
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Caller, RequestMeta};
 use super::error::{ApiError, FieldError, body_rejection};
 use super::incidents::{RaiseIncident, raise_as, reread, stand_down_by, visible};
 use crate::config::{default_kinds, fold};
@@ -93,7 +93,12 @@ pub struct ProposalList {
 }
 
 /// The caller of `POST /v1/cap`: a commander's token, or a configured sender's signature.
-fn authenticate(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Caller, ApiError> {
+fn authenticate(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    request: RequestMeta,
+) -> Result<Caller, ApiError> {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         let token = auth
             .to_str()
@@ -112,6 +117,7 @@ fn authenticate(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Calle
             name: def.name.clone(),
             role: def.role,
             scope: def.scope.clone(),
+            request,
         };
         caller.require_commander()?;
         return Ok(caller);
@@ -143,6 +149,7 @@ fn authenticate(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Calle
             role: Role::Commander,
             scope: RegionCode::parse(&s.scope)
                 .map_err(|e| ApiError::Internal(format!("cap.sender scope: {e}")))?,
+            request,
         }),
         Some(s) => {
             tracing::warn!(sender = %s.name, skew_s = now - ts, "CAP alert refused: its timestamp is too far from now");
@@ -203,11 +210,16 @@ fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
     ))]
 pub async fn ingest(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let headers = req.headers().clone();
+    let meta = req
+        .extensions()
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_default();
     require_xml(&headers)?;
     let body = Bytes::from_request(req, &())
         .await
         .map_err(body_rejection)?;
-    let caller = authenticate(&st, &headers, &body)?;
+    let caller = authenticate(&st, &headers, &body, meta)?;
     let alert = cap::parse(&body).map_err(|e| {
         if e.too_large {
             ApiError::TooLarge
@@ -474,7 +486,7 @@ async fn raise(
         cap: Some(reference),
         ..Default::default()
     };
-    let (status, v) = raise_as(&st.ctx, &caller.name, &caller.scope, id, body, origin)
+    let (status, v) = raise_as(&st.ctx, caller, id, body, origin)
         .await
         .map_err(in_cap_terms)?;
     Ok((status, Outcome::Incident(parse_id(&v.id)?)))
@@ -745,7 +757,7 @@ pub async fn decide(
         ..Default::default()
     };
     let iid = parse_id(id)?;
-    let (status, v) = raise_as(&st.ctx, &caller.name, &caller.scope, iid, body, origin).await?;
+    let (status, v) = raise_as(&st.ctx, caller, iid, body, origin).await?;
     match st
         .ctx
         .store

@@ -357,6 +357,18 @@ pub async fn schedule_by(
         at,
         fields,
         claim_now: at <= now,
+        audit: {
+            let mut a = caller.audit(now, "drill.schedule", &id, region.as_str());
+            a.detail = format!(
+                "{} level {} at {} on {} channels `{}`",
+                b.kind,
+                b.level.get(),
+                rfc3339(at),
+                b.channels.as_str(),
+                b.title.trim()
+            );
+            a
+        },
     };
     let status = match ctx.store.drill_put(&d).await? {
         Scheduled::Created => {
@@ -454,15 +466,10 @@ pub async fn cancel(
 
 /// Cancels drill `id` for `caller` (a drilling role, checked by the caller).
 pub async fn cancel_by(st: &AppState, caller: &Caller, id: &str) -> Result<DrillView, ApiError> {
-    visible(st, caller, id).await?;
+    let d = visible(st, caller, id).await?;
     let now = st.ctx.clock.now_ms();
-    let why = match st
-        .ctx
-        .store
-        .drill_cancel(id, now, &caller.name)
-        .await?
-        .as_str()
-    {
+    let audit = caller.audit(now, "drill.cancel", id, &d.region);
+    let why = match st.ctx.store.drill_cancel(id, now, &audit).await?.as_str() {
         "ok" => {
             tracing::info!(drill = %id, by = %caller.name, "drill cancelled");
             return visible(st, caller, id).await;
@@ -526,7 +533,17 @@ async fn fire(ctx: &Ctx, id: &str, now: Millis) -> Result<(), StoreError> {
         cap: None,
     };
     let iid = incident_of(id);
-    match raise_as(ctx, &f("created_by"), &scope, iid, body, origin).await {
+    // Raised in the name of the trainer who scheduled it, bounded by its region.
+    let by = Caller {
+        name: f("created_by"),
+        role: crate::domain::access::Role::Trainer,
+        scope,
+        request: crate::api::auth::RequestMeta {
+            id: format!("drill:{id}"),
+            addr: String::new(),
+        },
+    };
+    match raise_as(ctx, &by, iid, body, origin).await {
         Ok(_) => {
             tracing::info!(drill = %id, incident = %iid, "drill started");
             metrics::counter!("muster_drills_started_total").increment(1);

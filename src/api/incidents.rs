@@ -123,33 +123,35 @@ pub async fn raise_by(
         Some(k) => IncidentId::from_idempotency_key(&caller.name, k),
         None => IncidentId::random(),
     };
-    raise_as(
-        &st.ctx,
-        &caller.name,
-        &caller.scope,
-        id,
-        b,
-        Origin::default(),
-    )
-    .await
+    raise_as(&st.ctx, caller, id, b, Origin::default()).await
 }
 
-/// Raises incident `id` for `by` (a token or a drill or CAP sender) whose scope is `scope`:
-/// what every raise comes to. The same id again answers 200 and the incident it raised.
+/// Raises incident `id` for `caller` (a token, a scheduled drill's trainer or a CAP sender):
+/// what every raise comes to, with its audit entry. The same id again answers 200 and the
+/// incident it raised.
 pub async fn raise_as(
     ctx: &Ctx,
-    by: &str,
-    scope: &RegionCode,
+    caller: &Caller,
     id: IncidentId,
     b: RaiseIncident,
     origin: Origin,
 ) -> Result<(StatusCode, IncidentView), ApiError> {
     let (plan, region) = plan_for(ctx, &b.kind, b.level, &b.region)?;
-    if !ctx.seed.regions.contains(scope, &region) {
+    if !ctx.seed.regions.contains(&caller.scope, &region) {
         return Err(ApiError::Forbidden(format!(
-            "region {region} is outside this token's scope {scope}"
+            "region {region} is outside this token's scope {}",
+            caller.scope
         )));
     }
+    let now = ctx.clock.now_ms();
+    let mut audit = caller.audit(now, "incident.raise", &id.to_string(), region.as_str());
+    audit.detail = format!(
+        "{} level {} {} `{}`",
+        b.kind,
+        b.level.get(),
+        b.mode.as_str(),
+        b.title.trim()
+    );
     let new = NewIncident {
         id,
         kind: b.kind.clone(),
@@ -162,9 +164,10 @@ pub async fn raise_as(
         ladder: plan.ladder.clone(),
         plan_id: plan.id.clone(),
         requirements: plan.requirements.clone(),
-        raised_by: by.to_string(),
-        now: ctx.clock.now_ms(),
+        raised_by: caller.name.clone(),
+        now,
         origin,
+        audit,
     };
     let status = match ctx.store.raise(&new).await? {
         Raised::Created => {
@@ -409,9 +412,10 @@ pub(crate) async fn stand_down_by(
     caller: &Caller,
     id: &str,
 ) -> Result<IncidentId, ApiError> {
-    let (iid, _, _) = commanded(st, caller, id).await?;
+    let (iid, v, _) = commanded(st, caller, id).await?;
     let now = st.ctx.clock.now_ms();
-    match st.ctx.store.stand_down(&iid, now, &caller.name).await? {
+    let audit = caller.audit(now, "incident.stand_down", &iid.to_string(), &v.region);
+    match st.ctx.store.stand_down(&iid, now, &audit).await? {
         None => return Err(ApiError::NotFound(format!("no incident `{id}`"))),
         Some(true) => tracing::info!(incident = %iid, by = %caller.name, "stand-down ordered"),
         Some(false) => {}

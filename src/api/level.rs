@@ -121,6 +121,11 @@ pub(crate) async fn upgrade_by(
             &serde_json::to_string(&merged).map_err(|e| ApiError::Internal(e.to_string()))?,
             &Value::Object(changed.clone()).to_string(),
             now,
+            &{
+                let mut a = caller.audit(now, "incident.upgrade", &iid.to_string(), &v.region);
+                a.detail = format!("level {} → {}", v.level, level.get());
+                a
+            },
         )
         .await?;
     match outcome.as_str() {

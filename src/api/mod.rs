@@ -175,7 +175,30 @@ async fn private(req: Request, next: Next) -> Response {
 }
 
 /// Counts requests and times them by route template (never by raw path: tokens live there).
-async fn observe(req: Request, next: Next) -> Response {
+async fn observe(mut req: Request, next: Next) -> Response {
+    // Every request gets an id (the client's `x-request-id` when it is a sane one), which the
+    // audit log records and the answer carries.
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<listener::Peer>>()
+        .map(|c| c.0.0.ip().to_string())
+        .unwrap_or_default();
+    req.extensions_mut().insert(auth::RequestMeta {
+        id: id.clone(),
+        addr,
+    });
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -183,7 +206,10 @@ async fn observe(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     let status = resp.status().as_u16().to_string();
     metrics::histogram!("muster_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
         .record(start.elapsed().as_secs_f64());

@@ -33,6 +33,17 @@ impl Role {
         })
     }
 
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Commander => "commander",
+            Role::Coordinator => "coordinator",
+            Role::Trainer => "trainer",
+            Role::Admin => "admin",
+        }
+    }
+
     /// May raise, upgrade and stand down incidents.
     pub fn may_command(self) -> bool {
         matches!(self, Role::Commander | Role::Admin)

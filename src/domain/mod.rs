@@ -16,6 +16,7 @@
 //! - [`text`]: what free text may hold (no control characters).
 
 pub mod access;
+pub mod audit;
 pub mod callout;
 pub mod cap;
 pub mod eligibility;

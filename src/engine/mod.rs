@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod notifier;
 pub mod projection;
 pub mod scheduler;
+pub mod sealer;
 pub mod select;
 pub mod worker;
 
@@ -112,6 +113,7 @@ pub fn spawn_all(ctx: Arc<Ctx>) -> Vec<JoinHandle<()>> {
         handles.push(worker::spawn(ctx.clone(), proj.clone(), p));
         handles.push(worker::spawn(ctx.clone(), notif.clone(), p));
     }
-    handles.push(tokio::spawn(scheduler::run(ctx)));
+    handles.push(tokio::spawn(scheduler::run(ctx.clone())));
+    handles.push(tokio::spawn(sealer::run(ctx)));
     handles
 }

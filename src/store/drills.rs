@@ -21,6 +21,8 @@ pub struct NewDrill {
     pub fields: Vec<(&'static str, String)>,
     /// Due now: claimed for firing by the request that schedules it.
     pub claim_now: bool,
+    /// Its audit entry.
+    pub audit: crate::store::audit::AuditEntry,
 }
 
 /// What scheduling found.
@@ -45,6 +47,7 @@ impl Store {
             k.drills_firing(),
         );
         let wall = crate::clock::wall_ms();
+        let (chain, json) = (k.audit_drills(), d.audit.json());
         let fields = serde_json::Value::Object(
             d.fields
                 .iter()
@@ -59,12 +62,14 @@ impl Store {
                 .key(&all)
                 .key(&due)
                 .key(&firing)
+                .key(&chain)
                 .arg(&d.id)
                 .arg(&d.fingerprint)
                 .arg(d.at)
                 .arg(&fields)
                 .arg(if d.claim_now { "1" } else { "0" })
-                .arg(wall);
+                .arg(wall)
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -156,12 +161,24 @@ impl Store {
 
     /// Cancels a scheduled drill: `ok`, or the status that kept it from being cancelled
     /// (empty: no such drill).
-    pub async fn drill_cancel(&self, id: &str, now: Millis, by: &str) -> Result<String> {
+    pub async fn drill_cancel(
+        &self,
+        id: &str,
+        now: Millis,
+        audit: &crate::store::audit::AuditEntry,
+    ) -> Result<String> {
         let (due, key) = (self.keys.drills_due(), self.keys.drill(id));
+        let (chain, json) = (self.keys.audit_drills(), audit.json());
         retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().drill_cancel.prepare_invoke();
-            inv.key(&due).key(&key).arg(id).arg(now).arg(by);
+            inv.key(&due)
+                .key(&key)
+                .key(&chain)
+                .arg(id)
+                .arg(now)
+                .arg(&audit.actor)
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await

@@ -41,6 +41,8 @@ pub struct NewIncident {
     pub now: Millis,
     /// Where it came from and how a drill runs (all empty for a plain raise).
     pub origin: Origin,
+    /// Its audit entry (written with it).
+    pub audit: crate::store::audit::AuditEntry,
 }
 
 /// Where an incident came from, beyond who raised it: a scheduled drill, a CAP alert.
@@ -241,16 +243,20 @@ impl Store {
         let fields = fields.to_string();
         let counts = serde_json::Value::Object(counts).to_string();
         let now = n.now.to_string();
+        let chain = self.keys.audit_of(&n.id);
+        let audit = n.audit.json();
         let (created, existing_fp): (i64, String) = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().raise.prepare_invoke();
             inv.key(&base)
                 .key(&bus)
+                .key(&chain)
                 .arg(&id)
                 .arg(&fp)
                 .arg(&now)
                 .arg(&fields)
-                .arg(&counts);
+                .arg(&counts)
+                .arg(&audit);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -348,14 +354,28 @@ impl Store {
     }
 
     /// Stands an incident down. `Ok(None)`: unknown; `Ok(Some(false))`: already stood down.
-    pub async fn stand_down(&self, id: &IncidentId, now: Millis, by: &str) -> Result<Option<bool>> {
+    pub async fn stand_down(
+        &self,
+        id: &IncidentId,
+        now: Millis,
+        audit: &crate::store::audit::AuditEntry,
+    ) -> Result<Option<bool>> {
         let base = self.keys.incident(id);
         let bus = self.keys.bus(self.keys.partition_of(id));
+        let chain = self.keys.audit_of(id);
         let idt = id.to_string();
+        let json = audit.json();
+        let by = &audit.actor;
         let r: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().stand_down.prepare_invoke();
-            inv.key(&base).key(&bus).arg(&idt).arg(now).arg(by);
+            inv.key(&base)
+                .key(&bus)
+                .key(&chain)
+                .arg(&idt)
+                .arg(now)
+                .arg(by)
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;

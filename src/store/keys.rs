@@ -40,6 +40,12 @@
 //! | `P:cap:SENDER\|IDENTIFIER` | string: what a CAP alert came to (JSON: outcome, incident or proposal), so a repeat answers the same and references resolve | CAP ingest | none | none |
 //! | `P:cap:prop:ID` | hash: a CAP proposal waiting for a commander (kind, level, region, title, mode, reference, status) | CAP ingest, confirm | none | none |
 //! | `P:cap:proposals` | zset: proposal id → received (ms) | CAP ingest | none | none (cold path) |
+//! | `P:{pK}:audit` | stream: audit entries of partition K's incidents (raise, upgrade, stand-down), written by the same scripts | incident scripts | none | `{pK}` |
+//! | `P:{drills}:audit` | stream: audit entries of drill scheduling and cancelling | drill scripts | none | `{drills}` |
+//! | `P:audit` | stream: every other audit entry (registry, rosters, sessions, CAP, refusals) | registry scripts, API | none | none (issue 15) |
+//! | `CHAIN:macs`, `CHAIN:head` | hash: each sealed entry's HMAC; the chain's last sealed id, count, MAC and the head's own MAC | sealer | none | the chain's |
+//! | `P:audit:refused:ADDR:MINUTE` | string: refusals from ADDR in that minute (the first is an entry) | API | 2 days | none |
+//! | `P:audit:sealer` | string: which instance is sealing (a lease) | sealer | seconds | none |
 //!
 //! All keys of one incident, and the streams and delayed set of its partition, share the hash
 //! tag `{pK}`, so one Lua script can change a callout, count it, record the event and enqueue
@@ -248,6 +254,46 @@ impl Keys {
     /// The incident a CAP alert of `sender` with `identifier` raised.
     pub fn cap_alert(&self, sender: &str, identifier: &str) -> String {
         format!("{}:cap:{sender}|{identifier}", self.prefix)
+    }
+
+    /// The audit chain of partition `p`.
+    pub fn audit_partition(&self, p: u16) -> String {
+        format!("{}:{{p{p}}}:audit", self.prefix)
+    }
+
+    /// The audit chain of an incident's actions.
+    pub fn audit_of(&self, id: &IncidentId) -> String {
+        self.audit_partition(self.partition_of(id))
+    }
+
+    /// The audit chain of drills.
+    pub fn audit_drills(&self) -> String {
+        format!("{}:{{drills}}:audit", self.prefix)
+    }
+
+    /// The audit chain of everything else (registry, sessions, CAP, refusals).
+    pub fn audit(&self) -> String {
+        format!("{}:audit", self.prefix)
+    }
+
+    /// Every audit chain.
+    pub fn audit_chains(&self) -> Vec<String> {
+        let mut v: Vec<String> = (0..self.partitions)
+            .map(|p| self.audit_partition(p))
+            .collect();
+        v.push(self.audit_drills());
+        v.push(self.audit());
+        v
+    }
+
+    /// Refusals from one address in one minute.
+    pub fn audit_refused(&self, addr: &str, minute: i64) -> String {
+        format!("{}:audit:refused:{addr}:{minute}", self.prefix)
+    }
+
+    /// The sealer's lease.
+    pub fn audit_sealer(&self) -> String {
+        format!("{}:audit:sealer", self.prefix)
     }
 
     /// A CAP proposal.

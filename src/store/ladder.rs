@@ -238,10 +238,13 @@ impl Store {
         merged: &str,
         changed: &str,
         now: i64,
+        audit: &crate::store::audit::AuditEntry,
     ) -> Result<String> {
         let base = self.keys.incident(id);
         let p = self.keys.partition_of(id);
         let (bus, q) = (self.keys.bus(p), self.keys.deliveries(p));
+        let chain = self.keys.audit_of(id);
+        let json = audit.json();
         let idt = id.to_string();
         retrying(|| {
             let mut c = self.conn();
@@ -249,13 +252,15 @@ impl Store {
             inv.key(&base)
                 .key(&bus)
                 .key(&q)
+                .key(&chain)
                 .arg(expected)
                 .arg(level)
                 .arg(plan_id)
                 .arg(merged)
                 .arg(changed)
                 .arg(now)
-                .arg(&idt);
+                .arg(&idt)
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await

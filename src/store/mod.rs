@@ -21,6 +21,7 @@
 //! everything except blocking reads (`XREADGROUP BLOCK`, SSE `XREAD BLOCK`), which get their
 //! own connection without a response timeout ([`Store::blocking_connection`]).
 
+pub mod audit;
 pub mod bus;
 pub mod callout_rows;
 pub mod callouts;

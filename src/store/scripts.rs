@@ -47,6 +47,8 @@ pub(crate) struct Scripts {
     pub drill_cancel: Script,
     pub cap_note: Script,
     pub cap_decide: Script,
+    pub audit_seal: Script,
+    pub lease: Script,
 }
 
 impl Scripts {
@@ -88,6 +90,8 @@ impl Scripts {
             drill_cancel: script!("drill_cancel.lua"),
             cap_note: script!("cap_note.lua"),
             cap_decide: script!("cap_decide.lua"),
+            audit_seal: script!("audit_seal.lua"),
+            lease: script!("lease.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

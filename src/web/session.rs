@@ -134,6 +134,11 @@ impl FromRequestParts<AppState> for Signed {
                 name: def.name.clone(),
                 role: def.role,
                 scope: def.scope.clone(),
+                request: parts
+                    .extensions
+                    .get::<crate::api::auth::RequestMeta>()
+                    .cloned()
+                    .unwrap_or_default(),
             },
             csrf,
             id_hash,

@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The demo webhook secret (config/default.toml).
+/// The audit chain's key in tests.
+pub const AUDIT_KEY: &str = "test-audit-chain-key-0123456789";
+
 pub const SECRET: &str = "whsec_bXVzdGVyLWRlbW8tY2l0eS13ZWJob29rLXNlY3JldA==";
 
 /// A fresh temporary directory.
@@ -322,6 +325,7 @@ fn copy_dir(from: &FsPath, to: &FsPath) {
 /// Test configuration: fast reclaim and scheduler ticks, 1 s (manual clock) retry backoff.
 pub fn config(redis_url: &str, prefix: &str, seed: &FsPath) -> Config {
     let mut c = Config::default();
+    c.audit.key = AUDIT_KEY.into();
     c.http.addr = "127.0.0.1:0".into();
     c.redis.url = Some(redis_url.into());
     c.redis.prefix = prefix.into();

@@ -4,6 +4,7 @@
 -- KEYS[1] the drill hash   KEYS[2] index of drills   KEYS[3] due set   KEYS[4] firing set
 -- ARGV[1] id   ARGV[2] fingerprint   ARGV[3] at (ms)   ARGV[4] JSON object of its fields
 -- ARGV[5] "1": claim it now, at wall time ARGV[6] (ms)
+-- KEYS[5] audit chain   ARGV[7] audit entry JSON
 -- Returns {1, fingerprint} when created, {0, existing fingerprint} when it existed.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'fingerprint') or ''}
@@ -21,4 +22,5 @@ if ARGV[5] == '1' then
 else
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 end
+audit(KEYS[5], ARGV[7], 'ok')
 return {1, ARGV[2]}

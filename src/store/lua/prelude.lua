@@ -68,3 +68,17 @@ local function rosters_write(k0, a0, r)
     if redis.call('EXISTS', key) == 1 then redis.call('HINCRBY', key, 'ver', 1) end
   end
 end
+
+-- Appends an audit entry (the JSON object `json` of its fields, plus `outcome`) to the audit
+-- stream `stream`, in the same step as the change it records. An empty `json`: not audited.
+local function audit(stream, json, outcome)
+  if not stream or not json or json == '' then return end
+  local args = {}
+  for k, v in pairs(cjson.decode(json)) do
+    args[#args + 1] = k
+    args[#args + 1] = tostring(v)
+  end
+  args[#args + 1] = 'outcome'
+  args[#args + 1] = outcome
+  redis.call('XADD', stream, '*', unpack(args))
+end

@@ -4,6 +4,7 @@
 -- the fan-out then calls out for what is still missing. Compare-and-set on the level, so two
 -- upgrades at once apply once.
 -- KEYS[1] incident base key   KEYS[2] partition bus   KEYS[3] partition delivery stream
+-- KEYS[4] audit chain   ARGV[8] audit entry JSON
 -- ARGV[1] expected level   ARGV[2] new level   ARGV[3] plan id   ARGV[4] merged reqs JSON
 -- ARGV[5] JSON {req: needed} of added or raised requirements   ARGV[6] now   ARGV[7] incident id
 -- Returns 'ok' | 'closed' | 'moved' (the level changed meanwhile).
@@ -36,4 +37,5 @@ end
 event(base, 'type', 'incident.upgraded', 'at', ARGV[6], 'level', ARGV[2], 'plan_id', ARGV[3])
 redis.call('XADD', KEYS[2], '*', 'type', 'incident.upgraded', 'incident', ARGV[7],
   'requirements', table.concat(changed, ','))
+audit(KEYS[4], ARGV[8], 'ok')
 return 'ok'
