@@ -110,6 +110,8 @@ pub struct Lookup<'a> {
     /// Whether the importer acts on this region (its scope): a row's teams and home region
     /// must all be inside.
     pub allowed: Box<dyn Fn(&RegionCode) -> bool + Send + Sync + 'a>,
+    /// Who imports: each written row is an audit entry `volunteer.import` of this actor.
+    pub audit: Option<crate::store::audit::AuditEntry>,
 }
 
 impl<'a> Lookup<'a> {
@@ -127,6 +129,7 @@ impl<'a> Lookup<'a> {
         Lookup {
             teams: teams.into_iter().map(|t| (t.id.clone(), t)).collect(),
             team_names,
+            audit: None,
             regions,
             templates,
             allowed,
@@ -372,11 +375,11 @@ pub async fn import(
             Err(reason) => report.rejected.push(Rejected { line, reason }),
         }
         if batch.len() >= BATCH {
-            flush(store, &mut batch, &mut report, now).await?;
+            flush(store, &mut batch, &mut report, now, lk.audit.as_ref()).await?;
             progress(report.rows, total);
         }
     }
-    flush(store, &mut batch, &mut report, now).await?;
+    flush(store, &mut batch, &mut report, now, lk.audit.as_ref()).await?;
     progress(report.rows, total.max(report.rows));
     Ok(report)
 }
@@ -386,12 +389,16 @@ async fn flush(
     batch: &mut Vec<(usize, Volunteer)>,
     report: &mut Report,
     now: i64,
+    audit: Option<&crate::store::audit::AuditEntry>,
 ) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let rows: Vec<Volunteer> = batch.iter().map(|(_, v)| v.clone()).collect();
-    for ((line, _), o) in batch.iter().zip(store.upsert_volunteers(&rows, now).await?) {
+    for ((line, _), o) in batch
+        .iter()
+        .zip(store.upsert_volunteers(&rows, now, audit).await?)
+    {
         match o {
             Upsert::Created(_) => report.created += 1,
             Upsert::Updated(_) => report.updated += 1,

@@ -45,6 +45,16 @@ enum Command {
     /// Bulk registry import.
     #[command(subcommand)]
     Import(ImportWhat),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditWhat),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditWhat {
+    /// Walks every chain of the audit log with `audit.key`; names the first entry that was
+    /// changed, removed or inserted; exit 1 if any.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +133,16 @@ async fn main() -> ExitCode {
             }
         }
         Command::Check => check(&config),
+        Command::Audit(AuditWhat::Verify) => {
+            muster::telemetry::init_logging(&config.log.format, "warn");
+            match muster::app::audit_verify(&config).await {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("muster audit verify: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Import(ImportWhat::Volunteers { file }) => {
             muster::telemetry::init_logging(&config.log.format, "warn");
             match muster::app::import_volunteers(&config, &file).await {

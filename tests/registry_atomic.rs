@@ -394,7 +394,10 @@ async fn roster_entries_go_with_the_membership_in_one_script() {
     let store = app.store();
     let (v1, _) = store.roster_doc(team).await.unwrap();
     // Erase at the store: one script.
-    store.erase_volunteer(a, 1).await.unwrap();
+    store
+        .erase_volunteer(a, 1, &muster::store::audit::AuditEntry::default())
+        .await
+        .unwrap();
     let (v2, doc) = store.roster_doc(team).await.unwrap();
     let doc = doc.unwrap();
     assert_eq!(v2, v1 + 1, "the roster's version moves with the erasure");

@@ -242,9 +242,43 @@ pub async fn ingest(State(st): State<AppState>, req: Request) -> Result<Response
         Outcome::Incident(id) => json!({"incident": id.to_string()}),
         Outcome::Answer(a) => json!({"answer": a}),
     };
+    let audit = {
+        let (target, region) = match &outcome {
+            Outcome::Incident(id) => (id.to_string(), String::new()),
+            Outcome::Answer(a) => (
+                String::new(),
+                a.proposal
+                    .as_ref()
+                    .map(|p| p.region.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+        let mut e = caller.audit(st.ctx.clock.now_ms(), "cap.alert", &target, &region);
+        if let Outcome::Incident(id) = &outcome
+            && let Some(v) = st.ctx.store.incident(id).await?
+        {
+            e.region = v.region;
+        }
+        e.detail = format!(
+            "{} {} {} → {}",
+            alert.reference(),
+            alert.status.as_str(),
+            alert.msg_type.as_str(),
+            match &outcome {
+                Outcome::Incident(_) => status.as_str().to_string(),
+                Outcome::Answer(a) => a.outcome.clone(),
+            }
+        );
+        e
+    };
     st.ctx
         .store
-        .cap_record(&alert.sender, &alert.identifier, &record.to_string())
+        .cap_record(
+            &alert.sender,
+            &alert.identifier,
+            &record.to_string(),
+            &audit,
+        )
         .await?;
     match outcome {
         Outcome::Incident(id) => {
@@ -596,7 +630,12 @@ async fn change_proposal(
     let (outcome, detail) = if alert.msg_type == MsgType::Cancel {
         st.ctx
             .store
-            .cap_decide(pid, "withdrawn", &caller.name, now)
+            .cap_decide(
+                pid,
+                "withdrawn",
+                now,
+                &caller.audit(now, "cap.withdraw", pid, &p.region),
+            )
             .await?;
         (
             "withdrawn",
@@ -727,7 +766,12 @@ pub async fn decide(
         return match st
             .ctx
             .store
-            .cap_decide(id, "rejected", &caller.name, now)
+            .cap_decide(
+                id,
+                "rejected",
+                now,
+                &caller.audit(now, "cap.reject", id, &p.region),
+            )
             .await?
             .as_str()
         {
@@ -761,7 +805,12 @@ pub async fn decide(
     match st
         .ctx
         .store
-        .cap_decide(id, "confirmed", &caller.name, now)
+        .cap_decide(
+            id,
+            "confirmed",
+            now,
+            &caller.audit(now, "cap.confirm", id, &p.region),
+        )
         .await?
         .as_str()
     {

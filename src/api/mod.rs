@@ -15,6 +15,7 @@
 //!   connections whose HTTP-level error answers are problem+json too.
 
 pub mod acks;
+pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod callouts;
@@ -94,6 +95,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
                 method.layer(DefaultBodyLimit::max(crate::domain::cap::MAX_BYTES)),
             )
         })
+        .routes(routes!(audit::list))
         .routes(routes!(cap::proposals))
         .routes(routes!(cap::confirm))
         .routes(routes!(cap::reject))
@@ -143,6 +145,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(middleware::from_fn(error::problem_everywhere))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::refusals,
+        ))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }

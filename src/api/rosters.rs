@@ -103,8 +103,14 @@ async fn write(
     id: &str,
     expected: u64,
     roster: &Roster,
+    audit: crate::store::audit::AuditEntry,
 ) -> Result<Json<RosterView>, ApiError> {
-    match st.ctx.store.put_roster(id, expected, &roster.doc()).await? {
+    match st
+        .ctx
+        .store
+        .put_roster(id, expected, &roster.doc(), Some(&audit))
+        .await?
+    {
         RosterWrite::Written(version) => Ok(Json(RosterView {
             team: id.to_string(),
             version,
@@ -162,7 +168,8 @@ pub async fn put_roster(
     };
     let roster = check_roster(&st, &id, doc).await?;
     tracing::info!(team = %id, by = %caller.name, layers = roster.layers.len(), "roster replaced");
-    write(&st, &id, expected, &roster).await
+    let audit = changed(&st, &caller, "roster.put", &id).await?;
+    write(&st, &id, expected, &roster, audit).await
 }
 
 /// Body of `POST /v1/teams/{id}/overrides`.
@@ -220,7 +227,11 @@ pub async fn add_override(
     let mut doc = doc.unwrap_or_default();
     doc.overrides.push(o);
     let roster = check_roster(&st, &id, doc).await?;
-    Ok((StatusCode::CREATED, write(&st, &id, ver, &roster).await?))
+    let audit = changed(&st, &caller, "override.add", &id).await?;
+    Ok((
+        StatusCode::CREATED,
+        write(&st, &id, ver, &roster, audit).await?,
+    ))
 }
 
 /// Remove an override (coordinator).
@@ -248,5 +259,23 @@ pub async fn delete_override(
         )));
     }
     let roster = Roster::new(doc).map_err(|p| ApiError::Internal(format!("{p:?}")))?;
-    write(&st, &id, ver, &roster).await
+    let audit = changed(&st, &caller, "override.delete", &id).await?;
+    write(&st, &id, ver, &roster, audit).await
+}
+
+/// The audit entry of a roster change of team `id` by `caller`.
+async fn changed(
+    st: &AppState,
+    caller: &super::auth::Caller,
+    action: &str,
+    id: &str,
+) -> Result<crate::store::audit::AuditEntry, ApiError> {
+    let region = st
+        .ctx
+        .store
+        .team(id)
+        .await?
+        .map(|t| t.region.to_string())
+        .unwrap_or_default();
+    Ok(caller.audit(st.ctx.clock.now_ms(), action, id, &region))
 }

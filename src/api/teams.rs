@@ -287,7 +287,14 @@ pub async fn create(
         region,
         status: VolunteerStatus::Active,
     };
-    if !st.ctx.store.create_team(&t).await? {
+    let mut audit = caller.audit(
+        st.ctx.clock.now_ms(),
+        "team.create",
+        &t.id,
+        t.region.as_str(),
+    );
+    audit.detail = format!("{} `{}`", t.kind, t.name);
+    if !st.ctx.store.create_team(&t, Some(&audit)).await? {
         return Err(ApiError::Conflict(format!("team {} exists", t.id)));
     }
     tracing::info!(team = %t.id, by = %caller.name, "team created");
@@ -337,7 +344,14 @@ pub async fn update(
     if let Some(s) = b.status {
         t.status = s.into();
     }
-    if !st.ctx.store.update_team(&t).await? {
+    let mut audit = caller.audit(
+        st.ctx.clock.now_ms(),
+        "team.update",
+        &t.id,
+        t.region.as_str(),
+    );
+    audit.detail = format!("name `{}`, status {}", t.name, t.status.as_str());
+    if !st.ctx.store.update_team(&t, &audit).await? {
         return Err(ApiError::NotFound(format!("no team {id}")));
     }
     Ok(Json(team_view(&st, &t, None)))
@@ -359,7 +373,13 @@ pub async fn delete(
     let t = load_for_change(&st, &caller, &id).await?;
     // One script: the team, its roster and member set, the indexes, and the team in every
     // member's own list go together.
-    if st.ctx.store.delete_team(&t).await? == TeamDeleted::Gone {
+    let audit = caller.audit(
+        st.ctx.clock.now_ms(),
+        "team.delete",
+        &t.id,
+        t.region.as_str(),
+    );
+    if st.ctx.store.delete_team(&t, &audit).await? == TeamDeleted::Gone {
         return Err(ApiError::NotFound(format!("no team {id}")));
     }
     tracing::info!(team = %id, by = %caller.name, "team deleted");

@@ -214,7 +214,11 @@ pub async fn create(
     match st
         .ctx
         .store
-        .create_volunteer(&v, st.ctx.clock.now_ms())
+        .create_volunteer(
+            &v,
+            st.ctx.clock.now_ms(),
+            Some(&caller.audit(st.ctx.clock.now_ms(), "volunteer.create", "", "")),
+        )
         .await?
     {
         Created::Ok => {}
@@ -289,7 +293,17 @@ pub async fn update(
     match st
         .ctx
         .store
-        .update_volunteer(&old, &new, st.ctx.clock.now_ms())
+        .update_volunteer(
+            &old,
+            &new,
+            st.ctx.clock.now_ms(),
+            Some(&caller.audit(
+                st.ctx.clock.now_ms(),
+                &status_action(old.status, new.status),
+                "",
+                "",
+            )),
+        )
         .await?
     {
         Updated::Ok => {}
@@ -331,7 +345,8 @@ pub async fn erase(
     load_visible(&st, &caller, &id).await?;
     let now = st.ctx.clock.now_ms();
     // One script: the record, the phone index, memberships and every roster entry naming them.
-    st.ctx.store.erase_volunteer(&id, now).await?;
+    let audit = caller.audit(now, "volunteer.erase", &id, "");
+    st.ctx.store.erase_volunteer(&id, now, &audit).await?;
     tracing::info!(volunteer = %id, by = %caller.name, "volunteer erased");
     let s = reread(&st, &id).await?;
     Ok(Json(view(&st, &caller, &s)))
@@ -379,12 +394,13 @@ pub async fn import_by(
     let seed = st.ctx.seed.clone();
     let tree = st.ctx.seed.clone();
     let scope = caller.scope.clone();
-    let lk = crate::import::Lookup::new(
+    let mut lk = crate::import::Lookup::new(
         teams,
         &seed.regions,
         &seed.templates,
         Box::new(move |r| tree.regions.contains(&scope, r)),
     );
+    lk.audit = Some(caller.audit(st.ctx.clock.now_ms(), "volunteer.import", "", ""));
     let report =
         crate::import::import(&st.ctx.store, bytes, &lk, st.ctx.clock.now_ms(), |_, _| {}).await?;
     tracing::info!(by = %caller.name, rows = report.rows, created = report.created, updated = report.updated, rejected = report.rejected.len(), "registry import");
@@ -400,4 +416,16 @@ pub async fn import_by(
         ));
     }
     Ok(report)
+}
+
+/// The audit action of an update: its status change when there is one (`volunteer.suspend`,
+/// `volunteer.retire`, `volunteer.reactivate`), else `volunteer.update`.
+fn status_action(old: VolunteerStatus, new: VolunteerStatus) -> String {
+    match (old == new, new) {
+        (true, _) => "volunteer.update".into(),
+        (false, VolunteerStatus::Suspended) => "volunteer.suspend".into(),
+        (false, VolunteerStatus::Retired) => "volunteer.retire".into(),
+        (false, VolunteerStatus::Active) => "volunteer.reactivate".into(),
+        (false, other) => format!("volunteer.{}", other.as_str()),
+    }
 }

@@ -183,21 +183,26 @@ impl Store {
         let macs: BTreeMap<String, String> = self
             .cmd(redis::cmd("HGETALL").arg(format!("{chain}:macs")))
             .await?;
-        let h: HashMap<String, String> = self
-            .cmd(redis::cmd("HGETALL").arg(format!("{chain}:head")))
-            .await?;
-        let head = (!h.is_empty()).then(|| Head {
-            last_id: h.get("last_id").cloned().unwrap_or_default(),
-            count: h.get("count").and_then(|c| c.parse().ok()).unwrap_or(0),
-            last_mac: h.get("last_mac").cloned().unwrap_or_default(),
-            mac: h.get("mac").cloned().unwrap_or_default(),
-        });
+        let head = self.audit_chain_head(chain).await?;
         Ok(Chain {
             name: chain.to_string(),
             entries,
             macs,
             head,
         })
+    }
+
+    /// A chain's head, if anything was sealed.
+    pub async fn audit_chain_head(&self, chain: &str) -> Result<Option<Head>> {
+        let h: HashMap<String, String> = self
+            .cmd(redis::cmd("HGETALL").arg(format!("{chain}:head")))
+            .await?;
+        Ok((!h.is_empty()).then(|| Head {
+            last_id: h.get("last_id").cloned().unwrap_or_default(),
+            count: h.get("count").and_then(|c| c.parse().ok()).unwrap_or(0),
+            last_mac: h.get("last_mac").cloned().unwrap_or_default(),
+            mac: h.get("mac").cloned().unwrap_or_default(),
+        }))
     }
 
     /// The newest `limit` entries of `chain`, newest first.
@@ -228,6 +233,19 @@ impl Store {
                 id: e.id,
             })
             .collect())
+    }
+
+    /// Counts a refusal from `addr`; the first of each minute is entry `e` (see
+    /// `audit_refused.lua`). Answers the count this minute. Not retried: it counts.
+    pub async fn audit_refusal(&self, addr: &str, e: &AuditEntry) -> Result<u64> {
+        let key = self.keys.audit_refused(addr, e.at.div_euclid(60_000));
+        let mut c = self.conn();
+        let mut inv = self.scripts().audit_refused.prepare_invoke();
+        inv.key(&key)
+            .key(self.keys.audit())
+            .arg(e.json())
+            .arg(2 * 24 * 3600);
+        Ok(inv.invoke_async(&mut c).await?)
     }
 
     /// Takes or renews lease `key` for `holder` for `ms`; whether `holder` has it.

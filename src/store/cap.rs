@@ -15,15 +15,23 @@ impl Store {
     }
 
     /// Records what an alert came to, unless it was recorded before.
-    pub async fn cap_record(&self, sender: &str, identifier: &str, outcome: &str) -> Result<()> {
-        self.cmd(
-            redis::cmd("SET")
-                .arg(self.keys.cap_alert(sender, identifier))
-                .arg(outcome)
-                .arg("NX"),
-        )
-        .await
-        .map(|_: Option<String>| ())
+    /// Its audit entry goes with it (one transaction; not retried: an `XADD *`).
+    pub async fn cap_record(
+        &self,
+        sender: &str,
+        identifier: &str,
+        outcome: &str,
+        audit: &super::audit::AuditEntry,
+    ) -> Result<()> {
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("SET")
+            .arg(self.keys.cap_alert(sender, identifier))
+            .arg(outcome)
+            .arg("NX")
+            .ignore();
+        super::audit::push(&mut p, &self.keys.audit(), audit, "ok");
+        self.pipe_once(&p).await
     }
 
     /// Points alert (sender, identifier), once a proposal, at the incident its confirmation
@@ -109,14 +117,20 @@ impl Store {
         &self,
         id: &str,
         status: &str,
-        by: &str,
         now: Millis,
+        audit: &super::audit::AuditEntry,
     ) -> Result<String> {
         let key = self.keys.cap_proposal(id);
+        let (chain, json) = (self.keys.audit(), audit.json());
         retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().cap_decide.prepare_invoke();
-            inv.key(&key).arg(status).arg(by).arg(now);
+            inv.key(&key)
+                .key(&chain)
+                .arg(status)
+                .arg(&audit.actor)
+                .arg(now)
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await

@@ -6,6 +6,7 @@
 //! so two coordinators racing cannot overwrite each other and a crash cannot leave half a
 //! change. Every key a script touches is passed in KEYS.
 
+use super::audit::AuditEntry;
 use super::registry::{Created, Upsert, encode, new_volunteer_id};
 use super::{Result, Store, StoreError, retrying};
 use crate::domain::access::Team;
@@ -57,6 +58,46 @@ fn words(reply: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// What changed between `old` and `new`, field by field, personal fields masked (name, phone,
+/// webhook), for an audit entry: `status: active → suspended; phone: ***1234 → ***5678`.
+pub(crate) fn changes(old: Option<&Volunteer>, new: &Volunteer) -> String {
+    use crate::domain::volunteer::{mask_name, mask_phone, mask_url};
+    let shown = |k: &str, v: &str| -> String {
+        if v.is_empty() {
+            return "—".into();
+        }
+        match k {
+            "name" => mask_name(v),
+            "phone" => mask_phone(v),
+            "webhook" => mask_url(v),
+            _ => v.to_string(),
+        }
+    };
+    let before: HashMap<&str, String> = old
+        .map(|o| encode(o, 0))
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for (k, v) in encode(new, 0) {
+        if k == "updated" {
+            continue;
+        }
+        let was = before.get(k).cloned().unwrap_or_default();
+        if was != v {
+            out.push(match old {
+                Some(_) => format!("{k}: {} → {}", shown(k, &was), shown(k, &v)),
+                None => format!("{k}: {}", shown(k, &v)),
+            });
+        }
+    }
+    if out.is_empty() {
+        "no field changed".into()
+    } else {
+        out.join("; ")
+    }
+}
+
 impl Store {
     /// Prepares `volunteer_put.lua` writing `v` over `old` (none: a create).
     fn volunteer_put(
@@ -65,6 +106,7 @@ impl Store {
         old: Option<&Volunteer>,
         edits: &[RosterEdit],
         now: i64,
+        audit: Option<&AuditEntry>,
     ) -> redis::ScriptInvocation<'_> {
         let mut inv = self.scripts().volunteer_put.prepare_invoke();
         inv.key(self.keys.volunteer(&v.id)).key(self.keys.phones());
@@ -100,6 +142,19 @@ impl Store {
         }
         for (f, val) in encode(v, now) {
             inv.arg(f).arg(val);
+        }
+        if let Some(a) = audit {
+            let mut a = a.clone();
+            a.target = v.id.clone();
+            if a.region.is_empty() {
+                a.region = v
+                    .home_region
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+            }
+            a.detail = changes(old, v);
+            inv.key(self.keys.audit()).arg("__audit").arg(a.json());
         }
         inv
     }
@@ -157,11 +212,12 @@ impl Store {
         v: &Volunteer,
         old: Option<&Volunteer>,
         now: i64,
+        audit: Option<&AuditEntry>,
     ) -> Result<Vec<String>> {
         let edits = self.roster_edits(&v.id, &Self::left(v, old)).await?;
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
-            let inv = self.volunteer_put(v, old, &edits, now);
+            let inv = self.volunteer_put(v, old, &edits, now, audit);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -169,8 +225,13 @@ impl Store {
     }
 
     /// Creates a volunteer whose phone and id are not registered yet, in teams that exist.
-    pub async fn create_volunteer(&self, v: &Volunteer, now: i64) -> Result<Created> {
-        let w = self.run_put(v, None, now).await?;
+    pub async fn create_volunteer(
+        &self,
+        v: &Volunteer,
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<Created> {
+        let w = self.run_put(v, None, now, audit).await?;
         Ok(match w.first().map(String::as_str) {
             Some("ok") => Created::Ok,
             Some("phone_taken") => Created::PhoneTaken(w.get(1).cloned().unwrap_or_default()),
@@ -191,8 +252,9 @@ impl Store {
         old: &Volunteer,
         new: &Volunteer,
         now: i64,
+        audit: Option<&AuditEntry>,
     ) -> Result<Updated> {
-        let w = self.run_put(new, Some(old), now).await?;
+        let w = self.run_put(new, Some(old), now, audit).await?;
         Ok(match w.first().map(String::as_str) {
             Some("ok") => Updated::Ok,
             Some("phone_taken") => Updated::PhoneTaken(w.get(1).cloned().unwrap_or_default()),
@@ -212,7 +274,12 @@ impl Store {
     /// Each row is one script (whole or absent after a crash); the rows go in one pipeline.
     /// A row whose volunteer changed since it was read is read and written again (three
     /// rounds at most). Re-running the same rows changes nothing.
-    pub async fn upsert_volunteers(&self, rows: &[Volunteer], now: i64) -> Result<Vec<Upsert>> {
+    pub async fn upsert_volunteers(
+        &self,
+        rows: &[Volunteer],
+        now: i64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<Vec<Upsert>> {
         let mut out: Vec<Option<Upsert>> = vec![None; rows.len()];
         let mut todo: Vec<usize> = (0..rows.len()).collect();
         for round in 0..3 {
@@ -251,7 +318,7 @@ impl Store {
                     None => {}
                 }
                 let edits = self.roster_edits(&new.id, &Self::left(&new, old)).await?;
-                p.invoke_script(&self.volunteer_put(&new, old, &edits, now));
+                p.invoke_script(&self.volunteer_put(&new, old, &edits, now, audit));
                 sent.push((i, new, old.is_some()));
             }
             let replies: Vec<Vec<Value>> = if sent.is_empty() {
@@ -294,7 +361,12 @@ impl Store {
 
     /// Erases a volunteer's personal data, memberships and roster entries in one script (see
     /// `volunteer_erase.lua`). Returns the teams they were in, or `None` if unknown.
-    pub async fn erase_volunteer(&self, vid: &str, now: i64) -> Result<Option<Vec<String>>> {
+    pub async fn erase_volunteer(
+        &self,
+        vid: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<Vec<String>>> {
         for _ in 0..5 {
             let Some(s) = self.volunteers(&[vid.to_string()]).await?.pop().flatten() else {
                 return Ok(None);
@@ -317,6 +389,7 @@ impl Store {
                 for e in &edits {
                     inv.key(self.keys.roster(&e.team));
                 }
+                inv.key(self.keys.audit());
                 inv.arg(vid)
                     .arg(now)
                     .arg(v.teams.join(";"))
@@ -325,6 +398,20 @@ impl Store {
                 for e in &edits {
                     inv.arg(e.version).arg(&e.doc);
                 }
+                let mut a = audit.clone();
+                a.target = vid.to_string();
+                if a.region.is_empty() {
+                    a.region = v
+                        .home_region
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default();
+                }
+                a.detail = format!(
+                    "erased {}: personal data removed",
+                    crate::domain::volunteer::mask_name(&v.name)
+                );
+                inv.arg(a.json());
                 async move { inv.invoke_async(&mut c).await }
             })
             .await?;
@@ -352,7 +439,7 @@ impl Store {
         roster_for: impl Fn(&Team, &[String]) -> Option<crate::domain::roster::RosterDoc>,
     ) -> Result<usize> {
         for t in teams {
-            self.create_team(t).await?;
+            self.create_team(t, None).await?;
         }
         let mut written = 0;
         for chunk in vols.chunks(500) {
@@ -366,7 +453,7 @@ impl Store {
             let mut n = 0;
             for (v, existed) in chunk.iter().zip(exists) {
                 if !existed {
-                    p.invoke_script(&self.volunteer_put(v, None, &[], now));
+                    p.invoke_script(&self.volunteer_put(v, None, &[], now, None));
                     n += 1;
                 }
             }
@@ -387,18 +474,21 @@ impl Store {
     }
 
     /// Creates a team; `false` when one with its id exists already.
-    pub async fn create_team(&self, t: &Team) -> Result<bool> {
+    pub async fn create_team(&self, t: &Team, audit: Option<&AuditEntry>) -> Result<bool> {
+        let json = audit.map(AuditEntry::json).unwrap_or_default();
         let answer: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().team_create.prepare_invoke();
             inv.key(self.keys.team(&t.id))
                 .key(self.keys.region_teams(t.region.as_str()))
                 .key(self.keys.teams())
+                .key(self.keys.audit())
                 .arg(&t.id)
                 .arg(&t.name)
                 .arg(&t.kind)
                 .arg(t.region.as_str())
-                .arg(t.status.as_str());
+                .arg(t.status.as_str())
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -406,13 +496,16 @@ impl Store {
     }
 
     /// Changes a team's name and status; `false` when it no longer exists.
-    pub async fn update_team(&self, t: &Team) -> Result<bool> {
+    pub async fn update_team(&self, t: &Team, audit: &AuditEntry) -> Result<bool> {
+        let json = audit.json();
         let answer: String = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().team_update.prepare_invoke();
             inv.key(self.keys.team(&t.id))
+                .key(self.keys.audit())
                 .arg(&t.name)
-                .arg(t.status.as_str());
+                .arg(t.status.as_str())
+                .arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -421,7 +514,8 @@ impl Store {
 
     /// Deletes a team with its roster and member set, detaching every member in the same
     /// step (see `team_delete.lua`); members joining or leaving meanwhile make it read again.
-    pub async fn delete_team(&self, t: &Team) -> Result<TeamDeleted> {
+    pub async fn delete_team(&self, t: &Team, audit: &AuditEntry) -> Result<TeamDeleted> {
+        let json = audit.json();
         for _ in 0..10 {
             let members = self.team_member_ids(&t.id).await?;
             let answer: String = retrying(|| {
@@ -431,11 +525,12 @@ impl Store {
                     .key(self.keys.roster(&t.id))
                     .key(self.keys.team_members(&t.id))
                     .key(self.keys.region_teams(t.region.as_str()))
-                    .key(self.keys.teams());
+                    .key(self.keys.teams())
+                    .key(self.keys.audit());
                 for m in &members {
                     inv.key(self.keys.volunteer(m));
                 }
-                inv.arg(&t.id);
+                inv.arg(&t.id).arg(&json);
                 for m in &members {
                     inv.arg(m);
                 }

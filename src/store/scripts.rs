@@ -49,6 +49,7 @@ pub(crate) struct Scripts {
     pub cap_decide: Script,
     pub audit_seal: Script,
     pub lease: Script,
+    pub audit_refused: Script,
 }
 
 impl Scripts {
@@ -92,6 +93,7 @@ impl Scripts {
             cap_decide: script!("cap_decide.lua"),
             audit_seal: script!("audit_seal.lua"),
             lease: script!("lease.lua"),
+            audit_refused: script!("audit_refused.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

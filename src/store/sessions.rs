@@ -17,9 +17,16 @@ pub struct Session {
 
 impl Store {
     /// Stores a new session for `ttl_secs`. Idempotent: the same session written twice is one.
-    pub async fn session_create(&self, id_hash: &str, s: &Session, ttl_secs: u64) -> Result<()> {
+    pub async fn session_create(
+        &self,
+        id_hash: &str,
+        s: &Session,
+        ttl_secs: u64,
+        audit: &super::audit::AuditEntry,
+    ) -> Result<()> {
         let key = self.keys.session(id_hash);
         let mut p = redis::pipe();
+        super::audit::push(&mut p, &self.keys.audit(), audit, "ok");
         p.atomic()
             .cmd("HSET")
             .arg(&key)
@@ -32,7 +39,8 @@ impl Store {
             .arg(&key)
             .arg(ttl_secs.max(60))
             .ignore();
-        self.pipe(&p).await
+        // Once: its audit entry is an `XADD *`.
+        self.pipe_once(&p).await
     }
 
     /// The session whose cookie hashes to `id_hash`, unless it expired or ended.
@@ -52,10 +60,14 @@ impl Store {
     }
 
     /// Ends a session (signing out). Idempotent.
-    pub async fn session_end(&self, id_hash: &str) -> Result<()> {
-        self.cmd(redis::cmd("DEL").arg(self.keys.session(id_hash)))
-            .await
-            .map(|_: i64| ())
+    pub async fn session_end(&self, id_hash: &str, audit: &super::audit::AuditEntry) -> Result<()> {
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("DEL")
+            .arg(self.keys.session(id_hash))
+            .ignore();
+        super::audit::push(&mut p, &self.keys.audit(), audit, "ok");
+        self.pipe_once(&p).await
     }
 
     /// Counts a failed sign-in from `addr` in a window of `window_secs` (which starts at the

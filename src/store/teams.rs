@@ -52,7 +52,7 @@ impl Store {
         let bare_ids: Vec<String> = bare.iter().map(|t| t.id.clone()).collect();
         for (t, members) in bare.into_iter().zip(self.members_of(&bare_ids).await?) {
             if let Some(doc) = roster_for(t, &members) {
-                self.put_roster(&t.id, 0, &doc).await?;
+                self.put_roster(&t.id, 0, &doc, None).await?;
             }
         }
         Ok(())
@@ -134,13 +134,20 @@ impl Store {
         tid: &str,
         expected: u64,
         doc: &RosterDoc,
+        audit: Option<&crate::store::audit::AuditEntry>,
     ) -> Result<RosterWrite> {
+        let audit_json = audit.map(|a| a.json()).unwrap_or_default();
+        let chain = self.keys.audit();
         let json = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = self.keys.roster(tid);
         let r: (i64, u64) = super::retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().roster_put.prepare_invoke();
-            inv.key(&key).arg(expected).arg(&json);
+            inv.key(&key)
+                .key(&chain)
+                .arg(expected)
+                .arg(&json)
+                .arg(&audit_json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;

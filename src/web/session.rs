@@ -230,6 +230,7 @@ pub struct LoginForm {
 pub async fn login(
     State(st): State<AppState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    meta: Option<axum::Extension<crate::api::auth::RequestMeta>>,
     lang: Lang,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
@@ -261,6 +262,7 @@ pub async fn login(
         if let Err(e) = store.login_failure(&addr, FAILURE_WINDOW_SECS).await {
             return ApiError::from(e).into_response();
         }
+        // The refusal is audited by the API's refusal layer (this answer is a 401).
         tracing::info!(%addr, "command-centre sign-in refused: unknown token");
         return login_page(
             &st,
@@ -275,7 +277,23 @@ pub async fn login(
         token_hash: hash,
         csrf: secret(),
     };
-    if let Err(e) = store.session_create(&token_hash(&id), &session, ttl).await {
+    let now = st.ctx.clock.now_ms();
+    let request = meta.map(|m| m.0).unwrap_or_default();
+    let audit = crate::store::audit::AuditEntry {
+        at: now,
+        actor: def.name.clone(),
+        role: def.role.as_str().into(),
+        scope: def.scope.to_string(),
+        action: "session.sign_in".into(),
+        region: def.scope.to_string(),
+        request: request.id,
+        addr: addr.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = store
+        .session_create(&token_hash(&id), &session, ttl, &audit)
+        .await
+    {
         return ApiError::from(e).into_response();
     }
     tracing::info!(token = %def.name, "command-centre sign-in");
@@ -305,7 +323,14 @@ pub async fn logout(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
     signed.check_csrf(&f.csrf)?;
-    st.ctx.store.session_end(&signed.id_hash).await?;
+    let c = &signed.caller;
+    let audit = c.audit(
+        st.ctx.clock.now_ms(),
+        "session.sign_out",
+        "",
+        c.scope.as_str(),
+    );
+    st.ctx.store.session_end(&signed.id_hash, &audit).await?;
     let mut resp = Redirect::to("/login").into_response();
     if let Ok(v) = set_cookie(&st, COOKIE, "", 0).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);

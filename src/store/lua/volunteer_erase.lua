@@ -8,6 +8,7 @@
 -- KEYS[5+T .. 4+2T] those teams' rosters
 -- ARGV[1] id   ARGV[2] now (ms)   ARGV[3] the teams read   ARGV[4] the phone read   ARGV[5] T
 -- ARGV[6 ..] per roster: the version read, the document without them ('' = none to change)
+-- The last of KEYS is the audit chain and the last ARGV the entry's JSON.
 -- Returns 'ok', 'gone' (no such volunteer) or 'retry'.
 local vol, id = KEYS[1], ARGV[1]
 local t = tonumber(ARGV[5])
@@ -25,4 +26,5 @@ redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[4], id)
 for i = 5, 4 + t do redis.call('SREM', KEYS[i], id) end
 rosters_write(4 + t, 5, t)
+audit(KEYS[#KEYS], ARGV[#ARGV], 'ok')
 return 'ok'

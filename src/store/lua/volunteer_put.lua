@@ -13,14 +13,21 @@
 -- ARGV[4] the teams read (update)   ARGV[5] the phone read (update)   ARGV[6] N   ARGV[7] M
 -- ARGV[8 .. 7+2M] per roster of a team left: the version read, the document without them
 -- ARGV[8+2M ..] field, value pairs of the record (`phone` and `teams` among them)
+-- Audited: the last field pair may be '__audit', the entry's JSON, with the audit chain the
+-- last of KEYS; it is appended when the write applies.
 -- Returns {'ok'}, {'id_taken'}, {'gone'}, {'retry'}, {'phone_taken', owner} or
 -- {'no_team', i} (the i-th of the N teams does not exist).
 local vol, phones = KEYS[1], KEYS[2]
 local mode, id, now = ARGV[1], ARGV[2], ARGV[3]
 local n, m = tonumber(ARGV[6]), tonumber(ARGV[7])
 local fields = 8 + 2 * m
+local last, audit_json = #ARGV, nil
+if ARGV[last - 1] == '__audit' then
+  audit_json = ARGV[last]
+  last = last - 2
+end
 local new = {}
-for i = fields, #ARGV, 2 do new[ARGV[i]] = ARGV[i + 1] end
+for i = fields, last, 2 do new[ARGV[i]] = ARGV[i + 1] end
 local phone = new['phone']
 local cur = redis.call('HMGET', vol, 'status', 'teams', 'phone')
 local owner = redis.call('HGET', phones, phone)
@@ -47,7 +54,7 @@ if owner and owner ~= id then return {'phone_taken', owner} end
 for i = 1, n do
   if redis.call('EXISTS', KEYS[2 + i]) == 0 then return {'no_team', i} end
 end
-redis.call('HSET', vol, unpack(ARGV, fields))
+redis.call('HSET', vol, unpack(ARGV, fields, last))
 if mode == 'create' then redis.call('HSETNX', vol, 'created', now) end
 local old_phone = cur[3]
 if old_phone and old_phone ~= phone and redis.call('HGET', phones, old_phone) == id then
@@ -57,4 +64,5 @@ redis.call('HSET', phones, phone, id)
 for i = 1, m do redis.call('SREM', KEYS[2 + 2 * n + i], id) end
 rosters_write(2 + 2 * n + m, 7, rosters)
 for i = 1, n do redis.call('SADD', KEYS[2 + n + i], id) end
+if audit_json then audit(KEYS[#KEYS], audit_json, 'ok') end
 return {'ok'}
