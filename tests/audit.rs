@@ -216,6 +216,23 @@ async fn each_action_is_one_entry_with_its_actor_and_target() {
         .unwrap();
     assert!(csv.starts_with("at,actor,role"));
     assert_eq!(csv.lines().count(), es.len() + 1);
+    // The command centre's page shows the same entries, filtered the same way.
+    let b = browser();
+    let (s, _) = sign_in(&app, &b, "demo-county-commander").await;
+    assert_eq!(s, 303);
+    let page = b
+        .get(app.url("/audit?action=incident."))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("审计日志") && page.contains("incident.raise"),
+        "{page}"
+    );
+    assert!(!page.contains("volunteer.create"), "filtered: {page}");
     app.stop().await;
 }
 

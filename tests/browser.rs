@@ -789,6 +789,14 @@ async fn a_trainer_schedules_cancels_and_stands_down_drills_and_a_commander_conf
     );
     b.go(&format!("{base}/")).await;
     assert!(!b.has("section.proposals").await, "nothing waits any more");
+    // The audit log shows what happened here, the confirmation among it.
+    b.click("header nav a[href='/audit']").await;
+    let log = b.text("table.audit").await;
+    assert!(
+        log.contains("cap.confirm") && log.contains("drill.schedule"),
+        "{log}"
+    );
+    b.shot("audit").await;
     app.idle().await;
     b.close().await;
 }

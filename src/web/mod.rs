@@ -10,6 +10,7 @@
 //! Every page is sent with a Content-Security-Policy allowing no inline script, and is never
 //! cached.
 
+pub mod audit;
 pub mod board;
 pub mod board_view;
 pub mod drills;
@@ -52,6 +53,8 @@ pub fn routes() -> Router<AppState> {
             post(drills::confirm_proposal),
         )
         .route("/cap/proposals/{id}/reject", post(drills::reject_proposal))
+        .route("/audit", get(audit::show))
+        .route("/audit.csv", get(audit::csv))
         .route("/teams", get(teams::list))
         .route(
             "/teams/import",
