@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod page;
 pub mod report;
 pub mod rosters;
+pub mod service;
 pub mod sms;
 pub mod teams;
 pub mod timeline;
@@ -96,6 +97,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             )
         })
         .routes(routes!(audit::list))
+        .routes(routes!(service::of_volunteer))
+        .routes(routes!(service::list))
+        .routes(routes!(service::correct))
         .routes(routes!(cap::proposals))
         .routes(routes!(cap::confirm))
         .routes(routes!(cap::reject))

@@ -29,6 +29,7 @@ use utoipa::OpenApi;
         (name = "incidents", description = "Raising, following and standing down incidents"),
         (name = "drills", description = "Scheduled drills on simulated or real channels"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "records", description = "Service records (服务记录) and certificates"),
         (name = "cap", description = "OASIS CAP 1.2 alerts in, and the proposals they wait as"),
         (name = "volunteers", description = "The registry"),
         (name = "teams", description = "Teams, rosters and who is on call"),

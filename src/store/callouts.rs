@@ -205,6 +205,7 @@ impl Store {
         let base = self.keys.incident(id);
         let bus = self.keys.bus(p);
         let q = self.keys.deliveries(p);
+        let (svc, svc_time) = (self.keys.service_records(p), self.keys.service_time(p));
         let idt = id.to_string();
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
@@ -212,6 +213,8 @@ impl Store {
             inv.key(&base)
                 .key(&bus)
                 .key(&q)
+                .key(&svc)
+                .key(&svc_time)
                 .arg(n)
                 .arg(response.as_str())
                 .arg(now)

@@ -396,12 +396,16 @@ impl Store {
     ) -> Result<u32> {
         let base = self.keys.incident(id);
         let q = self.keys.deliveries(self.keys.partition_of(id));
+        let p = self.keys.partition_of(id);
+        let (svc, svc_time) = (self.keys.service_records(p), self.keys.service_time(p));
         let idt = id.to_string();
         retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().stand_down_sweep.prepare_invoke();
             inv.key(&base)
                 .key(&q)
+                .key(&svc)
+                .key(&svc_time)
                 .arg(&idt)
                 .arg(now)
                 .arg(first)

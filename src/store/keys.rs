@@ -33,6 +33,10 @@
 //! | `P:region:CODE:teams` | set: ids of the teams attached to region CODE | seed, registry | none | none |
 //! | `P:sess:H` | hash: a command-centre session (`token`: SHA-256 of the token signed in with, `csrf`); `H` is the SHA-256 of the session cookie | sign-in | `http.session_hours` | none |
 //! | `P:login:ADDR` | string: failed sign-ins from client address ADDR in the current window | sign-in | the window (15 minutes) | none |
+//! | `P:{pK}:svc` | hash: `INCIDENT.N` → a service record (JSON: volunteer, incident, kind, region, title, mode, requirement, team, accepted, arrived, start, end, basis), written once at stand-down or a withdrawal after arrival | stand-down sweep, ack | none (kept past retention) | `{pK}` |
+//! | `P:{pK}:svc:time`, `P:{pK}:svc:vol:VID` | zset: those records by end time, overall and per volunteer | same | none | `{pK}` |
+//! | `P:{pK}:svc:corr` | hash: `INCIDENT.N` → a coordinator's correction (hours, reason, by, at) | records API | none | `{pK}` |
+//! | `P:cert:CODE` | hash: a service certificate (volunteer, period, hours, issuer, issued); the code is an HMAC of them | certificates | none | none |
 //! | `P:{drills}:d:ID` | hash: a drill (kind, level, region, title, at, channels, objectives, status, incident, created_by, …) | drills API, scheduler | none | `{drills}` |
 //! | `P:{drills}:all` | zset: drill id → when it runs (ms), for listing | drills API | none | `{drills}` |
 //! | `P:{drills}:due` | zset: scheduled drill id → when it runs (ms); claimed once into `firing` | drills API, scheduler | none | `{drills}` |
@@ -294,6 +298,31 @@ impl Keys {
     /// The sealer's lease.
     pub fn audit_sealer(&self) -> String {
         format!("{}:audit:sealer", self.prefix)
+    }
+
+    /// The service records of partition `p`'s incidents (hash: `INCIDENT.N` → JSON).
+    pub fn service_records(&self, p: u16) -> String {
+        format!("{}:{{p{p}}}:svc", self.prefix)
+    }
+
+    /// Those records by end time.
+    pub fn service_time(&self, p: u16) -> String {
+        format!("{}:{{p{p}}}:svc:time", self.prefix)
+    }
+
+    /// Those records of one volunteer, by end time.
+    pub fn service_of(&self, p: u16, vid: &str) -> String {
+        format!("{}:{{p{p}}}:svc:vol:{vid}", self.prefix)
+    }
+
+    /// Corrections of those records (hash: `INCIDENT.N` → JSON: hours, reason, by, at).
+    pub fn service_corrections(&self, p: u16) -> String {
+        format!("{}:{{p{p}}}:svc:corr", self.prefix)
+    }
+
+    /// A service certificate, by its code.
+    pub fn certificate(&self, code: &str) -> String {
+        format!("{}:cert:{code}", self.prefix)
     }
 
     /// A CAP proposal.

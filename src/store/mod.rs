@@ -36,6 +36,7 @@ pub mod queue;
 pub mod registry;
 pub mod registry_write;
 mod scripts;
+pub mod service;
 pub mod sessions;
 pub mod sms;
 pub mod teams;

@@ -2,6 +2,8 @@
 -- The table T (prepended by store/scripts.rs from domain::callout::transition) says what each
 -- answer does in each state.
 -- KEYS[1] incident base key   KEYS[2] partition bus stream   KEYS[3] partition delivery stream
+-- KEYS[4] partition service records   KEYS[5] their index by end time (one who withdraws
+-- after arriving gets a service record)
 -- ARGV[1] n   ARGV[2] response   ARGV[3] now   ARGV[4] incident id   ARGV[5] via (web, page, sms)
 -- Returns {'unknown'} | {'closed', state} | {'same', state} | {'refused', state, reason}
 --       | {'changed', new state, promoted n or ''}
@@ -50,6 +52,9 @@ if new == 'accepted' then
     end
     if #told > 0 then enqueue(KEYS[3], id, told, 'standby') end
   end
+end
+if new == 'withdrawn' and state == 'arrived' then
+  service(base, KEYS[4], KEYS[5], id, n, now, 'withdrawn')
 end
 local stamp = ({accepted = 'aa', standby = 'aa', declined = 'da', withdrawn = 'wa', arrived = 'ra'})[new]
 if stamp then redis.call('HSET', co, stamp, now) end
