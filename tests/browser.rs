@@ -800,3 +800,56 @@ async fn a_trainer_schedules_cancels_and_stands_down_drills_and_a_commander_conf
     app.idle().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_prints_a_certificate_that_anyone_can_verify() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_r, rx, app) = app().await;
+    let id = raised(
+        &app,
+        "demo-township-commander",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+    )
+    .await;
+    let calls = wait_callouts(&rx, &id, 3).await;
+    let rescuer = calls
+        .iter()
+        .find(|c| c.body["requirement_id"] == "rescue")
+        .unwrap();
+    let (s, _) = app.ack(&rescuer.token(), "accept").await;
+    assert_eq!(s, 200);
+    let (s, _) = app.ack(&rescuer.token(), "arrived").await;
+    assert_eq!(s, 200);
+    let (s, _, _) = app
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.idle().await;
+    let dir = temp_dir("browser-certificate");
+    let b = Browser::open(&dir, 1200, 1000, true).await;
+    let base = app.url("");
+    b.sign_in(&base, "demo-county-coordinator").await;
+    b.go(&format!("{base}/teams/t990101001-rescue")).await;
+    b.click(&format!(
+        "a.cert-link[href='/volunteers/{}/certificate']",
+        rescuer.volunteer
+    ))
+    .await;
+    let cert = b
+        .until("article.certificate", "the certificate prints", |t| {
+            t.contains("志愿服务记录证明")
+        })
+        .await;
+    assert!(cert.contains("东湖区应急指挥中心"), "{cert}");
+    b.shot("certificate").await;
+    let code = b.text("#code").await;
+    b.go(&format!("{base}/verify/{code}")).await;
+    let verdict = b.text("#verdict").await;
+    assert!(verdict.contains("真实有效"), "{verdict}");
+    b.shot("verify").await;
+    b.close().await;
+}

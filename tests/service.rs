@@ -198,6 +198,80 @@ async fn hours_are_exact_written_once_and_exported() {
         .unwrap();
     assert!(utf8.starts_with("\u{feff}".as_bytes()), "UTF-8 with a BOM");
 
+    // A certificate for A: its code verifies; a changed code, or a changed period, does not.
+    let b2 = browser();
+    let (s, _) = sign_in(&app, &b2, COORD).await;
+    assert_eq!(s, 303);
+    let page = b2
+        .get(app.url(&format!("/volunteers/{}/certificate", a.volunteer)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("志愿服务记录证明") && page.contains("1.83"),
+        "{page}"
+    );
+    let code = page
+        .split("<strong id=\"code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    let (s, v) = app.get(&format!("/verify/{code}"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["issuer"], "东湖区应急指挥中心");
+    assert_eq!(v["live_hours"], 1.83);
+    let shown = v["volunteer"].as_str().unwrap();
+    assert!(shown.contains('*'), "masked: {shown}");
+    assert!(
+        !v.to_string().contains(&a.volunteer),
+        "no id, no phone: {v}"
+    );
+    let lower = code.to_lowercase();
+    let (_, again) = app.get(&format!("/verify/{lower}"), None).await;
+    assert_eq!(again["valid"], true, "as people type it");
+    let mut wrong = code.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
+    let (_, bad) = app
+        .get(
+            &format!("/verify/{}", String::from_utf8(wrong).unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(bad, json!({"valid": false}));
+    let key = format!(
+        "{}:cert:{}",
+        app.store().keys.prefix(),
+        code.replace('-', "")
+    );
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("to")
+        .arg("2099-12-31")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (_, forged) = app.get(&format!("/verify/{code}"), None).await;
+    assert_eq!(
+        forged["valid"], false,
+        "a changed period no longer matches its code"
+    );
+    let html = b2
+        .get(app.url(&format!("/verify/{lower}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("无法核验"), "{html}");
+
     // A correction with a reason, audited; then erasure keeps the record without the name.
     let rid = record(&rb, &b.volunteer)["id"]
         .as_str()

@@ -19,6 +19,7 @@ pub mod access;
 pub mod audit;
 pub mod callout;
 pub mod cap;
+pub mod certificate;
 pub mod eligibility;
 pub mod ical;
 pub mod incident;

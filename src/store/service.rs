@@ -189,3 +189,29 @@ fn partition_of_record(store: &Store, id: &str) -> Option<u16> {
     n.parse::<u32>().ok()?;
     IncidentId::parse(inc).map(|i| store.keys.partition_of(&i))
 }
+
+impl Store {
+    /// Stores certificate `code` stating `fields`, with its audit entry, in one transaction.
+    /// Not retried: an `XADD *`.
+    pub async fn certificate_put(
+        &self,
+        code: &str,
+        fields: &[(&'static str, String)],
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        let mut q = redis::pipe();
+        q.atomic();
+        let c = q.cmd("HSET").arg(self.keys.certificate(code));
+        for (k, v) in fields {
+            c.arg(*k).arg(v);
+        }
+        c.ignore();
+        push(&mut q, &self.keys.audit(), audit, "ok");
+        self.pipe_once(&q).await
+    }
+
+    /// A certificate's stored fields, or `None`.
+    pub async fn certificate(&self, code: &str) -> Result<Option<HashMap<String, String>>> {
+        self.hash_or_none(&self.keys.certificate(code)).await
+    }
+}

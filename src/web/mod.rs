@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod board;
 pub mod board_view;
+pub mod certificate;
 pub mod drills;
 pub mod incidents;
 pub mod lang;
@@ -55,6 +56,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cap/proposals/{id}/reject", post(drills::reject_proposal))
         .route("/audit", get(audit::show))
         .route("/audit.csv", get(audit::csv))
+        .route("/volunteers/{id}/certificate", get(certificate::issue))
+        .route("/verify/{code}", get(certificate::verify))
         .route("/teams", get(teams::list))
         .route(
             "/teams/import",

@@ -51,6 +51,8 @@ pub fn standing(date: Option<Date>, today: Date) -> &'static str {
 /// One member row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
+    /// The volunteer's id, for registry staff (their certificate link); empty otherwise.
+    pub id: String,
     /// Name (masked unless the role may see personal data).
     pub name: String,
     /// Phone (the same).
@@ -132,6 +134,11 @@ pub fn member_rows(
                 2
             };
             let m = MemberRow {
+                id: if personal {
+                    v.id.clone()
+                } else {
+                    String::new()
+                },
                 name: if personal {
                     v.name.clone()
                 } else {
