@@ -41,6 +41,8 @@ pub struct Config {
     pub cap: Cap,
     /// The audit log.
     pub audit: Audit,
+    /// Retention.
+    pub retention: Retention,
 }
 
 impl Default for Config {
@@ -60,13 +62,14 @@ impl Default for Config {
             drill: Drill::default(),
             cap: Cap::default(),
             audit: Audit::default(),
+            retention: Retention::default(),
         }
     }
 }
 
 #[path = "config_alerts.rs"]
 mod alerts;
-pub use alerts::{Audit, Cap, CapSender, Drill, default_kinds, fold};
+pub use alerts::{Audit, Cap, CapSender, Drill, Retention, default_kinds, fold};
 
 /// `[http]`
 #[derive(Debug, Clone, Serialize, Deserialize)]

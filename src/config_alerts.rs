@@ -33,6 +33,21 @@ impl Default for Drill {
     }
 }
 
+/// `[retention]`: how long what is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Retention {
+    /// Days after its stand-down a closed incident keeps its per-callout keys; then only its
+    /// final report, counts, service records and audit entries stay. Default 365.
+    pub incident_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { incident_days: 365 }
+    }
+}
+
 /// `[audit]`: the audit log.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]

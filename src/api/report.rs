@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// The report.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IncidentReport {
     /// The incident, as the API shows it.
     pub incident: ReportHeader,
@@ -47,7 +47,7 @@ pub struct IncidentReport {
 pub const TREND_DEPTH: usize = 5;
 
 /// The headline figures of an incident. Times are seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct Summary {
     /// Callouts.
     pub called: u32,
@@ -74,7 +74,7 @@ pub struct Summary {
 }
 
 /// An earlier drill in a trend.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TrendPoint {
     /// Its incident.
     pub incident_id: String,
@@ -87,7 +87,7 @@ pub struct TrendPoint {
 }
 
 /// Who, what, where and when.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReportHeader {
     /// Id.
     pub id: String,
@@ -120,7 +120,7 @@ pub struct ReportHeader {
 }
 
 /// One requirement's figures. Times are seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RequirementFigures {
     /// Requirement id.
     pub id: String,
@@ -149,7 +149,7 @@ pub struct RequirementFigures {
 }
 
 /// A ladder step taken.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StepTaken {
     /// 0 = first.
     pub step: u32,
@@ -160,7 +160,7 @@ pub struct StepTaken {
 }
 
 /// Called, reached, accepted and arrived, for a tier.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct Reach {
     /// The tier.
     pub tier: Option<Tier>,
@@ -175,7 +175,7 @@ pub struct Reach {
 }
 
 /// One channel's reach.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct ChannelFigures {
     /// `webhook`, `sms:GATEWAY`, `none`.
     pub channel: String,
@@ -193,7 +193,7 @@ pub struct ChannelFigures {
 }
 
 /// A reason and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Reason {
     /// The reason as recorded.
     pub reason: String,
@@ -202,7 +202,7 @@ pub struct Reason {
 }
 
 /// One team's answers.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct TeamFigures {
     /// Team id (absent for callouts made before muster recorded it).
     pub team_id: Option<String>,
@@ -219,7 +219,7 @@ pub struct TeamFigures {
 }
 
 /// Rates over every callout (÷ called), and promotions.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct Rates {
     /// Callouts.
     pub called: u32,
@@ -351,6 +351,12 @@ pub async fn of(
     iid: &crate::domain::incident::IncidentId,
     v: &IncidentView,
 ) -> Result<IncidentReport, ApiError> {
+    // Retired (past `retention.incident_days`): its callouts are gone, its final report stays.
+    if let Some(kept) = st.ctx.store.incident_field(iid, "report").await?
+        && let Ok(r) = serde_json::from_str::<IncidentReport>(&kept)
+    {
+        return Ok(r);
+    }
     let callouts = page(st, caller, iid, 0, u32::MAX).await?.callouts;
     let events = super::timeline::events(st, iid).await?.events;
     let mut r = report(v, &callouts, &events);
@@ -398,6 +404,73 @@ async fn trend(
         });
     }
     Ok(out)
+}
+
+/// Retires every incident stood down longer than `retention.incident_days` before `now`: its
+/// final report (as an admin reads it, names masked) is kept on the incident, its per-callout
+/// keys go, and it is `closed` — one audited script per incident. Answers how many.
+pub async fn retire_due(
+    ctx: &std::sync::Arc<crate::engine::Ctx>,
+    now: i64,
+) -> Result<usize, ApiError> {
+    let keep_ms = i64::from(ctx.config.retention.incident_days) * 86_400_000;
+    let st = AppState {
+        ctx: ctx.clone(),
+        tokens: Default::default(),
+        metrics: crate::telemetry::metrics(),
+    };
+    let root = ctx
+        .seed
+        .regions
+        .iter()
+        .find(|r| r.parent.is_none())
+        .map(|r| r.code.clone())
+        .ok_or_else(|| ApiError::Internal("no root region".into()))?;
+    // Names masked in what is kept: the report of a retired incident is for anyone in scope.
+    let reader = Caller {
+        name: "muster retention".into(),
+        role: crate::domain::access::Role::Viewer,
+        scope: root.clone(),
+        request: super::auth::RequestMeta {
+            id: "retention".into(),
+            addr: String::new(),
+        },
+    };
+    let mut retired = 0;
+    for v in ctx.store.list_incidents(100_000).await? {
+        let done = v
+            .stood_down_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond());
+        let Some(done) = done else { continue };
+        if v.status != crate::domain::incident::Status::StoodDown || done + keep_ms > now {
+            continue;
+        }
+        let Some(iid) = crate::domain::incident::IncidentId::parse(&v.id) else {
+            continue;
+        };
+        let r = of(&st, &reader, &iid, &v).await?;
+        let json = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let reqs: Vec<String> = v.requirements.iter().map(|q| q.id.clone()).collect();
+        let mut audit = reader.audit(now, "incident.retire", &v.id, &v.region);
+        audit.role = "system".into();
+        audit.detail = format!(
+            "stood down {}; per-callout records removed after {} days",
+            v.stood_down_at.as_deref().unwrap_or(""),
+            ctx.config.retention.incident_days
+        );
+        if ctx
+            .store
+            .retire(&iid, now, &json, &reqs, &audit)
+            .await?
+            .is_some()
+        {
+            retired += 1;
+            tracing::info!(incident = %iid, "incident retired: its per-callout records are gone, its report kept");
+        }
+    }
+    Ok(retired)
 }
 
 #[cfg(test)]

@@ -16,16 +16,26 @@ use std::time::Duration;
 /// How often the finished part of the streams is trimmed (wall time).
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
+/// How often incidents past `retention.incident_days` are looked for (wall time).
+pub const RETIRE_EVERY: Duration = Duration::from_secs(600);
+
 /// Runs until shutdown.
 pub async fn run(ctx: Arc<Ctx>) {
     let tick = Duration::from_millis(ctx.config.engine.scheduler_tick_ms.max(5));
     let mut shutdown = ctx.shutdown.clone();
     let mut backoff = Backoff::new();
     let mut last_trim = std::time::Instant::now();
+    let mut last_retire = std::time::Instant::now() - RETIRE_EVERY;
     while !*shutdown.borrow() {
         if last_trim.elapsed() >= TRIM_EVERY {
             last_trim = std::time::Instant::now();
             trim(&ctx).await;
+        }
+        if last_retire.elapsed() >= RETIRE_EVERY {
+            last_retire = std::time::Instant::now();
+            if let Err(e) = crate::api::report::retire_due(&ctx, ctx.clock.now_ms()).await {
+                tracing::warn!(error = %e, "retention sweep failed; it runs again later");
+            }
         }
         let mut failed = None;
         for p in 0..ctx.store.keys.partitions() {

@@ -415,6 +415,32 @@ impl Store {
         .await
     }
 
+    /// Retires stood-down incident `id` (see `retire.lua`): its per-callout keys go, its final
+    /// `report` (JSON) stays. Answers the callouts removed, or `None` if it was not stood down.
+    pub async fn retire(
+        &self,
+        id: &IncidentId,
+        now: Millis,
+        report: &str,
+        requirements: &[String],
+        audit: &crate::store::audit::AuditEntry,
+    ) -> Result<Option<u64>> {
+        let base = self.keys.incident(id);
+        let chain = self.keys.audit_of(id);
+        let json = audit.json();
+        let r: i64 = retrying(|| {
+            let mut c = self.conn();
+            let mut inv = self.scripts().retire.prepare_invoke();
+            inv.key(&base).key(&chain).arg(now).arg(report).arg(&json);
+            for q in requirements {
+                inv.arg(q);
+            }
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await?;
+        Ok((r >= 0).then_some(r as u64))
+    }
+
     /// Recomputes an incident's status from its counters; returns the status.
     pub async fn project_status(&self, id: &IncidentId, now: Millis) -> Result<String> {
         let base = self.keys.incident(id);

@@ -50,6 +50,7 @@ pub(crate) struct Scripts {
     pub audit_seal: Script,
     pub lease: Script,
     pub audit_refused: Script,
+    pub retire: Script,
 }
 
 impl Scripts {
@@ -94,6 +95,7 @@ impl Scripts {
             audit_seal: script!("audit_seal.lua"),
             lease: script!("lease.lua"),
             audit_refused: script!("audit_refused.lua"),
+            retire: script!("retire.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

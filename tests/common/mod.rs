@@ -397,6 +397,11 @@ impl TestApp {
         }
     }
 
+    /// The app's engine context (for running one of its sweeps now).
+    pub fn ctx(&self) -> std::sync::Arc<muster::engine::Ctx> {
+        self.app.as_ref().unwrap().ctx.clone()
+    }
+
     /// The app's own store (its Redis and key prefix), for checks below the API.
     pub fn store(&self) -> muster::store::Store {
         self.app.as_ref().unwrap().ctx.store.clone()
