@@ -41,6 +41,7 @@ bench: redis-server
 	$(CARGO) bench --bench fanout
 	$(CARGO) bench --bench sms_sim
 	$(CARGO) bench --bench board
+	$(CARGO) bench --bench audit
 
 lint:
 	$(CARGO) fmt --check

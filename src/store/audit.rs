@@ -35,8 +35,12 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// The entry as the JSON object scripts append (`audit` in `prelude.lua`).
+    /// The entry as the JSON object scripts append (`audit` in `prelude.lua`); empty (nothing
+    /// appended) for an entry without an action.
     pub fn json(&self) -> String {
+        if self.action.is_empty() {
+            return String::new();
+        }
         serde_json::to_string(&self.fields()).unwrap_or_default()
     }
 
