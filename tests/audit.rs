@@ -87,6 +87,16 @@ async fn each_action_is_one_entry_with_its_actor_and_target() {
         )
         .await;
     assert_eq!(s, 200);
+    let until = muster::clock::rfc3339(muster::clock::wall_ms() + 86_400_000);
+    let (s, u) = app
+        .json(
+            "POST",
+            &format!("/v1/volunteers/{vid}/unavailability"),
+            coord,
+            json!({"until": until, "reason": "住院治疗"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{u}");
     let (s, _) = app
         .json("DELETE", &format!("/v1/volunteers/{vid}"), coord, json!({}))
         .await;
@@ -159,6 +169,7 @@ async fn each_action_is_one_entry_with_its_actor_and_target() {
     assert_eq!(erase[0]["target"], vid.as_str());
     assert_eq!(erase[0]["actor"], of(&es, "volunteer.create")[0]["actor"]);
     assert_eq!(of(&es, "team.create").len(), 1);
+    assert_eq!(of(&es, "volunteer.unavailable").len(), 1);
     let refused = of(&es, "auth.refused");
     assert_eq!(refused.len(), 1, "three refusals in one minute: one entry");
     assert_eq!(refused[0]["target"], "POST /v1/incidents");
@@ -168,6 +179,10 @@ async fn each_action_is_one_entry_with_its_actor_and_target() {
     assert!(
         !all.contains("13912345678") && !all.contains("王小明"),
         "{all}"
+    );
+    assert!(
+        !all.contains("住院"),
+        "never the reason a volunteer is away: {all}"
     );
     assert!(
         all.contains("+86 139****5678"),

@@ -131,6 +131,8 @@ fn every_command_has_help_and_the_binary_a_version() {
         &["check", "--help"],
         &["import", "--help"],
         &["import", "volunteers", "--help"],
+        &["audit", "--help"],
+        &["audit", "verify", "--help"],
     ] {
         let out = muster().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

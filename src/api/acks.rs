@@ -187,7 +187,7 @@ pub async fn unavailable(
             "this incident has been stood down; the link no longer works".into(),
         ));
     }
-    let unavailable = super::availability::add_unavailable(&st, co.get("v"), b).await?;
+    let unavailable = super::availability::add_unavailable(&st, co.get("v"), b, None).await?;
     tracing::info!(incident = %t.incident, n = t.n, "volunteer reported unavailability");
     Ok(Json(UnavailableList {
         id: None,

@@ -84,8 +84,9 @@ pub async fn entries(
     caller: &Caller,
     q: &AuditQuery,
 ) -> Result<Vec<AuditView>, ApiError> {
+    // Read exactly as the document says: an empty `since` is not a time.
     let since = match q.since.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(
             s.parse::<jiff::Timestamp>()
                 .map_err(|_| ApiError::invalid("since", "must be an RFC 3339 time"))?

@@ -52,10 +52,13 @@ pub struct UnavailableList {
 }
 
 /// Validates and records unavailability; answers the volunteer's new list.
+/// A coordinator's change is audited (`audit`: its entry, to which the period is added — never
+/// the reason); a volunteer's own, from their call-out link, is not a command action.
 pub async fn add_unavailable(
     st: &AppState,
     id: &str,
     b: UnavailableBody,
+    audit: Option<crate::store::audit::AuditEntry>,
 ) -> Result<Vec<Unavailable>, ApiError> {
     let now =
         Timestamp::from_millisecond(st.ctx.clock.now_ms()).unwrap_or_else(|_| Timestamp::now());
@@ -92,7 +95,18 @@ pub async fn add_unavailable(
     });
     st.ctx
         .store
-        .set_unavailable(id, &list, now.as_millisecond())
+        .set_unavailable(
+            id,
+            &list,
+            now.as_millisecond(),
+            audit
+                .map(|mut a| {
+                    a.target = id.to_string();
+                    a.detail = format!("unavailable {from} – {until}");
+                    a
+                })
+                .as_ref(),
+        )
         .await?;
     Ok(st
         .ctx
@@ -120,8 +134,15 @@ pub async fn unavailable(
     Path(id): Path<String>,
     Body(b): Body<UnavailableBody>,
 ) -> Result<Json<UnavailableList>, ApiError> {
-    load_visible(&st, &caller, &id).await?;
-    let unavailable = add_unavailable(&st, &id, b).await?;
+    let s = load_visible(&st, &caller, &id).await?;
+    let region = s
+        .volunteer
+        .as_ref()
+        .and_then(|v| v.home_region.as_ref())
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let audit = caller.audit(st.ctx.clock.now_ms(), "volunteer.unavailable", &id, &region);
+    let unavailable = add_unavailable(&st, &id, b, Some(audit)).await?;
     Ok(Json(UnavailableList {
         id: Some(id),
         unavailable,

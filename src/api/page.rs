@@ -80,7 +80,7 @@ pub async fn answer(
             Ok(None) => return gone(&st, "zh-CN", StatusCode::NOT_FOUND),
             Err(e) => return ApiError::from(e).into_response(),
         };
-        return match super::availability::add_unavailable(&st, co.get("v"), body).await {
+        return match super::availability::add_unavailable(&st, co.get("v"), body, None).await {
             Ok(_) => render(&st, &token, t, Some("unavailable_noted".into())).await,
             Err(e) => e.into_response(),
         };

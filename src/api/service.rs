@@ -205,7 +205,7 @@ pub struct ServiceQuery {
 
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
     match v.as_deref() {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some(s) => s
             .parse::<jiff::Timestamp>()
             .map(|t| Some(t.as_millisecond()))

@@ -270,7 +270,13 @@ impl Store {
     }
 
     /// Replaces a volunteer's unavailability list (pruned of what ended before `now`).
-    pub async fn set_unavailable(&self, vid: &str, list: &[Unavailable], now: i64) -> Result<()> {
+    pub async fn set_unavailable(
+        &self,
+        vid: &str,
+        list: &[Unavailable],
+        now: i64,
+        audit: Option<&super::audit::AuditEntry>,
+    ) -> Result<()> {
         let keep: Vec<&Unavailable> = list
             .iter()
             .filter(|u| u.until.as_millisecond() > now)
@@ -291,7 +297,15 @@ impl Store {
             None => p.cmd("ZREM").arg(self.keys.unavailable()).arg(vid),
         }
         .ignore();
-        self.pipe(&p).await
+        match audit {
+            // With its audit entry, in one transaction, once (an `XADD *`).
+            Some(a) => {
+                p.atomic();
+                super::audit::push(&mut p, &self.keys.audit(), a, "ok");
+                self.pipe_once(&p).await
+            }
+            None => self.pipe(&p).await,
+        }
     }
 
     /// Volunteers whose unavailability (some of it) lasts beyond `at_ms`, from the index;
