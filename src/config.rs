@@ -106,6 +106,12 @@ pub struct Redis {
     pub server_bin: String,
     /// `appendfsync` of the embedded server: `always`, `everysec` (default) or `no`.
     pub appendfsync: String,
+    /// With a replicated Redis: every 2xx answer to a change waits until this many replicas
+    /// have the write (`WAIT`); fewer within `wait_timeout_ms` is a 503. Default 0.
+    pub wait_replicas: u32,
+    /// How long a change waits for its replicas (ms; below the connection's 500 ms response
+    /// timeout). Default 400.
+    pub wait_timeout_ms: u64,
 }
 
 impl Default for Redis {
@@ -115,6 +121,8 @@ impl Default for Redis {
             prefix: "muster".into(),
             server_bin: "redis-server".into(),
             appendfsync: "everysec".into(),
+            wait_replicas: 0,
+            wait_timeout_ms: 400,
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum ApiError {
     /// 503: Redis is unreachable; try again.
     #[error("temporarily unavailable")]
     Unavailable(String),
+    /// 503: the change was made, but fewer replicas than `redis.wait_replicas` confirmed it.
+    #[error("not confirmed by replicas: {0}")]
+    NotReplicated(String),
     /// 500: a bug or corrupt data; details only in the log.
     #[error("internal error: {0}")]
     Internal(String),
@@ -125,6 +128,11 @@ impl ApiError {
                 "unavailable",
                 "Temporarily unavailable",
             ),
+            ApiError::NotReplicated(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-replicated",
+                "Not confirmed by replicas",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -148,6 +156,7 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::Gone(d)
+            | ApiError::NotReplicated(d)
             | ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::MethodNotAllowed => "this path does not take that method".into(),
             ApiError::TooLarge => "the body is larger than this endpoint accepts".into(),
@@ -192,7 +201,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match self {
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::NotReplicated(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Unauthorized => {

@@ -153,8 +153,50 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             audit::refusals,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), replicated))
         .layer(middleware::from_fn(observe))
         .with_state(state)
+}
+
+/// `redis.wait_replicas`: a 2xx answer to a change (any method but GET and HEAD) is sent only
+/// once that many replicas have the write (`WAIT`); otherwise a 503 says the change was made
+/// but may not survive a failover — a retry with the same idempotency key is safe.
+async fn replicated(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let n = st.ctx.config.redis.wait_replicas;
+    let changes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let resp = next.run(req).await;
+    if n == 0 || !changes || !resp.status().is_success() {
+        return resp;
+    }
+    let timeout = st.ctx.config.redis.wait_timeout_ms.min(450);
+    let started = Instant::now();
+    let got = st.ctx.store.wait_replicas(n, timeout).await;
+    metrics::histogram!("muster_wait_replicas_seconds").record(started.elapsed().as_secs_f64());
+    match got {
+        Ok(k) if k >= n => resp,
+        Ok(k) => {
+            metrics::counter!("muster_wait_replicas_short_total").increment(1);
+            tracing::warn!(
+                wanted = n,
+                got = k,
+                "a change reached fewer replicas than redis.wait_replicas"
+            );
+            ApiError::NotReplicated(format!(
+                "the change was made, but only {k} of {n} replicas confirmed it within {timeout} ms: \
+                 it could be lost if the Redis master failed now; sending it again (with the same \
+                 idempotency key) is safe"
+            ))
+            .into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn not_found() -> Response {

@@ -252,6 +252,17 @@ impl Store {
         Ok(inv.invoke_async(&mut c).await?)
     }
 
+    /// Waits until `n` replicas have every write made so far on the shared connection (every
+    /// change muster makes goes through it), at most `timeout_ms`; answers how many did.
+    pub async fn wait_replicas(&self, n: u32, timeout_ms: u64) -> Result<u32> {
+        let mut c = self.conn();
+        Ok(redis::cmd("WAIT")
+            .arg(n)
+            .arg(timeout_ms)
+            .query_async(&mut c)
+            .await?)
+    }
+
     /// Takes or renews lease `key` for `holder` for `ms`; whether `holder` has it.
     pub async fn lease(&self, key: &str, holder: &str, ms: u64) -> Result<bool> {
         let r: i64 = retrying(|| {
