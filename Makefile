@@ -42,6 +42,7 @@ bench: redis-server
 	$(CARGO) bench --bench sms_sim
 	$(CARGO) bench --bench board
 	$(CARGO) bench --bench audit
+	$(CARGO) bench --bench ack
 
 lint:
 	$(CARGO) fmt --check

@@ -1,0 +1,166 @@
+//! Ack benchmark (`make bench`, or `cargo bench --bench ack`): volunteers' answers over HTTP
+//! against the same server's `/healthz`, as a ratio, from the same load generator.
+//!
+//! A township rescue team of N members (N = 10,000; no roster, all on call) on a private
+//! `redis-server` (AOF everysec) is called out; a local receiver keeps each call-out's ack
+//! token. Then a generator in this process — C connections with keep-alive, each sending its
+//! next request as soon as the last is answered — sends `POST /v1/acks/{token}` `accept` once
+//! per token (token check, then the atomic headcount script: the first 6 fill, the rest stand
+//! by), and, as the baseline, the same number of `GET /healthz`. Both runs print the sustained
+//! rate and the p50/p99 latency; the ratio says what the ack path costs beyond HTTP itself.
+//! The generator shares the machine with muster and Redis, so both rates are lower than a
+//! separate client machine would see; the ratio is what carries over.
+//!
+//! `cargo test --all-targets` runs it once on 300 volunteers so it cannot rot.
+
+mod common;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use muster::app::{App, Role};
+use muster::clock::SystemClock;
+use muster::config::Config;
+use muster::redis_server::EmbeddedRedis;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+async fn hook(State(tokens): State<Arc<Mutex<Vec<String>>>>, body: String) -> &'static str {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+        && let Some(t) = v["ack"]["token"].as_str()
+    {
+        tokens.lock().unwrap().push(t.to_string());
+    }
+    "ok"
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Sends one request per item of `work` over `c` concurrent keep-alive connections; answers
+/// the rate (requests/s) and the latencies (ms). Every answer must be 200.
+async fn load(client: &reqwest::Client, work: Vec<reqwest::Request>, c: usize) -> (f64, Vec<f64>) {
+    let n = work.len();
+    let queue = Arc::new(Mutex::new(work));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let (queue, client) = (queue.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let Some(req) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let t = Instant::now();
+                let r = client.execute(req).await.expect("the server answers");
+                let status = r.status();
+                let _ = r.bytes().await;
+                assert_eq!(status, 200, "every request is answered 200");
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (n as f64 / t0.elapsed().as_secs_f64(), all)
+}
+
+#[tokio::main]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("BENCH_ACKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 10_000 } else { 300 });
+    let c: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let dir = std::env::temp_dir().join(format!("muster-bench-ack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    let rx = Router::new()
+        .route("/hooks/{v}", post(hook))
+        .with_state(tokens.clone());
+    tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
+    let seed_dir = common::big_team_seed(&dir, &receiver, n, "big");
+    let mut redis = EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
+        .await
+        .unwrap();
+    let mut config = Config::default();
+    config.audit.key = "bench-audit-chain-key".into();
+    config.http.addr = "127.0.0.1:0".into();
+    config.redis.url = Some(redis.url());
+    config.seed.dir = seed_dir;
+    config.log.level = "error".into();
+    config.webhook.secret = "whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==".into();
+    let app = App::build(config, Role::All, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.addr.unwrap());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{base}/v1/incidents"))
+        .bearer_auth("demo-township-commander")
+        .json(&serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "ack benchmark"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tokens.lock().unwrap().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the call-outs did not all arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the fan-out's tail settle, so it does not share the measured run.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let health: Vec<reqwest::Request> = (0..n)
+        .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
+        .collect();
+    let acks: Vec<reqwest::Request> = tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            client
+                .post(format!("{base}/v1/acks/{t}"))
+                .json(&serde_json::json!({"response": "accept"}))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let (h_rate, mut h_lat) = load(&client, health, c).await;
+    let (a_rate, mut a_lat) = load(&client, acks, c).await;
+    println!("acks over HTTP, {n} tokens, {c} keep-alive connections, generator in-process:");
+    println!(
+        "  GET /healthz (baseline):   {h_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut h_lat, 0.5),
+        pct(&mut h_lat, 0.99)
+    );
+    println!(
+        "  POST /v1/acks/{{token}}:    {a_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut a_lat, 0.5),
+        pct(&mut a_lat, 0.99)
+    );
+    println!("  ratio ack / healthz: {:.2}×", a_rate / h_rate);
+    app.stop().await;
+    redis.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
