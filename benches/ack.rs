@@ -4,10 +4,11 @@
 //! A township rescue team of N members (N = 10,000; no roster, all on call) on a private
 //! `redis-server` (AOF everysec) is called out; a local receiver keeps each call-out's ack
 //! token. Then a generator in this process — C connections with keep-alive, each sending its
-//! next request as soon as the last is answered — sends `POST /v1/acks/{token}` `accept` once
-//! per token (token check, then the atomic headcount script: the first 6 fill, the rest stand
-//! by), and, as the baseline, the same number of `GET /healthz`. Both runs print the sustained
-//! rate and the p50/p99 latency; the ratio says what the ack path costs beyond HTTP itself.
+//! next request as soon as the last is answered — sends, as the baseline, N/2 `GET /healthz`;
+//! then `POST /v1/acks/{token}` `accept` for half the tokens (token check, the engagement
+//! script, then the atomic headcount script: the first 6 fill, the rest stand by) and
+//! `decline` for the other half (no engagement). Each run prints the sustained rate, p50/p99
+//! latency and how busy redis-server was; the ratios say what the ack path costs beyond HTTP.
 //! The generator shares the machine with muster and Redis, so both rates are lower than a
 //! separate client machine would see; the ratio is what carries over.
 //!
@@ -131,35 +132,72 @@ async fn main() {
     }
     // Let the fan-out's tail settle, so it does not share the measured run.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let health: Vec<reqwest::Request> = (0..n)
+    let all: Vec<String> = tokens.lock().unwrap().clone();
+    let (first, second) = all.split_at(all.len() / 2);
+    let req = |t: &String, answer: &str| {
+        client
+            .post(format!("{base}/v1/acks/{t}"))
+            .json(&serde_json::json!({"response": answer}))
+            .build()
+            .unwrap()
+    };
+    let mut rc = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Redis's own CPU (user + sys seconds) so far.
+    let mut redis_cpu = async || -> f64 {
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        info.lines()
+            .filter_map(|l| {
+                l.strip_prefix("used_cpu_user:")
+                    .or_else(|| l.strip_prefix("used_cpu_sys:"))
+            })
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .sum()
+    };
+    let health: Vec<reqwest::Request> = (0..first.len())
         .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
         .collect();
-    let acks: Vec<reqwest::Request> = tokens
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            client
-                .post(format!("{base}/v1/acks/{t}"))
-                .json(&serde_json::json!({"response": "accept"}))
-                .build()
-                .unwrap()
-        })
-        .collect();
     let (h_rate, mut h_lat) = load(&client, health, c).await;
-    let (a_rate, mut a_lat) = load(&client, acks, c).await;
-    println!("acks over HTTP, {n} tokens, {c} keep-alive connections, generator in-process:");
+    let cpu0 = redis_cpu().await;
+    let t0 = Instant::now();
+    let (a_rate, mut a_lat) = load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
+    let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis_cpu().await);
+    let t1 = Instant::now();
+    let (d_rate, mut d_lat) = load(&client, second.iter().map(|t| req(t, "decline")).collect(), c).await;
+    let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis_cpu().await);
+    let k = first.len();
+    println!("acks over HTTP, {k} tokens each, {c} keep-alive connections, generator in-process:");
     println!(
         "  GET /healthz (baseline):   {h_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         pct(&mut h_lat, 0.5),
         pct(&mut h_lat, 0.99)
     );
     println!(
-        "  POST /v1/acks/{{token}}:    {a_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        "  accept (engage + ack):     {a_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, redis-server busy {:.0} % of the run ({:.0} µs CPU per ack)",
         pct(&mut a_lat, 0.5),
-        pct(&mut a_lat, 0.99)
+        pct(&mut a_lat, 0.99),
+        (cpu1 - cpu0) / a_wall * 100.0,
+        (cpu1 - cpu0) * 1e6 / k as f64
     );
-    println!("  ratio ack / healthz: {:.2}×", a_rate / h_rate);
+    println!(
+        "  decline (ack only):        {d_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, redis-server busy {:.0} % of the run ({:.0} µs CPU per ack)",
+        pct(&mut d_lat, 0.5),
+        pct(&mut d_lat, 0.99),
+        (cpu2 - cpu1) / d_wall * 100.0,
+        (cpu2 - cpu1) * 1e6 / (all.len() - k) as f64
+    );
+    println!(
+        "  ratio to healthz: accept {:.2}×, decline {:.2}×",
+        a_rate / h_rate,
+        d_rate / h_rate
+    );
     app.stop().await;
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
