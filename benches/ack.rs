@@ -167,10 +167,16 @@ async fn main() {
     let (h_rate, mut h_lat) = load(&client, health, c).await;
     let cpu0 = redis_cpu().await;
     let t0 = Instant::now();
-    let (a_rate, mut a_lat) = load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
+    let (a_rate, mut a_lat) =
+        load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
     let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis_cpu().await);
     let t1 = Instant::now();
-    let (d_rate, mut d_lat) = load(&client, second.iter().map(|t| req(t, "decline")).collect(), c).await;
+    let (d_rate, mut d_lat) = load(
+        &client,
+        second.iter().map(|t| req(t, "decline")).collect(),
+        c,
+    )
+    .await;
     let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis_cpu().await);
     let k = first.len();
     println!("acks over HTTP, {k} tokens each, {c} keep-alive connections, generator in-process:");

@@ -560,67 +560,6 @@ async fn coordinators_act_only_within_their_scope() {
     app.stop().await;
 }
 
-/// Every value and key name in the deployment's keys, as text.
-async fn dump(redis: &TestRedis, prefix: &str) -> String {
-    let mut c = redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let mut out = String::new();
-    for k in keys {
-        let t: String = redis::cmd("TYPE")
-            .arg(&k)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        let (read, extra): (&str, &[&str]) = match t.as_str() {
-            "string" => ("GET", &[]),
-            "hash" => ("HGETALL", &[]),
-            "list" => ("LRANGE", &["0", "-1"]),
-            "set" => ("SMEMBERS", &[]),
-            "zset" => ("ZRANGE", &["0", "-1"]),
-            "stream" => ("XRANGE", &["-", "+"]),
-            "none" => continue, // gone since it was listed (a finished transient key)
-            other => panic!("unexpected type {other} of {k}"),
-        };
-        let v: redis::Value = redis::cmd(read)
-            .arg(&k)
-            .arg(extra)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        out.push_str(&format!(
-            "{k} => {}\n",
-            String::from_utf8_lossy(&format!("{v:?}").into_bytes())
-        ));
-        if let redis::Value::Array(items) | redis::Value::Set(items) = &v {
-            for i in items {
-                if let redis::Value::BulkString(b) = i {
-                    out.push_str(&String::from_utf8_lossy(b));
-                    out.push('\n');
-                }
-            }
-        }
-        if let redis::Value::Map(m) = &v {
-            for (a, b) in m {
-                for x in [a, b] {
-                    if let redis::Value::BulkString(b) = x {
-                        out.push_str(&String::from_utf8_lossy(b));
-                        out.push('\n');
-                    }
-                }
-            }
-        }
-        if let redis::Value::BulkString(b) = &v {
-            out.push_str(&String::from_utf8_lossy(b));
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn erasure_leaves_no_name_or_phone_in_redis() {
     let redis = TestRedis::start().await;

@@ -689,3 +689,63 @@ pub async fn raised(app: &TestApp, token: &str, body: Value) -> String {
     assert_eq!(s, 201, "{inc}");
     inc["id"].as_str().unwrap().to_string()
 }
+
+/// Every key name and value of the deployment under `prefix`, as text: each key's name, then
+/// every string inside its value (hash fields, list and set members, stream fields), one per
+/// line — what a check for leftover personal data reads.
+pub async fn dump(redis: &TestRedis, prefix: &str) -> String {
+    fn strings(v: &redis::Value, out: &mut String) {
+        match v {
+            redis::Value::BulkString(b) => {
+                out.push_str(&String::from_utf8_lossy(b));
+                out.push('\n');
+            }
+            redis::Value::SimpleString(s) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            redis::Value::Array(items) | redis::Value::Set(items) => {
+                items.iter().for_each(|i| strings(i, out))
+            }
+            redis::Value::Map(m) => m.iter().for_each(|(a, b)| {
+                strings(a, out);
+                strings(b, out);
+            }),
+            _ => {}
+        }
+    }
+    let mut c = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut out = String::new();
+    for k in keys {
+        let t: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let (read, extra): (&str, &[&str]) = match t.as_str() {
+            "string" => ("GET", &[]),
+            "hash" => ("HGETALL", &[]),
+            "list" => ("LRANGE", &["0", "-1"]),
+            "set" => ("SMEMBERS", &[]),
+            "zset" => ("ZRANGE", &["0", "-1"]),
+            "stream" => ("XRANGE", &["-", "+"]),
+            "none" => continue, // gone since it was listed (a finished transient key)
+            other => panic!("unexpected type {other} of {k}"),
+        };
+        let v: redis::Value = redis::cmd(read)
+            .arg(&k)
+            .arg(extra)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        out.push_str(&k);
+        out.push('\n');
+        strings(&v, &mut out);
+    }
+    out
+}
