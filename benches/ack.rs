@@ -19,10 +19,6 @@ mod common;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use muster::app::{App, Role};
-use muster::clock::SystemClock;
-use muster::config::Config;
-use muster::redis_server::EmbeddedRedis;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,20 +91,7 @@ async fn main() {
         .route("/hooks/{v}", post(hook))
         .with_state(tokens.clone());
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
-    let seed_dir = common::big_team_seed(&dir, &receiver, n, "big");
-    let mut redis = EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
-        .await
-        .unwrap();
-    let mut config = Config::default();
-    config.audit.key = "bench-audit-chain-key".into();
-    config.http.addr = "127.0.0.1:0".into();
-    config.redis.url = Some(redis.url());
-    config.seed.dir = seed_dir;
-    config.log.level = "error".into();
-    config.webhook.secret = "whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==".into();
-    let app = App::build(config, Role::All, Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let (app, mut redis) = common::big_team_app(&dir, &receiver, n).await;
     let base = format!("http://{}", app.addr.unwrap());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(c)

@@ -40,3 +40,34 @@ pub fn big_team_seed(dir: &Path, receiver: &str, n: usize, team_name: &str) -> P
     std::fs::write(seed.join("volunteers.csv"), csv).unwrap();
     seed
 }
+
+/// muster (API and workers, the system clock) on a private `redis-server` (AOF everysec) under
+/// `dir`, serving one township rescue team of `n` members whose webhooks go to `receiver`
+/// (see [`big_team_seed`]); logs only errors.
+#[allow(dead_code)] // not every benchmark uses it
+pub async fn big_team_app(
+    dir: &Path,
+    receiver: &str,
+    n: usize,
+) -> (muster::app::App, muster::redis_server::EmbeddedRedis) {
+    let seed_dir = big_team_seed(dir, receiver, n, "big");
+    let redis =
+        muster::redis_server::EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
+            .await
+            .unwrap();
+    let mut config = muster::config::Config::default();
+    config.audit.key = "bench-audit-chain-key".into();
+    config.http.addr = "127.0.0.1:0".into();
+    config.redis.url = Some(redis.url());
+    config.seed.dir = seed_dir;
+    config.log.level = "error".into();
+    config.webhook.secret = "whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==".into();
+    let app = muster::app::App::build(
+        config,
+        muster::app::Role::All,
+        std::sync::Arc::new(muster::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    (app, redis)
+}
