@@ -105,6 +105,13 @@ async fn a_change_is_answered_once_its_replica_has_it() {
     let mut c = config(&master.url(), &pfx, &seed);
     c.redis.wait_replicas = 1;
     let app = TestApp::start(c, ManualClock::new()).await;
+    let (s, ready) = app.get("/readyz", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (&ready["role"], &ready["replicas"], &ready["replicas_ok"]),
+        (&json!("master"), &json!(1), &json!(true)),
+        "{ready}"
+    );
     let body = json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"});
     let (s, inc) = app.raise("demo-township-commander", body.clone()).await;
     assert_eq!(s, 201, "{inc}");
@@ -145,6 +152,11 @@ async fn a_change_is_answered_once_its_replica_has_it() {
         },
     )
     .await;
+    let (_, ready) = app.get("/readyz", None).await;
+    assert_eq!(
+        ready["replicas_ok"], false,
+        "readiness says changes cannot be confirmed: {ready}"
+    );
     let (s, _, b) = app
         .post(
             &format!("/v1/incidents/{id}/stand-down"),

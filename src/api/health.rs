@@ -13,7 +13,9 @@ pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Readiness: 200 when Redis answers a PING within a second, 503 otherwise.
+/// Readiness: 200 when Redis answers a PING within a second, 503 otherwise. The answer also
+/// says the node's role and its connected replicas beside `redis.wait_replicas`
+/// (`replicas_ok: false`: changes are made but answered 503 until a replica is back).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "`{status: ready, redis: ok}`", body = Object),
@@ -21,7 +23,19 @@ pub async fn healthz() -> Response {
     ))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
     match st.ctx.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready", "redis": "ok"})).into_response(),
+        Ok(()) => {
+            let wanted = st.ctx.config.redis.wait_replicas;
+            let (role, replicas) = st.ctx.store.replication().await.unwrap_or_default();
+            axum::Json(json!({
+                "status": "ready",
+                "redis": "ok",
+                "role": role,
+                "replicas": replicas,
+                "wait_replicas": wanted,
+                "replicas_ok": replicas >= wanted,
+            }))
+            .into_response()
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],

@@ -252,6 +252,22 @@ impl Store {
         Ok(inv.invoke_async(&mut c).await?)
     }
 
+    /// The Redis node's replication: its role and how many replicas are connected to it.
+    pub async fn replication(&self) -> Result<(String, u32)> {
+        let info: String = self.cmd(redis::cmd("INFO").arg("replication")).await?;
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+        };
+        Ok((
+            field("role:").unwrap_or_default(),
+            field("connected_slaves:")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ))
+    }
+
     /// Waits until `n` replicas have every write made so far on the shared connection (every
     /// change muster makes goes through it), at most `timeout_ms`; answers how many did.
     pub async fn wait_replicas(&self, n: u32, timeout_ms: u64) -> Result<u32> {
