@@ -43,6 +43,7 @@ bench: redis-server
 	$(CARGO) bench --bench board
 	$(CARGO) bench --bench audit
 	$(CARGO) bench --bench ack
+	$(CARGO) bench --bench wait
 
 lint:
 	$(CARGO) fmt --check
