@@ -433,7 +433,22 @@ async fn a_crash_mid_burst_leaves_every_change_with_its_entry() {
                 .await;
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Killed as soon as some creates have landed (their entries are the only ones on the
+    // `P:audit` chain), with the rest of the burst in flight.
+    let probe = redis.conn().await;
+    let chain = format!("{pfx}:audit");
+    eventually(Duration::from_secs(20), "some creates land", || {
+        let (mut c, key) = (probe.clone(), chain.clone());
+        async move {
+            let n: i64 = redis::cmd("XLEN")
+                .arg(key)
+                .query_async(&mut c)
+                .await
+                .unwrap_or(0);
+            n >= 20
+        }
+    })
+    .await;
     app.kill();
     for t in tasks {
         let _ = t.await;

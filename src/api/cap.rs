@@ -18,6 +18,7 @@
 
 use super::AppState;
 use super::auth::{Caller, RequestMeta};
+use super::cap_proposals::{Proposal, proposal_of};
 use super::error::{ApiError, FieldError, body_rejection};
 use super::incidents::{RaiseIncident, raise_as, reread, stand_down_by, visible};
 use crate::config::{default_kinds, fold};
@@ -28,7 +29,7 @@ use crate::domain::region::RegionCode;
 use crate::store::incidents::Origin;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -56,40 +57,6 @@ pub struct CapAnswer {
     /// The proposal, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
-}
-
-/// An `Actual` alert waiting for a commander to confirm it (`cap.auto_raise = false`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Proposal {
-    /// Id; the incident it raises when confirmed has the same id.
-    #[schema(format = Uuid)]
-    pub id: String,
-    /// `pending`, `confirmed`, `rejected` or `withdrawn` (the sender cancelled it).
-    pub status: String,
-    /// What it would raise.
-    pub kind: String,
-    pub level: u8,
-    pub region: String,
-    pub title: String,
-    /// `live` or `drill`.
-    pub mode: Mode,
-    /// The alert, as `sender,identifier,sent`.
-    pub reference: String,
-    /// Who sent it (the CAP sender or token name).
-    pub received_from: String,
-    /// When it came (RFC 3339).
-    #[schema(format = DateTime)]
-    pub received_at: String,
-    /// Who confirmed or rejected it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<String>,
-}
-
-/// Pending and decided proposals in scope.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProposalList {
-    /// Newest first.
-    pub proposals: Vec<Proposal>,
 }
 
 /// The caller of `POST /v1/cap`: a commander's token, or a configured sender's signature.
@@ -349,122 +316,9 @@ async fn act(
     }
 }
 
-/// The incident an alert would raise: 422 naming the CAP element behind each problem.
-fn body_of(st: &AppState, alert: &Alert) -> Result<RaiseIncident, ApiError> {
-    let info = alert
-        .info
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid("alert.info", "required to raise"))?;
-    let mut errs = Vec::new();
-    let region = region_of(st, info);
-    if region.is_none() {
-        errs.push(FieldError::new(
-            "alert.info.area",
-            "no <geocode> holds a GB/T 2260 code of a region muster knows, and no <areaDesc> is a region's name",
-        ));
-    }
-    let kind = kind_of(st, info);
-    if kind.is_none() {
-        errs.push(FieldError::new(
-            "alert.info.event",
-            format!(
-                "no incident kind for event `{}` or categories {} (add it to [cap.kinds])",
-                info.event,
-                info.categories.join(", ")
-            ),
-        ));
-    }
-    let level = cap::level_of(&info.severity);
-    if level.is_none() {
-        errs.push(FieldError::new(
-            "alert.info.severity",
-            format!(
-                "`{}` gives no level: use Extreme, Severe, Moderate, Minor (or 红/橙/黄/蓝, I–IV)",
-                info.severity
-            ),
-        ));
-    }
-    let (Some(region), Some(kind), Some(level)) = (region, kind, level) else {
-        return Err(ApiError::Invalid(errs));
-    };
-    let title: String = info
-        .headline
-        .clone()
-        .unwrap_or_else(|| info.event.clone())
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    Ok(RaiseIncident {
-        kind,
-        level: Level::new(i64::from(level))
-            .map_err(|e| ApiError::invalid("alert.info.severity", e))?,
-        region: region.to_string(),
-        title: title.trim().to_string(),
-        mode: if alert.status == CapStatus::Exercise {
-            Mode::Drill
-        } else {
-            Mode::Live
-        },
-        location: None,
-        idempotency_key: None,
-        include_deployed: false,
-    })
-}
-
-/// A plan or scope refusal of a body taken from an alert, naming the CAP elements.
-fn in_cap_terms(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Invalid(errs) => ApiError::Invalid(
-            errs.into_iter()
-                .map(|f| {
-                    let field = match f.field.as_str() {
-                        "kind" => "alert.info.event",
-                        "level" => "alert.info.severity",
-                        "region" => "alert.info.area",
-                        "title" => "alert.info.headline",
-                        other => other,
-                    };
-                    FieldError::new(field, f.reason)
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-/// The region: a GB/T 2260 geocode of a known region, else an areaDesc that is a region's name.
-fn region_of(st: &AppState, info: &Info) -> Option<RegionCode> {
-    let regions = &st.ctx.seed.regions;
-    let by_code = info
-        .areas
-        .iter()
-        .flat_map(|a| &a.geocodes)
-        .find_map(|(name, value)| {
-            let n = name.to_ascii_uppercase();
-            let gb = n.contains("2260") || n.starts_with("GB") || n.contains("ADMINISTRATIVE");
-            let digits = value.trim();
-            (gb && matches!(digits.len(), 6 | 9) && digits.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| regions.lookup(digits).map(|r| r.code.clone()))
-                .flatten()
-        });
-    by_code.or_else(|| {
-        info.areas
-            .iter()
-            .find_map(|a| regions.find_by_name(a.desc.trim()).map(|r| r.code.clone()))
-    })
-}
-
-/// The kind: `<event>`, then each `<category>`, through `[cap.kinds]` over the built-in table.
-fn kind_of(st: &AppState, info: &Info) -> Option<String> {
-    let mut table: HashMap<String, String> = default_kinds().into_iter().collect();
-    for (k, v) in &st.ctx.config.cap.kinds {
-        table.insert(fold(k), v.clone());
-    }
-    std::iter::once(&info.event)
-        .chain(&info.categories)
-        .find_map(|k| table.get(&fold(k)).cloned())
-}
+#[path = "cap_mapping.rs"]
+mod mapping;
+use mapping::{body_of, in_cap_terms};
 
 fn cap_id(alert: &Alert) -> IncidentId {
     IncidentId::from_idempotency_key("cap", &format!("{}|{}", alert.sender, alert.identifier))
@@ -526,7 +380,7 @@ async fn raise(
     Ok((status, Outcome::Incident(parse_id(&v.id)?)))
 }
 
-fn parse_id(id: &str) -> Result<IncidentId, ApiError> {
+pub(super) fn parse_id(id: &str) -> Result<IncidentId, ApiError> {
     IncidentId::parse(id).ok_or_else(|| ApiError::Internal(format!("bad incident id {id}")))
 }
 
@@ -652,178 +506,4 @@ async fn change_proposal(
     };
     let p = proposal_of(st, pid).await?;
     Ok((StatusCode::OK, answer(alert, outcome, detail, p)))
-}
-
-async fn proposal_of(st: &AppState, id: &str) -> Result<Option<Proposal>, ApiError> {
-    Ok(st.ctx.store.cap_proposal(id).await?.map(proposal_view))
-}
-
-fn proposal_view(m: HashMap<String, String>) -> Proposal {
-    let f = |k: &str| m.get(k).cloned().unwrap_or_default();
-    Proposal {
-        id: f("id"),
-        status: f("status"),
-        kind: f("kind"),
-        level: f("level").parse().unwrap_or(4),
-        region: f("region"),
-        title: f("title"),
-        mode: Mode::parse(&f("mode")).unwrap_or(Mode::Live),
-        reference: f("reference"),
-        received_from: f("received_from"),
-        received_at: f("received_at")
-            .parse()
-            .map(crate::clock::rfc3339)
-            .unwrap_or_default(),
-        decided_by: m.get("decided_by").cloned(),
-    }
-}
-
-/// CAP proposals in the token's scope, newest first.
-#[utoipa::path(get, path = "/v1/cap/proposals", operation_id = "list_cap_proposals", tag = "cap", security(("bearer" = [])),
-    responses((status = 200, description = "proposals in scope", body = ProposalList)))]
-pub async fn proposals(
-    State(st): State<AppState>,
-    caller: Caller,
-) -> Result<Json<ProposalList>, ApiError> {
-    Ok(Json(ProposalList {
-        proposals: proposals_in_scope(&st, &caller).await?,
-    }))
-}
-
-/// The proposals `caller` sees (the API's list and the command centre's).
-pub async fn proposals_in_scope(st: &AppState, caller: &Caller) -> Result<Vec<Proposal>, ApiError> {
-    Ok(st
-        .ctx
-        .store
-        .cap_proposals(500)
-        .await?
-        .into_iter()
-        .map(proposal_view)
-        .filter(|p| caller.sees(st, &p.region))
-        .collect())
-}
-
-/// Confirm a CAP proposal (commander, in scope): raises its incident (201), or answers the
-/// one it raised (200).
-#[utoipa::path(post, path = "/v1/cap/proposals/{id}/confirm", operation_id = "confirm_cap_proposal", tag = "cap", security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "the proposal")),
-    responses(
-        (status = 201, description = "raised", body = crate::store::incidents::IncidentView),
-        (status = 200, description = "confirmed before: its incident", body = crate::store::incidents::IncidentView),
-        (status = 403, description = "not a commander"),
-        (status = 404, description = "no such proposal in this token's scope"),
-        (status = 409, description = "it was rejected or withdrawn"),
-    ))]
-pub async fn confirm(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let (status, v) = decide(&st, &caller, &id, true).await?;
-    match v {
-        Some(v) => Ok((status, Json(v)).into_response()),
-        None => Err(ApiError::Internal("confirmed without an incident".into())),
-    }
-}
-
-/// Reject a CAP proposal (commander, in scope): nothing is raised.
-#[utoipa::path(post, path = "/v1/cap/proposals/{id}/reject", operation_id = "reject_cap_proposal", tag = "cap", security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "the proposal")),
-    responses(
-        (status = 200, description = "rejected", body = Proposal),
-        (status = 403, description = "not a commander"),
-        (status = 404, description = "no such proposal in this token's scope"),
-        (status = 409, description = "it was decided before"),
-    ))]
-pub async fn reject(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Proposal>, ApiError> {
-    decide(&st, &caller, &id, false).await?;
-    proposal_of(&st, &id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no proposal `{id}`")))
-}
-
-/// Confirms or rejects proposal `id` for `caller` (the API's and the command centre's way).
-pub async fn decide(
-    st: &AppState,
-    caller: &Caller,
-    id: &str,
-    confirm: bool,
-) -> Result<(StatusCode, Option<crate::store::incidents::IncidentView>), ApiError> {
-    caller.require_commander()?;
-    let p = match IncidentId::parse(id) {
-        Some(_) => proposal_of(st, id).await?,
-        None => None,
-    }
-    .filter(|p| caller.sees(st, &p.region))
-    .ok_or_else(|| ApiError::NotFound(format!("no proposal `{id}` in this token's scope")))?;
-    let now = st.ctx.clock.now_ms();
-    if !confirm {
-        return match st
-            .ctx
-            .store
-            .cap_decide(
-                id,
-                "rejected",
-                now,
-                &caller.audit(now, "cap.reject", id, &p.region),
-            )
-            .await?
-            .as_str()
-        {
-            "ok" => {
-                tracing::info!(proposal = %id, by = %caller.name, "CAP proposal rejected");
-                Ok((StatusCode::OK, None))
-            }
-            other => Err(ApiError::Conflict(format!("proposal {id} is {other}"))),
-        };
-    }
-    if !matches!(p.status.as_str(), "pending" | "confirmed") {
-        return Err(ApiError::Conflict(format!("proposal {id} is {}", p.status)));
-    }
-    let body = RaiseIncident {
-        kind: p.kind.clone(),
-        level: Level::new(i64::from(p.level)).map_err(ApiError::Internal)?,
-        region: p.region.clone(),
-        title: p.title.clone(),
-        mode: p.mode,
-        location: None,
-        idempotency_key: None,
-        include_deployed: false,
-    };
-    let origin = Origin {
-        channels: (p.mode == Mode::Drill).then(|| "real".to_string()),
-        cap: Some(p.reference.clone()),
-        ..Default::default()
-    };
-    let iid = parse_id(id)?;
-    let (status, v) = raise_as(&st.ctx, caller, iid, body, origin).await?;
-    match st
-        .ctx
-        .store
-        .cap_decide(
-            id,
-            "confirmed",
-            now,
-            &caller.audit(now, "cap.confirm", id, &p.region),
-        )
-        .await?
-        .as_str()
-    {
-        "ok" | "confirmed" => {}
-        other => return Err(ApiError::Conflict(format!("proposal {id} is {other}"))),
-    }
-    // References to the proposal's alert now find the incident.
-    let (sender, rest) = p.reference.split_once(',').unwrap_or(("", ""));
-    let identifier = rest.split(',').next().unwrap_or("");
-    st.ctx
-        .store
-        .cap_confirmed(sender, identifier, &iid.to_string())
-        .await?;
-    tracing::info!(proposal = %id, by = %caller.name, "CAP proposal confirmed");
-    Ok((status, Some(v)))
 }

@@ -21,6 +21,7 @@ pub mod availability;
 pub mod callouts;
 pub mod candidates;
 pub mod cap;
+pub mod cap_proposals;
 pub mod drills;
 pub mod error;
 pub mod events;
@@ -100,9 +101,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(service::of_volunteer))
         .routes(routes!(service::list))
         .routes(routes!(service::correct))
-        .routes(routes!(cap::proposals))
-        .routes(routes!(cap::confirm))
-        .routes(routes!(cap::reject))
+        .routes(routes!(cap_proposals::proposals))
+        .routes(routes!(cap_proposals::confirm))
+        .routes(routes!(cap_proposals::reject))
         .routes(routes!(events::sse))
         .routes(routes!(candidates::candidates))
         .routes(routes!(volunteers::create))

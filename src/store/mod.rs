@@ -30,6 +30,7 @@ pub mod delivery;
 pub mod drills;
 pub mod engage;
 pub mod incidents;
+mod incidents_close;
 pub mod keys;
 pub mod ladder;
 pub mod queue;
@@ -39,6 +40,7 @@ mod scripts;
 pub mod service;
 pub mod sessions;
 pub mod sms;
+pub mod team_write;
 pub mod teams;
 
 pub use keys::Keys;

@@ -240,7 +240,7 @@ pub async fn confirm_proposal(
     Form(f): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&f.csrf)?;
-    let (_, v) = crate::api::cap::decide(&st, &signed.caller, &id, true).await?;
+    let (_, v) = crate::api::cap_proposals::decide(&st, &signed.caller, &id, true).await?;
     let to = v.map_or_else(|| "/".to_string(), |v| format!("/incidents/{}", v.id));
     Ok(Redirect::to(&to).into_response())
 }
@@ -253,7 +253,7 @@ pub async fn reject_proposal(
     Form(f): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&f.csrf)?;
-    crate::api::cap::decide(&st, &signed.caller, &id, false).await?;
+    crate::api::cap_proposals::decide(&st, &signed.caller, &id, false).await?;
     Ok(Redirect::to("/").into_response())
 }
 

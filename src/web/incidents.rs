@@ -174,7 +174,7 @@ struct IncidentsPage {
     kinds: Vec<(String, String)>,
     filter: HistoryFilter,
     /// CAP alerts waiting for a commander: (proposal, region name, level in words).
-    proposals: Vec<(crate::api::cap::Proposal, String, String)>,
+    proposals: Vec<(crate::api::cap_proposals::Proposal, String, String)>,
     /// The caller may confirm them.
     commander: bool,
     csrf: String,
@@ -229,7 +229,7 @@ pub async fn home(
         history,
         kinds: kinds(&st.ctx.seed, lang),
         filter,
-        proposals: crate::api::cap::proposals_in_scope(&st, &signed.caller)
+        proposals: crate::api::cap_proposals::proposals_in_scope(&st, &signed.caller)
             .await?
             .into_iter()
             .filter(|p| p.status == "pending")
