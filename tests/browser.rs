@@ -797,6 +797,23 @@ async fn a_trainer_schedules_cancels_and_stands_down_drills_and_a_commander_conf
         "{log}"
     );
     b.shot("audit").await;
+    // On a phone the new pages keep to the screen's width: wide tables scroll in their box.
+    b.client.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/audit".to_string(), "audit-phone"),
+        ("/drills".to_string(), "drills-phone"),
+        (format!("/incidents/{iid}/report"), "drill-report-phone"),
+    ] {
+        b.go(&format!("{base}{path}")).await;
+        let overflow = b
+            .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{path} overflows by {overflow} px"
+        );
+        b.shot(name).await;
+    }
     app.idle().await;
     b.close().await;
 }
@@ -851,5 +868,23 @@ async fn a_coordinator_prints_a_certificate_that_anyone_can_verify() {
     let verdict = b.text("#verdict").await;
     assert!(verdict.contains("真实有效"), "{verdict}");
     b.shot("verify").await;
+    b.client.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        (format!("/verify/{code}"), "verify-phone"),
+        (
+            format!("/volunteers/{}/certificate", rescuer.volunteer),
+            "certificate-phone",
+        ),
+    ] {
+        b.go(&format!("{base}{path}")).await;
+        let overflow = b
+            .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{path} overflows by {overflow} px"
+        );
+        b.shot(name).await;
+    }
     b.close().await;
 }

@@ -249,27 +249,27 @@ pub async fn refusals(
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
-    let who = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .and_then(|t| st.tokens.get(&super::auth::token_hash(t.trim())))
-        .map(|d| {
-            (
-                d.name.clone(),
-                d.role.as_str().to_string(),
-                d.scope.to_string(),
-            )
-        });
+    // Only the header is kept: the token is looked up after a refusal, not on every request.
+    let auth = req.headers().get(header::AUTHORIZATION).cloned();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     if matches!(status, 401 | 403) {
-        let (actor, role, scope) =
-            who.unwrap_or_else(|| ("unknown".into(), String::new(), String::new()));
+        let (actor, role, scope) = auth
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .and_then(|t| st.tokens.get(&super::auth::token_hash(t.trim())))
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    d.role.as_str().to_string(),
+                    d.scope.to_string(),
+                )
+            })
+            .unwrap_or_else(|| ("unknown".into(), String::new(), String::new()));
         let e = crate::store::audit::AuditEntry {
             at: st.ctx.clock.now_ms(),
             actor,

@@ -209,35 +209,36 @@ pub async fn ingest(State(st): State<AppState>, req: Request) -> Result<Response
         Outcome::Incident(id) => json!({"incident": id.to_string()}),
         Outcome::Answer(a) => json!({"answer": a}),
     };
-    let audit = {
-        let (target, region) = match &outcome {
-            Outcome::Incident(id) => (id.to_string(), String::new()),
-            Outcome::Answer(a) => (
-                String::new(),
-                a.proposal
-                    .as_ref()
-                    .map(|p| p.region.clone())
-                    .unwrap_or_default(),
-            ),
-        };
-        let mut e = caller.audit(st.ctx.clock.now_ms(), "cap.alert", &target, &region);
-        if let Outcome::Incident(id) = &outcome
-            && let Some(v) = st.ctx.store.incident(id).await?
-        {
-            e.region = v.region;
-        }
-        e.detail = format!(
-            "{} {} {} → {}",
-            alert.reference(),
-            alert.status.as_str(),
-            alert.msg_type.as_str(),
-            match &outcome {
-                Outcome::Incident(_) => status.as_str().to_string(),
-                Outcome::Answer(a) => a.outcome.clone(),
-            }
-        );
-        e
+    // The incident as it now is: its region scopes the audit entry, and it is the answer.
+    let view = match &outcome {
+        Outcome::Incident(id) => Some(
+            st.ctx
+                .store
+                .incident(id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?,
+        ),
+        Outcome::Answer(_) => None,
     };
+    let (target, region, result) = match (&outcome, &view) {
+        (_, Some(v)) => (v.id.clone(), v.region.clone(), status.as_str().to_string()),
+        (Outcome::Answer(a), None) => (
+            String::new(),
+            a.proposal
+                .as_ref()
+                .map(|p| p.region.clone())
+                .unwrap_or_default(),
+            a.outcome.clone(),
+        ),
+        (Outcome::Incident(_), None) => unreachable!("read above"),
+    };
+    let mut audit = caller.audit(st.ctx.clock.now_ms(), "cap.alert", &target, &region);
+    audit.detail = format!(
+        "{} {} {} → {result}",
+        alert.reference(),
+        alert.status.as_str(),
+        alert.msg_type.as_str(),
+    );
     st.ctx
         .store
         .cap_record(
@@ -247,17 +248,10 @@ pub async fn ingest(State(st): State<AppState>, req: Request) -> Result<Response
             &audit,
         )
         .await?;
-    match outcome {
-        Outcome::Incident(id) => {
-            let v = st
-                .ctx
-                .store
-                .incident(&id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
-            Ok((status, Json(v)).into_response())
-        }
-        Outcome::Answer(a) => Ok((status, Json(a)).into_response()),
+    match (outcome, view) {
+        (_, Some(v)) => Ok((status, Json(v)).into_response()),
+        (Outcome::Answer(a), None) => Ok((status, Json(a)).into_response()),
+        (Outcome::Incident(_), None) => unreachable!("read above"),
     }
 }
 
