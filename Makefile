@@ -62,7 +62,7 @@ browser:
 
 # muster runs its own redis-server (tests too); install it from the OS packages if missing.
 redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
 	  echo "redis-server not found: installing it from the OS packages"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
 	  command -v redis-server >/dev/null 2>&1 || { echo "could not install redis-server"; exit 1; }; }

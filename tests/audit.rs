@@ -340,7 +340,7 @@ async fn verify_names_an_entry_changed_removed_or_inserted_by_hand() {
     let (code, out) = verify(&redis, &pfx);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("audit log intact"), "{out}");
-    let chain = format!("{pfx}:audit");
+    let chain = format!("{pfx}:{{g}}:audit");
 
     // Changed: the third entry's actor.
     let mut third = String::new();
@@ -436,7 +436,7 @@ async fn a_crash_mid_burst_leaves_every_change_with_its_entry() {
     // Killed as soon as some creates have landed (their entries are the only ones on the
     // `P:audit` chain), with the rest of the burst in flight.
     let probe = redis.conn().await;
-    let chain = format!("{pfx}:audit");
+    let chain = format!("{pfx}:{{g}}:audit");
     eventually(Duration::from_secs(20), "some creates land", || {
         let (mut c, key) = (probe.clone(), chain.clone());
         async move {
@@ -456,7 +456,7 @@ async fn a_crash_mid_burst_leaves_every_change_with_its_entry() {
     // Every volunteer created is one entry, and every entry one volunteer.
     let mut conn = redis.conn().await;
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(format!("{pfx}:audit"))
+        .arg(format!("{pfx}:{{g}}:audit"))
         .arg("-")
         .arg("+")
         .query_async(&mut conn)
@@ -469,7 +469,7 @@ async fn a_crash_mid_burst_leaves_every_change_with_its_entry() {
         .filter_map(|e| e.get::<String>("target"))
         .collect();
     let phones: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("{pfx}:phones"))
+        .arg(format!("{pfx}:{{g}}:phones"))
         .query_async(&mut conn)
         .await
         .unwrap();

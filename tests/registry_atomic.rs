@@ -200,7 +200,7 @@ async fn assert_registry_consistent(redis: &TestRedis, store: &muster::store::St
     let mut c = patient(redis).await;
     let k = &store.keys;
     let vol_keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:vol:*", k.prefix()))
+        .arg(k.volunteer("*"))
         .query_async(&mut c)
         .await
         .unwrap();

@@ -92,9 +92,11 @@ async fn erased_and_retired_nothing_personal_is_left_and_records_stay() {
     let mut c = redis.conn().await;
     let store = app.store();
     let iid = muster::domain::incident::IncidentId::parse(&id).unwrap();
-    let callout_key = store.keys.callout(&iid, 1);
     let left: i64 = redis::cmd("EXISTS")
-        .arg(&callout_key)
+        .arg(store.keys.callouts(&iid))
+        .arg(store.keys.requirement_callouts(&iid))
+        .arg(store.keys.called(&iid))
+        .arg(store.keys.events(&iid))
         .query_async(&mut c)
         .await
         .unwrap();

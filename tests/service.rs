@@ -243,11 +243,7 @@ async fn hours_are_exact_written_once_and_exported() {
         )
         .await;
     assert_eq!(bad, json!({"valid": false}));
-    let key = format!(
-        "{}:cert:{}",
-        app.store().keys.prefix(),
-        code.replace('-', "")
-    );
+    let key = app.store().keys.certificate(&code.replace('-', ""));
     let mut conn = redis.conn().await;
     let _: () = redis::cmd("HSET")
         .arg(&key)

@@ -47,7 +47,7 @@ async fn trimming_keeps_every_unread_and_unacknowledged_entry() {
     }
     let all = ids(&mut c, &stream).await;
     assert_eq!(all.len(), 3000);
-    let mut bc = store.blocking_connection().await.unwrap();
+    let mut bc = store.blocking_connection(&stream).await.unwrap();
     // "fast" read and acknowledged everything; "slow" read 2,000, acknowledged all but the
     // entry at 1,500, and never read the last 1,000.
     let fast = store
@@ -172,13 +172,10 @@ async fn retried_enqueues_do_nothing_twice() {
     );
     // A message's retry recorded twice, the second run after the first retry was already
     // moved on to the stream (the answer of the first run was lost meanwhile): one retry.
-    let base = store.keys.incident(&id);
     let _: () = redis::cmd("HSET")
-        .arg(format!("{base}:co:7"))
-        .arg("st")
-        .arg("notified")
-        .arg("r")
-        .arg("rescue")
+        .arg(store.keys.callouts(&id))
+        .arg(7)
+        .arg(r#"{"st":"notified","r":"rescue"}"#)
         .query_async(&mut c)
         .await
         .unwrap();

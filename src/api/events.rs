@@ -81,7 +81,7 @@ pub async fn sse(
             .json_data(&view)
             .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
-    let conn = st.ctx.store.blocking_connection().await?;
+    let conn = st.ctx.store.blocking_connection(&key).await?;
     let tail = Tail {
         shutdown: st.ctx.shutdown.clone(),
         st,
@@ -132,7 +132,7 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                 return None;
             }
             if t.conn.is_none() {
-                match t.st.ctx.store.blocking_connection().await {
+                match t.st.ctx.store.blocking_connection(&t.key).await {
                     Ok(c) => t.conn = Some(c),
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -88,7 +88,7 @@ async fn run<H: Handler>(ctx: Arc<Ctx>, h: Arc<H>, p: u16) {
             }
         }
         if conn.is_none() {
-            match ctx.store.blocking_connection().await {
+            match ctx.store.blocking_connection(&stream).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     backoff.wait(&mut shutdown, &stream, &e).await;

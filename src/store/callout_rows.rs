@@ -90,20 +90,15 @@ impl Store {
         if last < first {
             return Ok(vec![]);
         }
-        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
-        let maps: Vec<HashMap<String, String>> = retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HGETALL").arg(k);
-            }
-            async move { p.query_async(&mut c).await }
-        })
-        .await?;
+        let raw = self.callouts_raw(id, first, last).await?;
         Ok((first..=last)
-            .zip(maps)
-            .filter(|(_, m)| !m.is_empty())
-            .map(|(n, fields)| CalloutRecord { n, fields })
+            .zip(raw)
+            .filter_map(|(n, r)| {
+                Some(CalloutRecord {
+                    n,
+                    fields: parse_callout(&r?),
+                })
+            })
             .collect())
     }
 
@@ -120,21 +115,36 @@ impl Store {
         if last < first {
             return Ok(vec![]);
         }
-        let keys: Vec<String> = (first..=last).map(|n| self.keys.callout(id, n)).collect();
-        let rows: Vec<Vec<Option<String>>> = retrying(|| {
-            let mut c = self.conn();
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("HMGET").arg(k).arg(fields);
-            }
-            async move { p.query_async(&mut c).await }
-        })
-        .await?;
+        let raw = self.callouts_raw(id, first, last).await?;
         Ok((first..=last)
-            .zip(rows)
-            .filter(|(_, vals)| vals.iter().any(Option::is_some))
-            .map(|(n, vals)| CalloutRow { n, fields, vals })
+            .zip(raw)
+            .filter_map(|(n, r)| {
+                let mut all = parse_callout(&r?);
+                let vals: Vec<Option<String>> = fields.iter().map(|f| all.remove(*f)).collect();
+                vals.iter()
+                    .any(Option::is_some)
+                    .then_some(CalloutRow { n, fields, vals })
+            })
             .collect())
+    }
+
+    /// The stored JSON of callouts `first..=last` (`None` for a number that has none), in
+    /// one `HMGET` per 2,000.
+    async fn callouts_raw(
+        &self,
+        id: &IncidentId,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<Option<String>>> {
+        let key = self.keys.callouts(id);
+        let ns: Vec<u32> = (first..=last).collect();
+        let mut out = Vec::with_capacity(ns.len());
+        for chunk in ns.chunks(2000) {
+            let part: Vec<Option<String>> =
+                self.cmd(redis::cmd("HMGET").arg(&key).arg(chunk)).await?;
+            out.extend(part);
+        }
+        Ok(out)
     }
 
     /// One callout, or `None`.
@@ -148,15 +158,32 @@ impl Store {
             .cmd(redis::cmd("HGETALL").arg(self.keys.called(id)))
             .await?;
         let pairs: Vec<(String, u32)> = called.into_iter().collect();
-        let mut p = redis::pipe();
-        for (_, n) in &pairs {
-            p.cmd("HGET").arg(self.keys.callout(id, *n)).arg("st");
+        if pairs.is_empty() {
+            return Ok(HashMap::new());
         }
-        let states: Vec<Option<String>> = self.pipe(&p).await?;
+        let ns: Vec<u32> = pairs.iter().map(|(_, n)| *n).collect();
+        let raw: Vec<Option<String>> = self
+            .cmd(redis::cmd("HMGET").arg(self.keys.callouts(id)).arg(&ns))
+            .await?;
         Ok(pairs
             .into_iter()
-            .zip(states)
-            .filter_map(|((v, _), s)| Some((v, s?)))
+            .zip(raw)
+            .filter_map(|((v, _), r)| Some((v, parse_callout(&r?).remove("st")?)))
             .collect())
     }
+}
+
+/// A callout's stored JSON object as its fields (every value as text; a malformed one reads as
+/// no fields).
+pub(crate) fn parse_callout(raw: &str) -> HashMap<String, String> {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return HashMap::new();
+    };
+    m.into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect()
 }

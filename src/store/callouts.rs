@@ -134,19 +134,11 @@ impl Store {
         step: u32,
         batch: &[NewCallout],
     ) -> Result<Option<u32>> {
-        let base = self.keys.incident(id);
-        let q = self.keys.deliveries(self.keys.partition_of(id));
         let idt = id.to_string();
         let (created, _first): (i64, i64) = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().create_callouts.prepare_invoke();
-            inv.key(&base)
-                .key(&q)
-                .arg(&idt)
-                .arg(now)
-                .arg(requirement)
-                .arg(tier)
-                .arg(step);
+            let mut inv = self.incident_invocation(&self.scripts().create_callouts, id);
+            inv.arg(&idt).arg(now).arg(requirement).arg(tier).arg(step);
             for nc in batch {
                 inv.arg(&nc.volunteer_id).arg(&nc.channel).arg(&nc.team);
             }
@@ -201,21 +193,11 @@ impl Store {
         now: Millis,
         via: &str,
     ) -> Result<AckOutcome> {
-        let p = self.keys.partition_of(id);
-        let base = self.keys.incident(id);
-        let bus = self.keys.bus(p);
-        let q = self.keys.deliveries(p);
-        let (svc, svc_time) = (self.keys.service_records(p), self.keys.service_time(p));
         let idt = id.to_string();
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().ack.prepare_invoke();
-            inv.key(&base)
-                .key(&bus)
-                .key(&q)
-                .key(&svc)
-                .key(&svc_time)
-                .arg(n)
+            let mut inv = self.incident_invocation(&self.scripts().ack, id);
+            inv.arg(n)
                 .arg(response.as_str())
                 .arg(now)
                 .arg(&idt)
@@ -253,13 +235,11 @@ impl Store {
         ns: &[u32],
         known: Option<(&[String], &str)>,
     ) -> Result<Vec<Claim>> {
-        let base = self.keys.incident(id);
         let fast = known.is_some_and(|(vs, _)| vs.len() == ns.len());
         let reply: String = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().deliveries_begin.prepare_invoke();
-            inv.key(&base)
-                .arg(kind)
+            let mut inv = self.incident_invocation(&self.scripts().deliveries_begin, id);
+            inv.arg(kind)
                 .arg(attempt)
                 .arg(mark)
                 .arg(if fast { "1" } else { "0" })
@@ -318,10 +298,6 @@ impl Store {
         outcomes: &[(u32, DeliveryOutcome)],
         finish: Option<&Finish<'_>>,
     ) -> Result<u32> {
-        let p = self.keys.partition_of(id);
-        let base = self.keys.incident(id);
-        let q = self.keys.deliveries(p);
-        let delayed = self.keys.delayed(p);
         let idt = id.to_string();
         let (entry, group, rest, attempt) = match finish {
             Some(f) => (f.entry, f.group, super::queue::format_ns(f.rest), f.attempt),
@@ -329,11 +305,8 @@ impl Store {
         };
         retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().deliveries_done.prepare_invoke();
-            inv.key(&base)
-                .key(&q)
-                .key(&delayed)
-                .arg(kind)
+            let mut inv = self.incident_invocation(&self.scripts().deliveries_done, id);
+            inv.arg(kind)
                 .arg(now)
                 .arg(&idt)
                 .arg(entry)

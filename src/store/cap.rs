@@ -60,11 +60,10 @@ impl Store {
         now: Millis,
         detail: &str,
     ) -> Result<bool> {
-        let base = self.keys.incident(id);
         let r: i64 = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().cap_note.prepare_invoke();
-            inv.key(&base).arg(reference).arg(now).arg(detail);
+            let mut inv = self.incident_invocation(&self.scripts().cap_note, id);
+            inv.arg(reference).arg(now).arg(detail);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;

@@ -103,20 +103,32 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<String>> {
         let k = &self.keys;
-        let (due, firing, prefix) = (k.drills_due(), k.drills_firing(), k.drill_prefix());
-        retrying(|| {
+        let (due, firing) = (k.drills_due(), k.drills_firing());
+        let ids: Vec<String> = retrying(|| {
             let mut c = self.conn();
             let mut inv = self.scripts().drills_due.prepare_invoke();
             inv.key(&due)
                 .key(&firing)
-                .key(&prefix)
                 .arg(now)
                 .arg(wall)
                 .arg(lease_ms)
                 .arg(limit);
             async move { inv.invoke_async(&mut c).await }
         })
-        .await
+        .await?;
+        // Shown as starting until the raise is recorded (a claim retaken after the lease is
+        // still starting); a plain write of each claimed drill, so the claim script touches
+        // only the keys it declares.
+        let mut p = redis::pipe();
+        for id in &ids {
+            p.cmd("HSET")
+                .arg(k.drill(id))
+                .arg("status")
+                .arg("starting")
+                .ignore();
+        }
+        let _: () = self.pipe(&p).await?;
+        Ok(ids)
     }
 
     /// Records that drill `id` raised `incident` (idempotent).

@@ -60,14 +60,14 @@ impl Store {
     /// Claims the volunteer of callout `n` of incident `id` for an acceptance (see the module).
     pub async fn engage(&self, id: &IncidentId, n: u32, now: Millis) -> Result<Engagement> {
         let mut p = redis::pipe();
-        p.cmd("HMGET")
-            .arg(self.keys.callout(id, n))
-            .arg("v")
-            .arg("st");
+        p.cmd("HGET").arg(self.keys.callouts(id)).arg(n);
         p.cmd("HGET").arg(self.keys.incident(id)).arg("mode");
-        let ((vid, state), mode): ((Option<String>, Option<String>), Option<String>) =
-            self.pipe(&p).await?;
-        let (Some(vid), Some(state)) = (vid, state) else {
+        let (raw, mode): (Option<String>, Option<String>) = self.pipe(&p).await?;
+        let mut co = raw
+            .as_deref()
+            .map(crate::store::callout_rows::parse_callout)
+            .unwrap_or_default();
+        let (Some(vid), Some(state)) = (co.remove("v"), co.remove("st")) else {
             return Ok(Engagement::Free(None));
         };
         if mode.as_deref().and_then(Mode::parse) != Some(Mode::Live) {

@@ -199,8 +199,6 @@ pub fn requirements_of(inc: &HashMap<String, String>) -> Result<Vec<Requirement>
 impl Store {
     /// Raises an incident atomically; see [`Raised`].
     pub async fn raise(&self, n: &NewIncident) -> Result<Raised> {
-        let base = self.keys.incident(&n.id);
-        let bus = self.keys.bus(self.keys.partition_of(&n.id));
         // Every value is a string: Lua's cjson would turn large numbers into floats.
         let fields = serde_json::json!({
             "id": n.id.to_string(),
@@ -243,15 +241,11 @@ impl Store {
         let fields = fields.to_string();
         let counts = serde_json::Value::Object(counts).to_string();
         let now = n.now.to_string();
-        let chain = self.keys.audit_of(&n.id);
         let audit = n.audit.json();
         let (created, existing_fp): (i64, String) = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().raise.prepare_invoke();
-            inv.key(&base)
-                .key(&bus)
-                .key(&chain)
-                .arg(&id)
+            let mut inv = self.incident_invocation(&self.scripts().raise, &n.id);
+            inv.arg(&id)
                 .arg(&fp)
                 .arg(&now)
                 .arg(&fields)
@@ -355,11 +349,10 @@ impl Store {
 
     /// Recomputes an incident's status from its counters; returns the status.
     pub async fn project_status(&self, id: &IncidentId, now: Millis) -> Result<String> {
-        let base = self.keys.incident(id);
         retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().project_status.prepare_invoke();
-            inv.key(&base).arg(now);
+            let mut inv = self.incident_invocation(&self.scripts().project_status, id);
+            inv.arg(now);
             async move { inv.invoke_async(&mut c).await }
         })
         .await

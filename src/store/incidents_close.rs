@@ -13,22 +13,13 @@ impl Store {
         now: Millis,
         audit: &crate::store::audit::AuditEntry,
     ) -> Result<Option<bool>> {
-        let base = self.keys.incident(id);
-        let bus = self.keys.bus(self.keys.partition_of(id));
-        let chain = self.keys.audit_of(id);
         let idt = id.to_string();
         let json = audit.json();
         let by = &audit.actor;
         let r: String = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().stand_down.prepare_invoke();
-            inv.key(&base)
-                .key(&bus)
-                .key(&chain)
-                .arg(&idt)
-                .arg(now)
-                .arg(by)
-                .arg(&json);
+            let mut inv = self.incident_invocation(&self.scripts().stand_down, id);
+            inv.arg(&idt).arg(now).arg(by).arg(&json);
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
@@ -47,22 +38,11 @@ impl Store {
         first: u32,
         last: u32,
     ) -> Result<u32> {
-        let base = self.keys.incident(id);
-        let q = self.keys.deliveries(self.keys.partition_of(id));
-        let p = self.keys.partition_of(id);
-        let (svc, svc_time) = (self.keys.service_records(p), self.keys.service_time(p));
         let idt = id.to_string();
         retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().stand_down_sweep.prepare_invoke();
-            inv.key(&base)
-                .key(&q)
-                .key(&svc)
-                .key(&svc_time)
-                .arg(&idt)
-                .arg(now)
-                .arg(first)
-                .arg(last);
+            let mut inv = self.incident_invocation(&self.scripts().stand_down_sweep, id);
+            inv.arg(&idt).arg(now).arg(first).arg(last);
             async move { inv.invoke_async(&mut c).await }
         })
         .await
@@ -78,13 +58,11 @@ impl Store {
         requirements: &[String],
         audit: &crate::store::audit::AuditEntry,
     ) -> Result<Option<u64>> {
-        let base = self.keys.incident(id);
-        let chain = self.keys.audit_of(id);
         let json = audit.json();
         let r: i64 = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().retire.prepare_invoke();
-            inv.key(&base).key(&chain).arg(now).arg(report).arg(&json);
+            let mut inv = self.incident_invocation(&self.scripts().retire, id);
+            inv.arg(now).arg(report).arg(&json);
             for q in requirements {
                 inv.arg(q);
             }

@@ -94,9 +94,46 @@ impl Keys {
         format!("{}:{{p{}}}:inc:{}", self.prefix, self.partition_of(id), id)
     }
 
-    /// Callout N of an incident.
-    pub fn callout(&self, id: &IncidentId, n: u32) -> String {
-        format!("{}:co:{}", self.incident(id), n)
+    /// The callouts of an incident: hash, callout number → the callout as a JSON object.
+    pub fn callouts(&self, id: &IncidentId) -> String {
+        format!("{}:co", self.incident(id))
+    }
+
+    /// The callouts of each requirement, in creation order: sorted set (all scores 0) of
+    /// `REQ|NNNNNNNNNN` (the number zero-padded), read by lexical range.
+    pub fn requirement_callouts(&self, id: &IncidentId) -> String {
+        format!("{}:rco", self.incident(id))
+    }
+
+    /// The callouts on standby, per requirement in acceptance order: sorted set (scores 0)
+    /// of `REQ|SSSSSSSSSS|N` (S the incident's standby sequence).
+    pub fn standby(&self, id: &IncidentId) -> String {
+        format!("{}:standby", self.incident(id))
+    }
+
+    /// Every key an incident script may touch, in the order `lua/incident.lua` names them:
+    /// the incident's own keys and its partition's streams and sets, all under one hash tag.
+    pub fn incident_set(&self, id: &IncidentId) -> Vec<String> {
+        let p = self.partition_of(id);
+        vec![
+            self.incident(id),
+            self.callouts(id),
+            self.counts(id),
+            self.called(id),
+            self.events(id),
+            self.claims(id),
+            self.selections(id),
+            self.requirement_callouts(id),
+            self.standby(id),
+            self.bus(p),
+            self.deliveries(p),
+            self.delayed(p),
+            self.timers(p),
+            self.service_records(p),
+            self.service_time(p),
+            self.service_by_volunteer(p),
+            self.audit_partition(p),
+        ]
     }
 
     /// Progress counters of an incident.
@@ -129,24 +166,31 @@ impl Keys {
         format!("{}:{{p{}}}:delayed", self.prefix, p)
     }
 
+    /// The start of every cold-path key: the prefix and the hash tag `{g}`, so the registry,
+    /// its indexes, sessions, CAP, certificates and their audit chain sit in one Cluster slot
+    /// and a registry write stays one atomic script.
+    fn g(&self) -> String {
+        format!("{}:{{g}}", self.prefix)
+    }
+
     /// The index of incidents.
     pub fn incident_index(&self) -> String {
-        format!("{}:incidents", self.prefix)
+        format!("{}:incidents", self.g())
     }
 
     /// Deployment metadata.
     pub fn meta(&self) -> String {
-        format!("{}:meta", self.prefix)
+        format!("{}:meta", self.g())
     }
 
     /// A volunteer.
     pub fn volunteer(&self, vid: &str) -> String {
-        format!("{}:vol:{}", self.prefix, vid)
+        format!("{}:vol:{}", self.g(), vid)
     }
 
     /// A team's members.
     pub fn team_members(&self, tid: &str) -> String {
-        format!("{}:team:{}:members", self.prefix, tid)
+        format!("{}:team:{}:members", self.g(), tid)
     }
 
     /// Where a volunteer was deployed (accepted on live incidents).
@@ -156,32 +200,32 @@ impl Keys {
 
     /// The unavailability index.
     pub fn unavailable(&self) -> String {
-        format!("{}:unavailable", self.prefix)
+        format!("{}:unavailable", self.g())
     }
 
     /// The phone index.
     pub fn phones(&self) -> String {
-        format!("{}:phones", self.prefix)
+        format!("{}:phones", self.g())
     }
 
     /// A team.
     pub fn team(&self, tid: &str) -> String {
-        format!("{}:team:{}", self.prefix, tid)
+        format!("{}:team:{}", self.g(), tid)
     }
 
     /// A team's roster.
     pub fn roster(&self, tid: &str) -> String {
-        format!("{}:team:{}:roster", self.prefix, tid)
+        format!("{}:team:{}:roster", self.g(), tid)
     }
 
     /// Every team id.
     pub fn teams(&self) -> String {
-        format!("{}:teams", self.prefix)
+        format!("{}:teams", self.g())
     }
 
     /// The teams of a region.
     pub fn region_teams(&self, code: &str) -> String {
-        format!("{}:region:{}:teams", self.prefix, code)
+        format!("{}:region:{}:teams", self.g(), code)
     }
 
     /// The selection records of an incident.
@@ -202,7 +246,7 @@ impl Keys {
     /// The reply codes of one phone number, named by `hash` (a SHA-256 prefix of the number,
     /// so no key names a number).
     pub fn sms_phone(&self, hash: &str) -> String {
-        format!("{}:sms:ph:{hash}", self.prefix)
+        format!("{}:sms:ph:{hash}", self.g())
     }
 
     /// A gateway's shared send rate (GCRA arrival time).
@@ -222,22 +266,17 @@ impl Keys {
 
     /// A command-centre session, by the SHA-256 of its cookie.
     pub fn session(&self, id_hash: &str) -> String {
-        format!("{}:sess:{id_hash}", self.prefix)
+        format!("{}:sess:{id_hash}", self.g())
     }
 
     /// Failed sign-ins from one client address.
     pub fn login_failures(&self, addr: &str) -> String {
-        format!("{}:login:{addr}", self.prefix)
+        format!("{}:login:{addr}", self.g())
     }
 
     /// A drill.
     pub fn drill(&self, id: &str) -> String {
-        format!("{}{id}", self.drill_prefix())
-    }
-
-    /// What every drill's key starts with (the scripts build drill keys from it).
-    pub fn drill_prefix(&self) -> String {
-        format!("{}:{{drills}}:d:", self.prefix)
+        format!("{}:{{drills}}:d:{id}", self.prefix)
     }
 
     /// Every drill, by when it runs.
@@ -257,7 +296,7 @@ impl Keys {
 
     /// The incident a CAP alert of `sender` with `identifier` raised.
     pub fn cap_alert(&self, sender: &str, identifier: &str) -> String {
-        format!("{}:cap:{sender}|{identifier}", self.prefix)
+        format!("{}:cap:{sender}|{identifier}", self.g())
     }
 
     /// The audit chain of partition `p`.
@@ -277,7 +316,7 @@ impl Keys {
 
     /// The audit chain of everything else (registry, sessions, CAP, refusals).
     pub fn audit(&self) -> String {
-        format!("{}:audit", self.prefix)
+        format!("{}:audit", self.g())
     }
 
     /// Every audit chain.
@@ -292,12 +331,12 @@ impl Keys {
 
     /// Refusals from one address in one minute.
     pub fn audit_refused(&self, addr: &str, minute: i64) -> String {
-        format!("{}:audit:refused:{addr}:{minute}", self.prefix)
+        format!("{}:audit:refused:{addr}:{minute}", self.g())
     }
 
     /// The sealer's lease.
     pub fn audit_sealer(&self) -> String {
-        format!("{}:audit:sealer", self.prefix)
+        format!("{}:audit:sealer", self.g())
     }
 
     /// The service records of partition `p`'s incidents (hash: `INCIDENT.N` → JSON).
@@ -310,9 +349,10 @@ impl Keys {
         format!("{}:{{p{p}}}:svc:time", self.prefix)
     }
 
-    /// Those records of one volunteer, by end time.
-    pub fn service_of(&self, p: u16, vid: &str) -> String {
-        format!("{}:{{p{p}}}:svc:vol:{vid}", self.prefix)
+    /// Those records by volunteer and end time: sorted set (scores 0) of
+    /// `VOLUNTEER|END|INCIDENT.N` (END in ms, zero-padded to 15 digits), read by lexical range.
+    pub fn service_by_volunteer(&self, p: u16) -> String {
+        format!("{}:{{p{p}}}:svc:vol", self.prefix)
     }
 
     /// Corrections of those records (hash: `INCIDENT.N` → JSON: hours, reason, by, at).
@@ -322,17 +362,17 @@ impl Keys {
 
     /// A service certificate, by its code.
     pub fn certificate(&self, code: &str) -> String {
-        format!("{}:cert:{code}", self.prefix)
+        format!("{}:cert:{code}", self.g())
     }
 
     /// A CAP proposal.
     pub fn cap_proposal(&self, id: &str) -> String {
-        format!("{}:cap:prop:{id}", self.prefix)
+        format!("{}:cap:prop:{id}", self.g())
     }
 
     /// Every CAP proposal, by when it came.
     pub fn cap_proposals(&self) -> String {
-        format!("{}:cap:proposals", self.prefix)
+        format!("{}:cap:proposals", self.g())
     }
 
     /// The mark that SMS note `note` (the answer to one reply) was enqueued on partition `p`:
@@ -352,22 +392,39 @@ mod tests {
         let id = IncidentId::random();
         let p = k.partition_of(&id);
         let tag = format!("{{p{p}}}");
-        for key in [
-            k.incident(&id),
-            k.callout(&id, 3),
-            k.counts(&id),
-            k.events(&id),
-            k.selections(&id),
-            k.called(&id),
-            k.claims(&id),
-            k.sms_note(p, "n1"),
-            k.bus(p),
-            k.deliveries(p),
-            k.delayed(p),
-            k.timers(p),
-        ] {
+        let mut all = k.incident_set(&id);
+        all.push(k.sms_note(p, "n1"));
+        assert_eq!(all.len(), 18);
+        for key in all {
             assert!(key.starts_with("t:"), "{key}");
             assert!(key.contains(&tag), "{key}");
         }
+    }
+
+    #[test]
+    fn cold_path_keys_share_one_tag() {
+        let k = Keys::new("t", 8);
+        for key in [
+            k.meta(),
+            k.volunteer("v1"),
+            k.phones(),
+            k.teams(),
+            k.team("t1"),
+            k.team_members("t1"),
+            k.roster("t1"),
+            k.region_teams("990101"),
+            k.unavailable(),
+            k.sms_phone("ab"),
+            k.session("h"),
+            k.audit(),
+            k.audit_refused("1.2.3.4", 5),
+            k.cap_proposal("p"),
+            k.certificate("c"),
+        ] {
+            assert!(key.starts_with("t:{g}:"), "{key}");
+        }
+        // The hot single-key ones spread over the cluster.
+        assert!(!k.deployments("v1").contains('{'));
+        assert!(!k.sms_rate("gw").contains('{'));
     }
 }

@@ -64,15 +64,11 @@ impl Store {
         now: i64,
         renotify: bool,
     ) -> Result<StepStart> {
-        let base = self.keys.incident(id);
-        let q = self.keys.deliveries(self.keys.partition_of(id));
         let idt = id.to_string();
         let r: String = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().step_begin.prepare_invoke();
-            inv.key(&base)
-                .key(&q)
-                .arg(req)
+            let mut inv = self.incident_invocation(&self.scripts().step_begin, id);
+            inv.arg(req)
                 .arg(step)
                 .arg(tier)
                 .arg(now)
@@ -100,14 +96,11 @@ impl Store {
         now: i64,
         alert_regions: &[&str],
     ) -> Result<Option<(u32, u32)>> {
-        let base = self.keys.incident(id);
-        let p = self.keys.partition_of(id);
-        let (bus, q) = (self.keys.bus(p), self.keys.deliveries(p));
         let idt = id.to_string();
         let r: Vec<u32> = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().requirement_short.prepare_invoke();
-            inv.key(&base).key(&bus).key(&q).arg(req).arg(now).arg(&idt);
+            let mut inv = self.incident_invocation(&self.scripts().requirement_short, id);
+            inv.arg(req).arg(now).arg(&idt);
             for r in alert_regions {
                 inv.arg(*r);
             }
@@ -240,20 +233,12 @@ impl Store {
         now: i64,
         audit: &crate::store::audit::AuditEntry,
     ) -> Result<String> {
-        let base = self.keys.incident(id);
-        let p = self.keys.partition_of(id);
-        let (bus, q) = (self.keys.bus(p), self.keys.deliveries(p));
-        let chain = self.keys.audit_of(id);
         let json = audit.json();
         let idt = id.to_string();
         retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().upgrade.prepare_invoke();
-            inv.key(&base)
-                .key(&bus)
-                .key(&q)
-                .key(&chain)
-                .arg(expected)
+            let mut inv = self.incident_invocation(&self.scripts().upgrade, id);
+            inv.arg(expected)
                 .arg(level)
                 .arg(plan_id)
                 .arg(merged)

@@ -26,6 +26,7 @@ pub mod bus;
 pub mod callout_rows;
 pub mod callouts;
 pub mod cap;
+pub mod conn;
 pub mod delivery;
 pub mod drills;
 pub mod engage;
@@ -43,9 +44,11 @@ pub mod sms;
 pub mod team_write;
 pub mod teams;
 
+pub use conn::{Conn, Target};
 pub use keys::Keys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::cluster::ClusterClientBuilder;
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use scripts::Scripts;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,35 +91,82 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A handle on the deployment's Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
-    conn: ConnectionManager,
+    target: Target,
+    client: Option<Client>,
+    conn: Conn,
+    /// On a Cluster, a connection whose client never re-sends a command on its own (see
+    /// [`Store::pipe_once`]); on a single Redis the shared one.
+    once: Conn,
     /// The deployment's key builder.
     pub keys: Keys,
     scripts: Arc<Scripts>,
 }
 
 impl Store {
-    /// Connects to `url` and settles the deployment's partition count: the first instance of a
-    /// deployment stores `partitions`; later ones use the stored value whatever they are told.
+    /// Connects to `url` (one server, or a Cluster seed list: see [`conn`]) and settles the
+    /// deployment's partition count: the first instance of a deployment stores `partitions`;
+    /// later ones use the stored value whatever they are told.
     pub async fn connect(url: &str, prefix: &str, partitions: u16) -> Result<Store> {
-        let client = Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let mut conn = ConnectionManager::new_with_config(client.clone(), cfg).await?;
+        let target = Target::parse(url).map_err(|e| {
+            StoreError::Redis(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "bad redis.url",
+                e,
+            )))
+        })?;
+        let (client, conn, once) = match &target {
+            Target::Single(u) => {
+                let client = Client::open(u.as_str())?;
+                let cfg = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_millis(500));
+                let conn =
+                    Conn::Single(ConnectionManager::new_with_config(client.clone(), cfg).await?);
+                (Some(client), conn.clone(), conn)
+            }
+            Target::Cluster { seeds, .. } => {
+                let build = |retries: u32| {
+                    ClusterClientBuilder::new(seeds.clone())
+                        .response_timeout(Duration::from_secs(2))
+                        .connection_timeout(Duration::from_secs(2))
+                        .retries(retries)
+                        .min_retry_wait(20)
+                        .max_retry_wait(500)
+                        .build()
+                };
+                let conn = Conn::Cluster(build(6)?.get_async_connection().await?);
+                let once = Conn::Cluster(build(0)?.get_async_connection().await?);
+                (None, conn, once)
+            }
+        };
+        let mut c = conn.clone();
         let meta = Keys::new(prefix, partitions).meta();
+        // Before hash tags on the cold-path keys and one hash per incident's callouts, the
+        // metadata hash was `P:meta`. Such data is not read by this version: refuse to start
+        // rather than run beside it as if the deployment were empty.
+        let old_layout: bool = redis::cmd("EXISTS")
+            .arg(format!("{prefix}:meta"))
+            .query_async(&mut c)
+            .await?;
+        if old_layout {
+            return Err(StoreError::Corrupt(format!(
+                "this Redis holds data of an earlier muster layout under prefix {prefix:?} \
+                 (key {prefix}:meta); this version keeps it under {meta}: start on a fresh \
+                 redis.prefix or an empty Redis (the README's upgrade note says how)"
+            )));
+        }
         let _: bool = redis::cmd("HSETNX")
             .arg(&meta)
             .arg("partitions")
             .arg(partitions.max(1))
-            .query_async(&mut conn)
+            .query_async(&mut c)
             .await?;
         let stored: Option<u16> = redis::cmd("HGET")
             .arg(&meta)
             .arg("partitions")
-            .query_async(&mut conn)
+            .query_async(&mut c)
             .await?;
         let stored = stored.unwrap_or(partitions).max(1);
         if stored != partitions {
@@ -127,27 +177,75 @@ impl Store {
             );
         }
         Ok(Store {
+            target,
             client,
             conn,
+            once,
             keys: Keys::new(prefix, stored),
             scripts: Arc::new(Scripts::new()),
         })
     }
 
     /// The shared connection (multiplexed; cheap to clone).
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
-    /// A new connection without a response timeout, for blocking reads.
-    pub async fn blocking_connection(&self) -> Result<MultiplexedConnection> {
+    /// Whether the deployment runs on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster { .. })
+    }
+
+    /// A new connection without a response timeout, for blocking reads of stream `key`: on a
+    /// single Redis to that server, on a Cluster straight to the master that serves the key's
+    /// slot now, so a blocked read never holds up a connection other commands use. After a
+    /// reshard or a failover the read fails (`MOVED`, a dropped connection) and the reader
+    /// asks again.
+    pub async fn blocking_connection(&self, key: &str) -> Result<MultiplexedConnection> {
         let cfg = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(Duration::from_secs(2)));
-        Ok(self
-            .client
+        let client = match &self.client {
+            Some(c) => c.clone(),
+            None => {
+                let (host, port) = self.master_of(key).await?;
+                Client::open(self.target.node_url(&host, port))?
+            }
+        };
+        Ok(client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await?)
+    }
+
+    /// The address of the Cluster master serving `key`'s slot (`CLUSTER SLOTS`).
+    async fn master_of(&self, key: &str) -> Result<(String, u16)> {
+        let slot = i64::from(conn::slot_of(key.as_bytes()));
+        let ranges: Vec<Value> = self.cmd(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        for r in ranges {
+            let Value::Array(parts) = r else { continue };
+            let (Some(lo), Some(hi), Some(master)) = (parts.first(), parts.get(1), parts.get(2))
+            else {
+                continue;
+            };
+            let lo: i64 = redis::from_redis_value_ref(lo).unwrap_or(-1);
+            let hi: i64 = redis::from_redis_value_ref(hi).unwrap_or(-1);
+            if slot < lo || slot > hi {
+                continue;
+            }
+            if let Value::Array(m) = master
+                && let (Some(h), Some(p)) = (m.first(), m.get(1))
+            {
+                let host: String = redis::from_redis_value_ref(h)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let port: u16 = redis::from_redis_value_ref(p)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                return Ok((host, port));
+            }
+        }
+        Err(StoreError::Redis(RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+            "no master serves the slot",
+        ))))
     }
 
     /// `PING`, for readiness.
@@ -195,6 +293,20 @@ impl Store {
         &self.scripts
     }
 
+    /// An invocation of incident script `script` for incident `id`, with the incident key set
+    /// (see `lua/incident.lua`) declared.
+    pub(crate) fn incident_invocation<'a>(
+        &self,
+        script: &'a redis::Script,
+        id: &crate::domain::incident::IncidentId,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        for k in self.keys.incident_set(id) {
+            inv.key(k);
+        }
+        inv
+    }
+
     /// Runs an idempotent pipeline, retrying when the connection failed.
     pub(crate) async fn pipe<T: redis::FromRedisValue>(&self, p: &redis::Pipeline) -> Result<T> {
         if p.is_empty() {
@@ -217,8 +329,24 @@ impl Store {
         &self,
         p: &redis::Pipeline,
     ) -> Result<T> {
-        let mut c = self.conn();
-        Ok(p.query_async(&mut c).await?)
+        // On a Cluster this goes through a client that never re-sends by itself (its own
+        // retries would repeat a command whose answer was lost); only the answers that say the
+        // command was not run at all — a redirect during a reshard or failover, a cluster not
+        // ready — are tried again, once the client has learnt the new topology.
+        let mut delay = Duration::from_millis(20);
+        let mut attempt = 0;
+        loop {
+            let mut c = self.once.clone();
+            match p.query_async(&mut c).await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < 6 && self.is_cluster() && not_run(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A hash, or `None` when it does not exist.
@@ -293,6 +421,21 @@ where
             }
         }
     }
+}
+
+/// Whether a Cluster's answer means the command was not run: a redirect (`MOVED`, `ASK`), a
+/// multi-key command caught mid-migration (`TRYAGAIN`), or a cluster that is not serving.
+fn not_run(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(
+            redis::ServerErrorKind::Moved
+                | redis::ServerErrorKind::Ask
+                | redis::ServerErrorKind::TryAgain
+                | redis::ServerErrorKind::ClusterDown
+                | redis::ServerErrorKind::MasterDown
+        )
+    )
 }
 
 /// Reads a string field out of a hash reply.

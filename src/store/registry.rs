@@ -440,19 +440,23 @@ impl Store {
                 .arg(self.keys.incident(&id))
                 .arg("status")
                 .arg("stood_down_at");
-            p.cmd("HMGET")
-                .arg(self.keys.callout(&id, *n))
-                .arg("st")
-                .arg("was");
+            p.cmd("HMGET").arg(self.keys.callouts(&id)).arg(*n).arg(*n);
         }
         let rows: Vec<(Option<String>, Option<String>)> = self.pipe(&p).await?;
         Ok(rows
             .chunks(2)
-            .map(|c| DeploymentFacts {
-                status: c[0].0.clone().unwrap_or_default(),
-                stood_down_at: c[0].1.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
-                state: c[1].0.clone().unwrap_or_default(),
-                was: c[1].1.clone().unwrap_or_default(),
+            .map(|c| {
+                let mut co = c[1]
+                    .0
+                    .as_deref()
+                    .map(crate::store::callout_rows::parse_callout)
+                    .unwrap_or_default();
+                DeploymentFacts {
+                    status: c[0].0.clone().unwrap_or_default(),
+                    stood_down_at: c[0].1.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
+                    state: co.remove("st").unwrap_or_default(),
+                    was: co.remove("was").unwrap_or_default(),
+                }
             })
             .collect())
     }

@@ -1,7 +1,22 @@
-//! The Lua scripts, each prefixed with `lua/prelude.lua`. `ack.lua` is also prefixed with the
+//! The Lua scripts, each prefixed with `lua/prelude.lua` (and those that change an incident
+//! with `lua/incident.lua`). `ack.lua` is also prefixed with the
 //! answer transition table generated from [`crate::domain::callout::transition`].
 
 use redis::Script;
+
+/// A script that changes an incident: also prefixed with `lua/incident.lua`, which names the
+/// incident key set every such script is given.
+macro_rules! incident_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("lua/prelude.lua"),
+            "\n",
+            include_str!("lua/incident.lua"),
+            "\n",
+            include_str!(concat!("lua/", $file))
+        ))
+    };
+}
 
 macro_rules! script {
     ($file:literal) => {
@@ -56,31 +71,32 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub fn new() -> Scripts {
         let ack = format!(
-            "{}\nlocal T = {}\n{}",
+            "{}\n{}\nlocal T = {}\n{}",
             include_str!("lua/prelude.lua"),
+            include_str!("lua/incident.lua"),
             crate::domain::callout::lua_transition_table(),
             include_str!("lua/ack.lua")
         );
         Scripts {
-            raise: script!("raise.lua"),
-            create_callouts: script!("create_callouts.lua"),
+            raise: incident_script!("raise.lua"),
+            create_callouts: incident_script!("create_callouts.lua"),
             ack: Script::new(&ack),
-            deliveries_begin: script!("deliveries_begin.lua"),
-            deliveries_done: script!("deliveries_done.lua"),
+            deliveries_begin: incident_script!("deliveries_begin.lua"),
+            deliveries_done: incident_script!("deliveries_done.lua"),
             finish_entry: script!("finish_entry.lua"),
             promote_due: script!("promote_due.lua"),
-            stand_down: script!("stand_down.lua"),
-            stand_down_sweep: script!("stand_down_sweep.lua"),
-            project_status: script!("project_status.lua"),
+            stand_down: incident_script!("stand_down.lua"),
+            stand_down_sweep: incident_script!("stand_down_sweep.lua"),
+            project_status: incident_script!("project_status.lua"),
             roster_put: script!("roster_put.lua"),
-            step_begin: script!("step_begin.lua"),
-            requirement_short: script!("requirement_short.lua"),
+            step_begin: incident_script!("step_begin.lua"),
+            requirement_short: incident_script!("requirement_short.lua"),
             timers_due: script!("timers_due.lua"),
-            upgrade: script!("upgrade.lua"),
+            upgrade: incident_script!("upgrade.lua"),
             sms_code: script!("sms_code.lua"),
             arm_timer: script!("arm_timer.lua"),
             sms_rate: script!("sms_rate.lua"),
-            sms_receipt: script!("sms_receipt.lua"),
+            sms_receipt: incident_script!("sms_receipt.lua"),
             sms_note: script!("sms_note.lua"),
             engage: script!("engage.lua"),
             disengage: script!("disengage.lua"),
@@ -90,12 +106,12 @@ impl Scripts {
             drill_put: script!("drill_put.lua"),
             drills_due: script!("drills_due.lua"),
             drill_cancel: script!("drill_cancel.lua"),
-            cap_note: script!("cap_note.lua"),
+            cap_note: incident_script!("cap_note.lua"),
             cap_decide: script!("cap_decide.lua"),
             audit_seal: script!("audit_seal.lua"),
             lease: script!("lease.lua"),
             audit_refused: script!("audit_refused.lua"),
-            retire: script!("retire.lua"),
+            retire: incident_script!("retire.lua"),
             team_update: script!("team_update.lua"),
             team_delete: script!("team_delete.lua"),
         }

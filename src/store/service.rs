@@ -96,14 +96,20 @@ impl Store {
     pub async fn service_records_of(&self, vid: &str) -> Result<Vec<Stored>> {
         let mut out = Vec::new();
         for p in 0..self.keys.partitions() {
-            let ids: Vec<String> = self
+            let members: Vec<String> = self
                 .cmd(
                     redis::cmd("ZRANGE")
-                        .arg(self.keys.service_of(p, vid))
-                        .arg(0)
-                        .arg(-1),
+                        .arg(self.keys.service_by_volunteer(p))
+                        .arg(format!("[{vid}|"))
+                        .arg(format!("[{vid}|~"))
+                        .arg("BYLEX"),
                 )
                 .await?;
+            // VOLUNTEER|END|INCIDENT.N
+            let ids: Vec<String> = members
+                .iter()
+                .filter_map(|m| m.splitn(3, '|').nth(2).map(str::to_string))
+                .collect();
             out.extend(self.service_read(p, &ids).await?);
         }
         out.sort_by(|a, b| a.ended_at.cmp(&b.ended_at).then(a.id.cmp(&b.id)));

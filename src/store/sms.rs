@@ -236,15 +236,11 @@ impl Store {
         let Some((id, n)) = parse_ref(cref) else {
             return Ok(None);
         };
-        let base = self.keys.incident(&id);
-        let delayed = self.keys.delayed(self.keys.partition_of(&id));
         let idt = id.to_string();
         let changed: i64 = retrying(|| {
             let mut c = self.conn();
-            let mut inv = self.scripts().sms_receipt.prepare_invoke();
-            inv.key(&base)
-                .key(&delayed)
-                .arg(n)
+            let mut inv = self.incident_invocation(&self.scripts().sms_receipt, &id);
+            inv.arg(n)
                 .arg(status)
                 .arg(now)
                 .arg(gw)
@@ -300,13 +296,17 @@ impl Store {
         let mut p = redis::pipe();
         for (id, n) in refs {
             let base = self.keys.incident(id);
-            p.cmd("HGET").arg(self.keys.callout(id, *n)).arg("st");
+            p.cmd("HGET").arg(self.keys.callouts(id)).arg(*n);
             p.cmd("HGET").arg(&base).arg("status");
         }
         let flat: Vec<Option<String>> = self.pipe(&p).await?;
         Ok(flat
             .chunks(2)
-            .map(|pair| pair[0].clone().zip(pair[1].clone()))
+            .map(|pair| {
+                let st =
+                    crate::store::callout_rows::parse_callout(pair[0].as_deref()?).remove("st");
+                st.zip(pair[1].clone())
+            })
             .collect())
     }
 

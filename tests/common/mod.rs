@@ -2,6 +2,9 @@
 //! local receiver, and the real app on port 0 with a random key prefix and a manual clock.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod scenarios;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -11,20 +11,20 @@
 -- `undelivered` receipt, `failover`, one that was answered meanwhile). A chunk claimed before (its
 -- worker died or stalled mid-send) makes every message still without an outcome a re-send,
 -- which the caller counts.
--- KEYS[1] incident base key
+-- KEYS: the incident set (incident.lua)
 -- ARGV[1] kind   ARGV[2] attempt   ARGV[3] chunk mark   ARGV[4] fast 0/1   ARGV[5..] callouts
 -- Returns one string: "*send" (fast: send every one, none a re-send), "*closed" (fast: the
 -- incident is stood down), or per callout "verdict|volunteer|requirement|resend" lines
 -- (verdict 'send' or why not, resend 0/1). Ids never hold '|' or newlines.
-local base, kind, attempt = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local kind, attempt = ARGV[1], tonumber(ARGV[2])
 local recall = string.sub(kind, 1, 7) == 'recall:'
 local closed = false
 local failover = kind == 'failover'
 if kind == 'callout' or recall or failover then
-  local status = redis.call('HGET', base, 'status')
+  local status = redis.call('HGET', BASE, 'status')
   closed = (not status) or status == 'stood_down' or status == 'closed'
 end
-local first = redis.call('HSETNX', base .. ':claims', ARGV[3], attempt) == 1
+local first = redis.call('HSETNX', CLAIMS, ARGV[3], attempt) == 1
 if first and ARGV[4] == '1' then
   if closed then return '*closed' end
   return '*send'
@@ -32,8 +32,8 @@ end
 local ok, ko, owner = 'ok_' .. kind, 'ko_' .. kind, 'at_' .. kind
 local out = {}
 for i = 5, #ARGV do
-  local co = base .. ':co:' .. ARGV[i]
-  local f = redis.call('HMGET', co, 'st', 'v', 'r', ok, ko, owner)
+  local c = co_get(ARGV[i]) or {}
+  local f = {c.st, c.v, c.r, c[ok], c[ko], c[owner]}
   local verdict = 'send'
   if not f[1] then verdict = 'gone'
   elseif f[4] or f[5] then verdict = 'done'

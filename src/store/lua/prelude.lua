@@ -1,31 +1,5 @@
 -- Shared helpers, prepended to every script (see store/scripts.rs).
 
--- Moves callout `co` of requirement `req` from state `from` to `to`, keeping the per-state
--- counters of the incident's counts hash exact.
-local function move(co, counts, req, from, to)
-  if from == to then return end
-  if from then redis.call('HINCRBY', counts, req .. ':' .. from, -1) end
-  redis.call('HINCRBY', counts, req .. ':' .. to, 1)
-  redis.call('HSET', co, 'st', to)
-end
-
--- Marks every unanswered (`notified`) callout of requirement `req` `silent`: its step's wait
--- ran out. Silent callouts can still accept.
-local function silence(base, counts, req, now)
-  for _, n in ipairs(redis.call('LRANGE', base .. ':rco:' .. req, 0, -1)) do
-    local co = base .. ':co:' .. n
-    if redis.call('HGET', co, 'st') == 'notified' then
-      move(co, counts, req, 'notified', 'silent')
-      redis.call('HSET', co, 'sia', now)
-    end
-  end
-end
-
--- Appends an event to an incident's stream.
-local function event(base, ...)
-  redis.call('XADD', base .. ':events', '*', ...)
-end
-
 -- Writes an ascending list of callout numbers compactly: {1,2,3,7,9,10} -> "1-3,7,9-10".
 local function ranges(ns)
   local out, i = {}, 1
@@ -81,32 +55,4 @@ local function audit(stream, json, outcome)
   args[#args + 1] = 'outcome'
   args[#args + 1] = outcome
   redis.call('XADD', stream, '*', unpack(args))
-end
-
--- Writes callout n's service record, once: someone who accepted (or arrived) was stood down,
--- or withdrew after arriving. The record is JSON in the partition's service-record hash
--- `svc`, indexed by end time (`svc_time`) and by volunteer (`svc .. ':vol:' .. id`). The hours
--- count from arrival, or from acceptance (promotion for one who stood by) when nobody
--- checked them in; `basis` says which. A drill's hours are training hours (`mode`).
-local function service(base, svc, svc_time, id, n, ended, how)
-  local co = base .. ':co:' .. n
-  local f = redis.call('HMGET', co, 'v', 'r', 'tm', 'aa', 'ra', 'pa')
-  if not f[1] then return end
-  local start, basis = f[5], 'arrival'
-  if not start then
-    start, basis = f[6] or f[4], 'acceptance'
-  end
-  if not start then return end
-  local inc = redis.call('HMGET', base, 'kind', 'region', 'title', 'mode')
-  local key = id .. '.' .. n
-  local rec = cjson.encode({
-    id = key, volunteer = f[1], incident = id, n = tostring(n), requirement = f[2] or '',
-    team = f[3] or '', kind = inc[1] or '', region = inc[2] or '', title = inc[3] or '',
-    mode = inc[4] or 'live', accepted_at = f[6] or f[4] or '', arrived_at = f[5] or '',
-    start = start, ended_at = ended, ended = how, basis = basis,
-  })
-  if redis.call('HSETNX', svc, key, rec) == 1 then
-    redis.call('ZADD', svc_time, ended, key)
-    redis.call('ZADD', svc .. ':vol:' .. f[1], ended, key)
-  end
 end

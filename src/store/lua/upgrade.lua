@@ -3,39 +3,37 @@
 -- A raised headcount first promotes volunteers already standing by, in acceptance order;
 -- the fan-out then calls out for what is still missing. Compare-and-set on the level, so two
 -- upgrades at once apply once.
--- KEYS[1] incident base key   KEYS[2] partition bus   KEYS[3] partition delivery stream
--- KEYS[4] audit chain   ARGV[8] audit entry JSON
+-- KEYS: the incident set (incident.lua)   ARGV[8] audit entry JSON
 -- ARGV[1] expected level   ARGV[2] new level   ARGV[3] plan id   ARGV[4] merged reqs JSON
 -- ARGV[5] JSON {req: needed} of added or raised requirements   ARGV[6] now   ARGV[7] incident id
 -- Returns 'ok' | 'closed' | 'moved' (the level changed meanwhile).
-local base = KEYS[1]
-local f = redis.call('HMGET', base, 'status', 'level')
+local f = redis.call('HMGET', BASE, 'status', 'level')
 if not f[1] or f[1] == 'stood_down' or f[1] == 'closed' then return 'closed' end
 if f[2] ~= ARGV[1] then return 'moved' end
-redis.call('HSET', base, 'level', ARGV[2], 'plan_id', ARGV[3], 'reqs', ARGV[4])
-local counts = base .. ':counts'
+redis.call('HSET', BASE, 'level', ARGV[2], 'plan_id', ARGV[3], 'reqs', ARGV[4])
 local changed = {}
 for req, needed in pairs(cjson.decode(ARGV[5])) do
-  redis.call('HSET', counts, req .. ':needed', needed)
-  redis.call('HDEL', counts, req .. ':short')
+  redis.call('HSET', COUNTS, req .. ':needed', needed)
+  redis.call('HDEL', COUNTS, req .. ':short')
   changed[#changed + 1] = req
-  local standby = base .. ':standby:' .. req
   while true do
-    local c = redis.call('HMGET', counts, req .. ':accepted', req .. ':arrived')
+    local c = redis.call('HMGET', COUNTS, req .. ':accepted', req .. ':arrived')
     if tonumber(c[1] or '0') + tonumber(c[2] or '0') >= tonumber(needed) then break end
-    local m = redis.call('LPOP', standby)
+    local m = standby_pop(req)
     if not m then break end
-    local pco = base .. ':co:' .. m
-    if redis.call('HGET', pco, 'st') == 'standby' then
-      move(pco, counts, req, 'standby', 'accepted')
-      redis.call('HSET', pco, 'pa', ARGV[6])
-      enqueue(KEYS[3], ARGV[7], m, 'promoted')
-      event(base, 'type', 'callout.promoted', 'at', ARGV[6], 'n', m, 'requirement', req)
+    local pc = co_get(m)
+    if pc and pc.st == 'standby' then
+      pc.sbk = nil
+      move(pc, req, 'standby', 'accepted')
+      pc.pa = ARGV[6]
+      co_put(m, pc)
+      enqueue(DELIVERIES, ARGV[7], m, 'promoted')
+      event('type', 'callout.promoted', 'at', ARGV[6], 'n', m, 'requirement', req)
     end
   end
 end
-event(base, 'type', 'incident.upgraded', 'at', ARGV[6], 'level', ARGV[2], 'plan_id', ARGV[3])
-redis.call('XADD', KEYS[2], '*', 'type', 'incident.upgraded', 'incident', ARGV[7],
+event('type', 'incident.upgraded', 'at', ARGV[6], 'level', ARGV[2], 'plan_id', ARGV[3])
+redis.call('XADD', BUS, '*', 'type', 'incident.upgraded', 'incident', ARGV[7],
   'requirements', table.concat(changed, ','))
-audit(KEYS[4], ARGV[8], 'ok')
+audit(AUDIT, ARGV[8], 'ok')
 return 'ok'

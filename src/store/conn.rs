@@ -1,0 +1,304 @@
+//! One connection type for a single Redis and a Redis Cluster.
+//!
+//! `redis.url` is either one server (`redis://`, `rediss://`, `redis+unix://`) or a Cluster
+//! seed list, `redis+cluster://[user:password@]host1:port1,host2:port2,…` (`rediss+cluster://`
+//! for TLS): any reachable seed is enough, the client learns the rest of the topology and
+//! follows it through reshards (`MOVED`, `ASK`) and failovers.
+//!
+//! [`Conn`] is what the store runs commands on. On a Cluster it routes each command by its
+//! first key, and splits a non-transactional pipeline whose commands fall in several slots into
+//! one pipeline per slot (run concurrently, answers put back in order), so a read of many
+//! incidents from several partitions is still one call for the caller. A transaction (`MULTI`)
+//! must stay in one slot, and every one muster sends does.
+
+use futures::future::try_join_all;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Arg, Cmd, Pipeline, RedisError, RedisFuture, Value};
+
+/// Where `redis.url` points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// One server (or a replicated master), by its URL.
+    Single(String),
+    /// A Cluster, by the URLs of its seed nodes; `node` turns an announced `host:port` into a
+    /// URL with the seed's scheme and credentials.
+    Cluster {
+        seeds: Vec<String>,
+        scheme: String,
+        auth: String,
+    },
+}
+
+impl Target {
+    /// Parses `redis.url`.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let (scheme, rest) = match url.split_once("://") {
+            Some((s, r)) => (s, r),
+            None => return Ok(Target::Single(url.to_string())),
+        };
+        let node_scheme = match scheme {
+            "redis+cluster" => "redis",
+            "rediss+cluster" => "rediss",
+            _ => return Ok(Target::Single(url.to_string())),
+        };
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((a, h)) => (format!("{a}@"), h),
+            None => (String::new(), rest),
+        };
+        let hosts = hosts.trim_end_matches('/');
+        let seeds: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{node_scheme}://{auth}{h}"))
+            .collect();
+        if seeds.is_empty() {
+            return Err(format!(
+                "redis.url {scheme}:// names no node; write {scheme}://host1:port1,host2:port2"
+            ));
+        }
+        for h in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            let port = h.rsplit_once(':').map(|(_, p)| p);
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+                return Err(format!(
+                    "redis.url: cluster node {h:?} needs host:port (e.g. 10.0.0.5:7000)"
+                ));
+            }
+        }
+        Ok(Target::Cluster {
+            seeds,
+            scheme: node_scheme.to_string(),
+            auth,
+        })
+    }
+
+    /// The URL of a Cluster node announced as `host:port`.
+    pub fn node_url(&self, host: &str, port: u16) -> String {
+        match self {
+            Target::Single(u) => u.clone(),
+            Target::Cluster { scheme, auth, .. } => {
+                let host = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                };
+                format!("{scheme}://{auth}{host}:{port}")
+            }
+        }
+    }
+}
+
+/// A connection to a single Redis or to a Cluster. Cheap to clone (both are multiplexed).
+#[derive(Clone)]
+pub enum Conn {
+    /// A reconnecting connection to one server.
+    Single(ConnectionManager),
+    /// A connection to every master of a Cluster, routing by key slot.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => {
+                let groups = if pipeline.is_transaction() {
+                    None
+                } else {
+                    slot_groups(pipeline)
+                };
+                match groups {
+                    None => c.req_packed_commands(pipeline, offset, count),
+                    Some(groups) => Box::pin(split_pipeline(c.clone(), pipeline, groups)),
+                }
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The commands of a pipeline grouped by slot (indices, in order), when there is more than one
+/// slot; `None` when one connection call can carry it.
+fn slot_groups(p: &Pipeline) -> Option<Vec<Vec<usize>>> {
+    let mut groups: Vec<(Option<u16>, Vec<usize>)> = Vec::new();
+    for (i, cmd) in p.cmd_iter().enumerate() {
+        let slot = first_key(cmd).map(slot_of);
+        match groups.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((slot, vec![i])),
+        }
+    }
+    // Keyless commands may go with any slot.
+    if let Some(pos) = groups.iter().position(|(s, _)| s.is_none())
+        && groups.len() > 1
+    {
+        let (_, free) = groups.remove(pos);
+        groups[0].1.extend(free);
+        groups[0].1.sort_unstable();
+    }
+    (groups.len() > 1).then(|| groups.into_iter().map(|(_, v)| v).collect())
+}
+
+async fn split_pipeline(
+    conn: ClusterConnection,
+    pipeline: &Pipeline,
+    groups: Vec<Vec<usize>>,
+) -> Result<Vec<Value>, RedisError> {
+    let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
+    let calls = groups.iter().map(|idx| {
+        let mut sub = redis::pipe();
+        for &i in idx {
+            sub.add_command(cmds[i].clone());
+        }
+        let mut c = conn.clone();
+        async move {
+            let n = sub.len();
+            c.req_packed_commands(&sub, 0, n).await
+        }
+    });
+    let answers = try_join_all(calls).await?;
+    let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
+    for (idx, vals) in groups.iter().zip(answers) {
+        for (&i, v) in idx.iter().zip(vals) {
+            out[i] = Some(v);
+        }
+    }
+    Ok(out.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect())
+}
+
+/// The key a command is routed by: the first argument, or for `EVAL`/`EVALSHA`/`FCALL` the
+/// first declared key. `None` for keyless commands.
+fn first_key(cmd: &Cmd) -> Option<&[u8]> {
+    let args: Vec<&[u8]> = cmd
+        .args_iter()
+        .filter_map(|a| match a {
+            Arg::Simple(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let name = args.first()?.to_ascii_uppercase();
+    match name.as_slice() {
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" => {
+            let n: usize = std::str::from_utf8(args.get(2)?).ok()?.parse().ok()?;
+            (n > 0).then(|| args.get(3).copied()).flatten()
+        }
+        b"PING" | b"INFO" | b"WAIT" | b"SCRIPT" | b"CLUSTER" | b"MULTI" | b"EXEC" => None,
+        _ => args.get(1).copied(),
+    }
+}
+
+/// The Cluster slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first `{`
+/// and the next `}`, when not empty) or of the whole key, modulo 16384.
+pub fn slot_of(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.iter()
+                .position(|&b| b == b'}')
+                .map(|close| &rest[..close])
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or(key);
+    crc16(tagged) % 16384
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_the_redis_specification() {
+        // Values from the Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        assert_eq!(slot_of(b"foo"), 12182);
+        assert_eq!(
+            slot_of(b"{user1000}.following"),
+            slot_of(b"{user1000}.followers")
+        );
+        assert_eq!(slot_of(b"foo{}{bar}"), slot_of(b"foo{}{bar}"));
+        assert_ne!(slot_of(b"foo{}{bar}"), slot_of(b"bar"));
+        assert_eq!(slot_of(b"foo{{bar}}zap"), slot_of(b"{bar"));
+    }
+
+    #[test]
+    fn cluster_urls_parse_into_seed_nodes() {
+        let t = Target::parse("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001/").unwrap();
+        assert_eq!(
+            t,
+            Target::Cluster {
+                seeds: vec![
+                    "redis://u:p@10.0.0.1:7000".into(),
+                    "redis://u:p@10.0.0.2:7001".into()
+                ],
+                scheme: "redis".into(),
+                auth: "u:p@".into(),
+            }
+        );
+        assert_eq!(t.node_url("10.0.0.9", 7005), "redis://u:p@10.0.0.9:7005");
+        assert_eq!(
+            Target::parse("redis://127.0.0.1:6379").unwrap(),
+            Target::Single("redis://127.0.0.1:6379".into())
+        );
+        assert!(Target::parse("redis+cluster://").is_err());
+        assert!(Target::parse("redis+cluster://10.0.0.1").is_err());
+    }
+
+    #[test]
+    fn pipelines_split_by_slot_and_keyless_commands_ride_along() {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg("a:{p1}:x").arg("f");
+        p.cmd("HGET").arg("a:{p2}:x").arg("f");
+        p.cmd("HGET").arg("a:{p1}:y").arg("f");
+        let g = slot_groups(&p).unwrap();
+        assert_eq!(g, vec![vec![0, 2], vec![1]]);
+        let mut one = redis::pipe();
+        one.cmd("HGET").arg("a:{p1}:x").arg("f");
+        one.cmd("PING");
+        assert!(slot_groups(&one).is_none());
+        let mut script = redis::pipe();
+        script
+            .cmd("EVALSHA")
+            .arg("abc")
+            .arg(2)
+            .arg("{p1}k")
+            .arg("{p1}j");
+        script.cmd("EVALSHA").arg("abc").arg(1).arg("{p2}k");
+        assert_eq!(slot_groups(&script).unwrap().len(), 2);
+    }
+}
