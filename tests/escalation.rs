@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::scenarios::*;
 use common::*;
 use muster::clock::ManualClock;
 use serde_json::{Value, json};
@@ -115,98 +116,8 @@ async fn a_township_that_fills_does_not_escalate_and_tells_the_rest_to_stand_by(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_short_township_escalates_to_the_county_which_fills() {
-    let (_r, rx, app, clock) = start(|_, _| {}).await;
-    // 990103003's only rescue team has two members.
-    assert_eq!(
-        app.json(
-            "PATCH",
-            "/v1/teams/t990103003-rescue",
-            ADMIN,
-            json!({"status": "suspended"})
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        app.json(
-            "POST",
-            "/v1/teams",
-            ADMIN,
-            json!({"id": "tiny", "name": "小队", "kind": "rescue", "region": "990103003"})
-        )
-        .await
-        .0,
-        201
-    );
-    for i in 0..2 {
-        let (s, b) = app
-            .json("POST", "/v1/volunteers", ADMIN, json!({"name": format!("小{i}"), "phone": format!("+861390000990{i}"), "teams": ["tiny"],
-                "webhook": format!("{}/hooks/tiny{i}", rx.base()), "insurance_valid_until": "2099-01-01",
-                "qualifications": [{"code": "water_rescue", "valid_until": "2099-01-01"}]}))
-            .await;
-        assert_eq!(s, 201, "{b}");
-    }
-    let id = raise(
-        &app,
-        json!({"kind": "flood", "level": 4, "region": "990103003", "title": "内涝"}),
-    )
-    .await;
-    eventually(T, "two township call-outs", || async {
-        rescue_callouts(&rx, &id).len() == 2
-    })
-    .await;
-    for r in rescue_callouts(&rx, &id) {
-        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
-    }
-    let p = progress(&app, &id, "rescue").await;
-    assert_eq!(
-        (p["step"].as_u64(), p["accepted"].as_u64()),
-        (Some(0), Some(2)),
-        "{p}"
-    );
-    // Four minutes: still the township. Five: the county's on-call members are called.
-    clock.advance(4 * MIN);
-    app.idle().await;
-    assert_eq!(
-        rescue_callouts(&rx, &id).len(),
-        2,
-        "no escalation before the wait runs out"
-    );
-    clock.advance(MIN);
-    eventually(T, "county call-outs", || async {
-        rescue_callouts(&rx, &id).len() > 2
-    })
-    .await;
-    let p = progress(&app, &id, "rescue").await;
-    assert_eq!(
-        (p["step"].as_u64(), p["tier"].as_str()),
-        (Some(1), Some("county")),
-        "{p}"
-    );
-    let county: Vec<Received> = rescue_callouts(&rx, &id)
-        .into_iter()
-        .filter(|r| !r.volunteer.starts_with("tiny"))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    assert!(
-        county.iter().all(|r| seen.insert(r.volunteer.clone())),
-        "nobody is called twice"
-    );
-    for r in county.iter().take(4) {
-        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
-    }
-    eventually(T, "rescue filled", || async {
-        progress(&app, &id, "rescue").await["accepted"] == 6
-    })
-    .await;
-    // Filled: later steps never come for rescue.
-    let before = rescue_callouts(&rx, &id).len();
-    clock.advance(30 * MIN);
-    app.idle().await;
-    assert_eq!(rescue_callouts(&rx, &id).len(), before);
-    assert_eq!(progress(&app, &id, "rescue").await["step"], 1);
-    app.stop().await;
+    let redis = TestRedis::start().await;
+    short_township_escalates_to_the_county(&redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,9 +5,12 @@
 //! then chains each entry's HMAC (see [`crate::domain::audit`]) into `CHAIN:macs` and moves the
 //! chain's `CHAIN:head`. The key never reaches Redis.
 
+use super::Conn;
 use super::{Result, Store, retrying};
 use crate::clock::Millis;
 use crate::domain::audit::{self, Head, Stored};
+use redis::RedisError;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -271,12 +274,36 @@ impl Store {
     /// Waits until `n` replicas have every write made so far on the shared connection (every
     /// change muster makes goes through it), at most `timeout_ms`; answers how many did.
     pub async fn wait_replicas(&self, n: u32, timeout_ms: u64) -> Result<u32> {
-        let mut c = self.conn();
-        Ok(redis::cmd("WAIT")
-            .arg(n)
-            .arg(timeout_ms)
-            .query_async(&mut c)
-            .await?)
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(n).arg(timeout_ms);
+        let (a, b) = (self.conn(), self.once_conn());
+        if !self.is_cluster() {
+            return Ok(wait.query_async(&mut a.clone()).await?);
+        }
+        // WAIT covers the writes made on the connection it is sent on. On a Cluster it goes to
+        // every master the slot map names now, one by one by address (so a dead one fails this
+        // call and is repaired, where the client's own fan-out would keep a broken link), on
+        // both connections: the shared one and the one non-idempotent writes use. The least
+        // count answers.
+        let calls = self.masters().await?.into_iter().flat_map(|(host, port)| {
+            let wait = wait.clone();
+            [a.clone(), b.clone()].into_iter().map(move |c| {
+                let (host, port) = (host.clone(), port);
+                let wait = wait.clone();
+                async move {
+                    let Conn::Cluster(link) = c else {
+                        unreachable!("a cluster store holds cluster connections")
+                    };
+                    let mut c = link.current();
+                    let route =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    let v = c.route_command(wait, route).await?;
+                    redis::from_redis_value::<u32>(v).map_err(RedisError::from)
+                }
+            })
+        });
+        let counts = futures::future::try_join_all(calls).await?;
+        Ok(counts.into_iter().min().unwrap_or(0))
     }
 
     /// Takes or renews lease `key` for `holder` for `ms`; whether `holder` has it.

@@ -13,8 +13,11 @@
 
 use futures::future::try_join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Arg, Cmd, Pipeline, RedisError, RedisFuture, Value};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Where `redis.url` points.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,14 +98,80 @@ pub enum Conn {
     /// A reconnecting connection to one server.
     Single(ConnectionManager),
     /// A connection to every master of a Cluster, routing by key slot.
-    Cluster(ClusterConnection),
+    Cluster(Arc<ClusterLink>),
+}
+
+/// The Cluster client's connection, replaced by a fresh one when it has answered nothing but
+/// timeouts for [`ClusterLink::STUCK_MS`] while the cluster itself answers: seen after a
+/// reshard under load, when the client's slot refresh never finished and every command waited
+/// behind it.
+pub struct ClusterLink {
+    client: ClusterClient,
+    conn: RwLock<ClusterConnection>,
+    /// Wall time (ms) of the last answer that was not a timeout.
+    last_ok: AtomicI64,
+    replacing: AtomicBool,
+}
+
+impl ClusterLink {
+    const STUCK_MS: i64 = 4000;
+
+    /// Connects through `client`.
+    pub async fn connect(client: ClusterClient) -> Result<Arc<ClusterLink>, RedisError> {
+        let conn = client.get_async_connection().await?;
+        Ok(Arc::new(ClusterLink {
+            client,
+            conn: RwLock::new(conn),
+            last_ok: AtomicI64::new(crate::clock::wall_ms()),
+            replacing: AtomicBool::new(false),
+        }))
+    }
+
+    /// The current connection.
+    pub fn current(&self) -> ClusterConnection {
+        self.conn.read().expect("cluster link lock").clone()
+    }
+
+    fn observe<T>(self: &Arc<Self>, r: &Result<T, RedisError>) {
+        let now = crate::clock::wall_ms();
+        match r {
+            Err(e) if e.is_timeout() => {
+                if now - self.last_ok.load(Ordering::Relaxed) > Self::STUCK_MS
+                    && !self.replacing.swap(true, Ordering::AcqRel)
+                {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        match me.client.get_async_connection().await {
+                            Ok(fresh) => {
+                                tracing::warn!(
+                                    "the cluster connection answered only timeouts; replaced it"
+                                );
+                                *me.conn.write().expect("cluster link lock") = fresh;
+                                me.last_ok.store(crate::clock::wall_ms(), Ordering::Relaxed);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cluster reconnect failed"),
+                        }
+                        me.replacing.store(false, Ordering::Release);
+                    });
+                }
+            }
+            _ => self.last_ok.store(now, Ordering::Relaxed),
+        }
+    }
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Cluster(link) => {
+                let link = link.clone();
+                Box::pin(async move {
+                    let r = link.current().req_packed_command(cmd).await;
+                    link.observe(&r);
+                    r
+                })
+            }
         }
     }
 
@@ -114,16 +183,20 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => {
-                let groups = if pipeline.is_transaction() {
-                    None
-                } else {
-                    slot_groups(pipeline)
-                };
-                match groups {
-                    None => c.req_packed_commands(pipeline, offset, count),
-                    Some(groups) => Box::pin(split_pipeline(c.clone(), pipeline, groups)),
-                }
+            Conn::Cluster(link) => {
+                let link = link.clone();
+                Box::pin(async move {
+                    let mut c = link.current();
+                    let r = if pipeline.is_transaction() {
+                        c.req_packed_commands(pipeline, offset, count).await
+                    } else {
+                        let groups = slot_groups(pipeline)
+                            .unwrap_or_else(|| vec![(0..pipeline.len()).collect()]);
+                        split_pipeline(c, pipeline, groups).await
+                    };
+                    link.observe(&r);
+                    r
+                })
             }
         }
     }
@@ -131,7 +204,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Conn::Cluster(_) => 0,
         }
     }
 }
@@ -176,18 +249,36 @@ async fn split_pipeline(
         }
     });
     let answers = try_join_all(calls).await?;
-    let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
+    let mut out: Vec<Value> = vec![Value::Nil; cmds.len()];
     for (idx, vals) in groups.iter().zip(answers) {
         for (&i, v) in idx.iter().zip(vals) {
-            out[i] = Some(v);
+            out[i] = v;
         }
     }
-    Ok(out.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect())
+    // A command of a pipeline answered with a redirect (the slot moved, or is moving) was not
+    // run, and the client does not follow redirects inside a pipeline's answer: send each such
+    // command again on its own, which follows them and updates the client's slot map.
+    let mut c = conn.clone();
+    for (i, v) in out.iter_mut().enumerate() {
+        if let Value::ServerError(e) = v
+            && matches!(
+                e.kind(),
+                Some(
+                    redis::ServerErrorKind::Moved
+                        | redis::ServerErrorKind::Ask
+                        | redis::ServerErrorKind::TryAgain
+                )
+            )
+        {
+            *v = c.req_packed_command(cmds[i]).await?;
+        }
+    }
+    Ok(out)
 }
 
 /// The key a command is routed by: the first argument, or for `EVAL`/`EVALSHA`/`FCALL` the
 /// first declared key. `None` for keyless commands.
-fn first_key(cmd: &Cmd) -> Option<&[u8]> {
+pub(crate) fn first_key(cmd: &Cmd) -> Option<&[u8]> {
     let args: Vec<&[u8]> = cmd
         .args_iter()
         .filter_map(|a| match a {

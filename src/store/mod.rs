@@ -65,7 +65,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the error means "Redis is unreachable right now" (so the API answers 503).
+    /// Whether the error means "Redis is unreachable right now" (so the API answers 503): also
+    /// a Cluster's redirect or "try again" that outlived the client's own retries (a slot
+    /// moving, a failover under way) — the command was not run.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Redis(e) => {
@@ -78,6 +80,10 @@ impl StoreError {
                         redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
                             | redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain)
                             | redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown)
+                            | redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+                            | redis::ErrorKind::Server(redis::ServerErrorKind::Moved)
+                            | redis::ErrorKind::Server(redis::ServerErrorKind::Ask)
+                            | redis::ErrorKind::ClusterConnectionNotFound
                     )
             }
             StoreError::Corrupt(_) => false,
@@ -136,8 +142,8 @@ impl Store {
                         .max_retry_wait(500)
                         .build()
                 };
-                let conn = Conn::Cluster(build(6)?.get_async_connection().await?);
-                let once = Conn::Cluster(build(0)?.get_async_connection().await?);
+                let conn = Conn::Cluster(conn::ClusterLink::connect(build(6)?).await?);
+                let once = Conn::Cluster(conn::ClusterLink::connect(build(0)?).await?);
                 (None, conn, once)
             }
         };
@@ -191,6 +197,12 @@ impl Store {
         self.conn.clone()
     }
 
+    /// The connection of calls that must never be re-sent by the client (see
+    /// [`Store::pipe_once`]).
+    pub(crate) fn once_conn(&self) -> Conn {
+        self.once.clone()
+    }
+
     /// Whether the deployment runs on a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster { .. })
@@ -215,6 +227,26 @@ impl Store {
         Ok(client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await?)
+    }
+
+    /// The addresses of the Cluster's masters (`CLUSTER SLOTS`).
+    pub(crate) async fn masters(&self) -> Result<Vec<(String, u16)>> {
+        let ranges: Vec<Value> = self.cmd(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        let mut out: Vec<(String, u16)> = Vec::new();
+        for r in ranges {
+            let Value::Array(parts) = r else { continue };
+            if let Some(Value::Array(m)) = parts.get(2)
+                && let (Some(h), Some(p)) = (m.first(), m.get(1))
+                && let (Ok(host), Ok(port)) = (
+                    redis::from_redis_value_ref::<String>(h),
+                    redis::from_redis_value_ref::<u16>(p),
+                )
+                && !out.contains(&(host.clone(), port))
+            {
+                out.push((host, port));
+            }
+        }
+        Ok(out)
     }
 
     /// The address of the Cluster master serving `key`'s slot (`CLUSTER SLOTS`).
@@ -341,6 +373,15 @@ impl Store {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < 6 && self.is_cluster() && not_run(&e) => {
                     attempt += 1;
+                    // A redirect inside a transaction's answer is not followed by the client:
+                    // one plain read of the transaction's first key is, and teaches the client
+                    // where the slot went.
+                    if let Some(key) = p.cmd_iter().find_map(conn::first_key) {
+                        let _: redis::RedisResult<Value> = redis::cmd("TYPE")
+                            .arg(key)
+                            .query_async(&mut self.once.clone())
+                            .await;
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_millis(500));
                 }

@@ -132,7 +132,32 @@ impl TestCluster {
         );
         let c = TestCluster { nodes };
         c.wait_ok().await;
+        c.wait_replicas_synced().await;
         c
+    }
+
+    /// Waits until every master has its replica online (a change can be confirmed by `WAIT`).
+    pub async fn wait_replicas_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut online = 0;
+            for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+                let mut c = n.conn().await;
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut c)
+                    .await
+                    .unwrap_or_default();
+                if info.contains("role:master") && info.contains("state=online") {
+                    online += 1;
+                }
+            }
+            if online == 3 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replicas never came online");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The seed-list URL muster is given.

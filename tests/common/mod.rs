@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod nodes;
 pub mod scenarios;
 
 use axum::Router;

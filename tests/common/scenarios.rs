@@ -153,3 +153,173 @@ pub async fn fill_standby_withdraw_stand_down(url: &str) {
     assert_eq!(inc["status"], "stood_down");
     app.stop().await;
 }
+
+/// Three real instances on the Redis at `url`; one is SIGKILLed in the middle of a
+/// 5,000-callout fan-out: every callout still reaches the receiver, and the only duplicates are
+/// re-sends whose first outcome was unknown, each counted in a survivor's `/metrics`.
+pub async fn sigkill_mid_fan_out(url: &str) {
+    use super::nodes::*;
+    const T: Duration = Duration::from_secs(60);
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 5000);
+    let mut nodes = Nodes::start(3, url, &prefix(), &seed, &[]).await;
+    rx.set_delay(Duration::from_millis(5));
+    let id = nodes
+        .raise(
+            0,
+            serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "多实例"}),
+        )
+        .await;
+    eventually(T, "a first part of the fan-out", || async {
+        delivered_of(&rx, &id).len() >= 800
+    })
+    .await;
+    // SIGKILL the second instance mid-fan-out.
+    nodes.kill(1);
+    let delivered_at_kill = delivered_of(&rx, &id).len();
+
+    // Every callout the incident created reaches the receiver.
+    eventually(T, "every callout delivered", || async {
+        let unique: std::collections::HashSet<String> = delivered_of(&rx, &id)
+            .iter()
+            .map(|r| r.callout_id())
+            .collect();
+        let t = sum_of(&nodes.incident(2, &id).await, "called");
+        t >= 5000 && unique.len() as u64 == t
+    })
+    .await;
+    let total = sum_of(&nodes.incident(2, &id).await, "called");
+    assert!(
+        (delivered_at_kill as u64) < total,
+        "the kill happened mid-fan-out"
+    );
+    let dups = duplicates(&delivered_of(&rx, &id));
+    let counted = nodes.resends().await;
+    eprintln!(
+        "fan-out of {total} callouts: {delivered_at_kill} delivered when node1 was killed, {dups} duplicates, {counted} re-sends counted"
+    );
+    assert!(
+        dups as u64 <= counted,
+        "{dups} duplicate deliveries but only {counted} re-sends counted"
+    );
+}
+
+/// On the manual clock, on the Redis at `url`: a township whose only rescue team has two
+/// members is short; nothing escalates before the step's five minutes, then the county's
+/// on-call rescuers are called (nobody twice), four accept and the requirement is filled, and
+/// no later step ever comes.
+pub async fn short_township_escalates_to_the_county(url: &str) {
+    const ADMIN: &str = "demo-admin";
+    const CITY: &str = "demo-city-commander";
+    const MIN: i64 = 60_000;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let clock = ManualClock::new();
+    let app = TestApp::start(config(url, &prefix(), &seed), clock.clone()).await;
+    let rescue_callouts = |rx: &Receiver, id: &str| -> Vec<Received> {
+        rx.delivered("callout")
+            .into_iter()
+            .filter(|r| r.body["incident"]["id"] == id && r.body["team_kind"] == "rescue")
+            .collect()
+    };
+    async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
+        req(&app.incident(id).await, rid).clone()
+    }
+    async fn raise(app: &TestApp, body: Value) -> String {
+        let (s, b) = app.raise("demo-city-commander", body).await;
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+    let _ = CITY;
+    // 990103003's only rescue team has two members.
+    assert_eq!(
+        app.json(
+            "PATCH",
+            "/v1/teams/t990103003-rescue",
+            ADMIN,
+            json!({"status": "suspended"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            "/v1/teams",
+            ADMIN,
+            json!({"id": "tiny", "name": "小队", "kind": "rescue", "region": "990103003"})
+        )
+        .await
+        .0,
+        201
+    );
+    for i in 0..2 {
+        let (s, b) = app
+            .json("POST", "/v1/volunteers", ADMIN, json!({"name": format!("小{i}"), "phone": format!("+861390000990{i}"), "teams": ["tiny"],
+                "webhook": format!("{}/hooks/tiny{i}", rx.base()), "insurance_valid_until": "2099-01-01",
+                "qualifications": [{"code": "water_rescue", "valid_until": "2099-01-01"}]}))
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let id = raise(
+        &app,
+        json!({"kind": "flood", "level": 4, "region": "990103003", "title": "内涝"}),
+    )
+    .await;
+    eventually(T, "two township call-outs", || async {
+        rescue_callouts(&rx, &id).len() == 2
+    })
+    .await;
+    for r in rescue_callouts(&rx, &id) {
+        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
+    }
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["accepted"].as_u64()),
+        (Some(0), Some(2)),
+        "{p}"
+    );
+    // Four minutes: still the township. Five: the county's on-call members are called.
+    clock.advance(4 * MIN);
+    app.idle().await;
+    assert_eq!(
+        rescue_callouts(&rx, &id).len(),
+        2,
+        "no escalation before the wait runs out"
+    );
+    clock.advance(MIN);
+    eventually(T, "county call-outs", || async {
+        rescue_callouts(&rx, &id).len() > 2
+    })
+    .await;
+    let p = progress(&app, &id, "rescue").await;
+    assert_eq!(
+        (p["step"].as_u64(), p["tier"].as_str()),
+        (Some(1), Some("county")),
+        "{p}"
+    );
+    let county: Vec<Received> = rescue_callouts(&rx, &id)
+        .into_iter()
+        .filter(|r| !r.volunteer.starts_with("tiny"))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        county.iter().all(|r| seen.insert(r.volunteer.clone())),
+        "nobody is called twice"
+    );
+    for r in county.iter().take(4) {
+        assert_eq!(app.ack(&r.token(), "accept").await.1["state"], "accepted");
+    }
+    eventually(T, "rescue filled", || async {
+        progress(&app, &id, "rescue").await["accepted"] == 6
+    })
+    .await;
+    // Filled: later steps never come for rescue.
+    let before = rescue_callouts(&rx, &id).len();
+    clock.advance(30 * MIN);
+    app.idle().await;
+    assert_eq!(rescue_callouts(&rx, &id).len(), before);
+    assert_eq!(progress(&app, &id, "rescue").await["step"], 1);
+    app.stop().await;
+}
