@@ -1,8 +1,9 @@
 # Two commands do everything on a fresh Debian/Ubuntu machine with Rust:
 #   make run    muster on the demo city, with the simulator answering as volunteers
+#   make run-cluster  the same on a local Redis Cluster (3 masters + 3 replicas, ports 17000-17005)
 #   make test   every test (each test starts its own redis-server), fmt and clippy, and
 #               schemathesis against the real binary (a pinned venv under target/)
-.PHONY: run test redis-server browser build lint bench docker-context
+.PHONY: run run-cluster test redis-server browser build lint bench docker-context
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -13,6 +14,23 @@ run: redis-server build
 	@./target/release/muster sim & SIM=$$!; \
 	  trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	  ./target/release/muster serve
+
+# Six redis-server nodes under target/cluster (kept between runs), joined once, stopped on exit.
+CLUSTER_PORTS := 17000 17001 17002 17003 17004 17005
+run-cluster: redis-server build
+	@mkdir -p target/cluster; \
+	  trap 'for p in $(CLUSTER_PORTS); do redis-cli -p $$p shutdown nosave >/dev/null 2>&1; done; kill $$SIM 2>/dev/null' EXIT INT TERM; \
+	  for p in $(CLUSTER_PORTS); do mkdir -p target/cluster/$$p; \
+	    redis-server --port $$p --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+	      --cluster-node-timeout 2000 --appendonly yes --save '' --dir target/cluster/$$p --daemonize yes >/dev/null; done; \
+	  for p in $(CLUSTER_PORTS); do until redis-cli -p $$p ping >/dev/null 2>&1; do sleep 0.1; done; done; \
+	  redis-cli -p 17000 cluster info | grep -q cluster_state:ok || \
+	    redis-cli --cluster create $(foreach p,$(CLUSTER_PORTS),127.0.0.1:$(p)) --cluster-replicas 1 --cluster-yes >/dev/null; \
+	  until redis-cli -p 17000 cluster info | grep -q cluster_state:ok; do sleep 0.2; done; \
+	  export MUSTER__REDIS__URL=redis+cluster://127.0.0.1:17000,127.0.0.1:17001,127.0.0.1:17002; \
+	  ./target/release/muster check && \
+	  echo "muster on http://127.0.0.1:8080 on the cluster $$MUSTER__REDIS__URL; Ctrl-C stops it all" && \
+	  { ./target/release/muster sim & SIM=$$!; ./target/release/muster serve; }
 
 build:
 	$(CARGO) build --release

@@ -15,7 +15,8 @@
 //! - [`api`]: the HTTP API (axum), one file per resource.
 //! - [`web`]: the command centre (指挥台), HTML pages over the same models.
 //! - [`app`]: wiring it all into a running service.
-//! - [`redis_server`]: the embedded, supervised `redis-server` child.
+//! - [`redis_server`]: the embedded, supervised `redis-server` child; [`local_cluster`]: a
+//!   local Redis Cluster for the Cluster tests and benchmarks.
 //! - [`sim`]: the simulated volunteer population (`muster sim`).
 //! - [`config`], [`clock`], [`telemetry`]: configuration, injected time, logs and metrics.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod import;
+pub mod local_cluster;
 pub mod notify;
 pub mod redis_server;
 pub mod seed;

@@ -197,6 +197,21 @@ async fn a_master_failover_with_wait_replicas_loses_no_answered_change() {
     cfg.redis.wait_replicas = 1;
     cfg.redis.wait_timeout_ms = 1000;
     let app = TestApp::start(cfg, ManualClock::new()).await;
+    let (s, ready) = app.get("/readyz", None).await;
+    assert_eq!(s, 200, "{ready}");
+    assert_eq!(ready["redis"], "cluster");
+    assert_eq!(ready["cluster_state"], "ok");
+    assert_eq!(ready["slots_ok"], 16384);
+    assert_eq!(ready["masters"].as_array().unwrap().len(), 3, "{ready}");
+    assert!(
+        ready["masters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["replicas"] == 1),
+        "{ready}"
+    );
+    assert_eq!(ready["replicas_ok"], true);
     let (s, inc) = app
         .raise(
             "demo-township-commander",
@@ -256,6 +271,11 @@ async fn a_master_failover_with_wait_replicas_loses_no_answered_change() {
         replica,
         "the replica took over"
     );
+    eventually(T, "readyz: every master replicated again", || async {
+        let (s, r) = app.get("/readyz", None).await;
+        s == 200 && r["replicas_ok"] == true && r["masters"].as_array().unwrap().len() == 3
+    })
+    .await;
     // Every confirmed decline is there, on the promoted replica.
     let inc = app.incident(&id).await;
     let declined: u64 = inc["requirements"]

@@ -34,18 +34,6 @@ async fn raise(app: &TestApp, body: Value) -> String {
     b["id"].as_str().unwrap().to_string()
 }
 
-/// Rescue call-outs of an incident the receiver got.
-fn rescue_callouts(rx: &Receiver, id: &str) -> Vec<Received> {
-    rx.delivered("callout")
-        .into_iter()
-        .filter(|r| r.body["incident"]["id"] == id && r.body["team_kind"] == "rescue")
-        .collect()
-}
-
-async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
-    req(&app.incident(id).await, rid).clone()
-}
-
 /// Waits until more than `over` rescuers are called and every one of them was reached.
 async fn township_called(app: &TestApp, rx: &Receiver, id: &str, over: u64) {
     eventually(T, "township rescue called", || async {

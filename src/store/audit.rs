@@ -271,6 +271,50 @@ impl Store {
         ))
     }
 
+    /// A Cluster's health as one node sees it (`CLUSTER INFO`) and each master with its
+    /// replica count (`CLUSTER SLOTS`).
+    pub async fn cluster_state(&self) -> Result<ClusterState> {
+        let info: String = self.cmd(redis::cmd("CLUSTER").arg("INFO")).await?;
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let num = |k: &str| field(k).parse::<u32>().unwrap_or(0);
+        let ranges: Vec<redis::Value> = self.cmd(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        let mut masters: Vec<(String, u32)> = Vec::new();
+        for r in ranges {
+            let redis::Value::Array(parts) = r else {
+                continue;
+            };
+            let addr = |v: &redis::Value| -> Option<String> {
+                let redis::Value::Array(m) = v else {
+                    return None;
+                };
+                let host: String = redis::from_redis_value_ref(m.first()?).ok()?;
+                let port: u16 = redis::from_redis_value_ref(m.get(1)?).ok()?;
+                Some(format!("{host}:{port}"))
+            };
+            let Some(master) = parts.get(2).and_then(addr) else {
+                continue;
+            };
+            let replicas = parts.len().saturating_sub(3) as u32;
+            match masters.iter_mut().find(|(m, _)| *m == master) {
+                Some((_, n)) => *n = (*n).min(replicas),
+                None => masters.push((master, replicas)),
+            }
+        }
+        masters.sort();
+        Ok(ClusterState {
+            state: field("cluster_state:"),
+            slots_ok: num("cluster_slots_ok:"),
+            slots_fail: num("cluster_slots_fail:") + num("cluster_slots_pfail:"),
+            known_nodes: num("cluster_known_nodes:"),
+            masters,
+        })
+    }
+
     /// Waits until `n` replicas have every write made so far on the shared connection (every
     /// change muster makes goes through it), at most `timeout_ms`; answers how many did.
     pub async fn wait_replicas(&self, n: u32, timeout_ms: u64) -> Result<u32> {
@@ -334,4 +378,19 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// What `/readyz` shows of a Cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    /// `ok` or `fail`.
+    pub state: String,
+    /// Slots served (16384 when whole).
+    pub slots_ok: u32,
+    /// Slots failing or suspected failing.
+    pub slots_fail: u32,
+    /// Nodes the answering node knows.
+    pub known_nodes: u32,
+    /// Each master (`host:port`) with the replicas serving its slots.
+    pub masters: Vec<(String, u32)>,
 }

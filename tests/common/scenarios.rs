@@ -210,27 +210,16 @@ pub async fn sigkill_mid_fan_out(url: &str) {
 /// no later step ever comes.
 pub async fn short_township_escalates_to_the_county(url: &str) {
     const ADMIN: &str = "demo-admin";
-    const CITY: &str = "demo-city-commander";
     const MIN: i64 = 60_000;
     let rx = Receiver::start().await;
     let seed = seed_dir(&rx.base(), 0);
     let clock = ManualClock::new();
     let app = TestApp::start(config(url, &prefix(), &seed), clock.clone()).await;
-    let rescue_callouts = |rx: &Receiver, id: &str| -> Vec<Received> {
-        rx.delivered("callout")
-            .into_iter()
-            .filter(|r| r.body["incident"]["id"] == id && r.body["team_kind"] == "rescue")
-            .collect()
-    };
-    async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
-        req(&app.incident(id).await, rid).clone()
-    }
     async fn raise(app: &TestApp, body: Value) -> String {
-        let (s, b) = app.raise("demo-city-commander", body).await;
+        let (s, b) = app.raise("demo-city-commander", body).await; // a city commander
         assert_eq!(s, 201, "{b}");
         b["id"].as_str().unwrap().to_string()
     }
-    let _ = CITY;
     // 990103003's only rescue team has two members.
     assert_eq!(
         app.json(
@@ -322,4 +311,17 @@ pub async fn short_township_escalates_to_the_county(url: &str) {
     assert_eq!(rescue_callouts(&rx, &id).len(), before);
     assert_eq!(progress(&app, &id, "rescue").await["step"], 1);
     app.stop().await;
+}
+
+/// Rescue call-outs of an incident the receiver got.
+pub fn rescue_callouts(rx: &Receiver, id: &str) -> Vec<Received> {
+    rx.delivered("callout")
+        .into_iter()
+        .filter(|r| r.body["incident"]["id"] == id && r.body["team_kind"] == "rescue")
+        .collect()
+}
+
+/// One requirement's progress in an incident.
+pub async fn progress(app: &TestApp, id: &str, rid: &str) -> Value {
+    req(&app.incident(id).await, rid).clone()
 }
