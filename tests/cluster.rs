@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cluster::TestCluster;
+use muster::local_cluster::LocalCluster as TestCluster;
 use common::scenarios::*;
 use common::*;
 use muster::clock::ManualClock;

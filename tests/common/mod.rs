@@ -2,7 +2,6 @@
 //! local receiver, and the real app on port 0 with a random key prefix and a manual clock.
 #![allow(dead_code)]
 
-pub mod cluster;
 pub mod nodes;
 pub mod scenarios;
 
