@@ -12,7 +12,9 @@
 //! The generator shares the machine with muster and Redis, so both rates are lower than a
 //! separate client machine would see; the ratio is what carries over.
 //!
-//! `cargo test --all-targets` runs it once on 300 volunteers so it cannot rot.
+//! It runs on a single `redis-server`, then on a local Cluster of three masters and three
+//! replicas (Redis CPU is then the sum over the six nodes). `cargo test --all-targets` runs it
+//! once on 300 volunteers so it cannot rot.
 
 mod common;
 
@@ -82,7 +84,15 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
-    let dir = std::env::temp_dir().join(format!("muster-bench-ack-{}", std::process::id()));
+    for cluster in [false, true] {
+        run(n, c, cluster).await;
+    }
+}
+
+/// One run on a single `redis-server` or on a local 3-master Cluster.
+async fn run(n: usize, c: usize, cluster: bool) {
+    let dir =
+        std::env::temp_dir().join(format!("muster-bench-ack-{}-{cluster}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tokens = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -91,7 +101,8 @@ async fn main() {
         .route("/hooks/{v}", post(hook))
         .with_state(tokens.clone());
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
-    let (app, mut redis) = common::big_team_app(&dir, &receiver, n).await;
+    let redis = common::BenchRedis::start(&dir, cluster).await;
+    let app = common::big_team_app_on(&dir, &receiver, n, &redis.url()).await;
     let base = format!("http://{}", app.addr.unwrap());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(c)
@@ -124,35 +135,15 @@ async fn main() {
             .build()
             .unwrap()
     };
-    let mut rc = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    // Redis's own CPU (user + sys seconds) so far.
-    let mut redis_cpu = async || -> f64 {
-        let info: String = redis::cmd("INFO")
-            .arg("cpu")
-            .query_async(&mut rc)
-            .await
-            .unwrap();
-        info.lines()
-            .filter_map(|l| {
-                l.strip_prefix("used_cpu_user:")
-                    .or_else(|| l.strip_prefix("used_cpu_sys:"))
-            })
-            .filter_map(|v| v.trim().parse::<f64>().ok())
-            .sum()
-    };
     let health: Vec<reqwest::Request> = (0..first.len())
         .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
         .collect();
     let (h_rate, mut h_lat) = load(&client, health, c).await;
-    let cpu0 = redis_cpu().await;
+    let cpu0 = redis.cpu_seconds().await;
     let t0 = Instant::now();
     let (a_rate, mut a_lat) =
         load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
-    let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis_cpu().await);
+    let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis.cpu_seconds().await);
     let t1 = Instant::now();
     let (d_rate, mut d_lat) = load(
         &client,
@@ -160,9 +151,12 @@ async fn main() {
         c,
     )
     .await;
-    let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis_cpu().await);
+    let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis.cpu_seconds().await);
     let k = first.len();
-    println!("acks over HTTP, {k} tokens each, {c} keep-alive connections, generator in-process:");
+    println!(
+        "acks over HTTP on a {}, {k} tokens each, {c} keep-alive connections, generator in-process:",
+        redis.name()
+    );
     println!(
         "  GET /healthz (baseline):   {h_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         pct(&mut h_lat, 0.5),

@@ -4,7 +4,8 @@
 //! `redis-server`; a raise calls every one of them. Measures the time from the raise until the
 //! local webhook receiver has every call-out (signed, delivered, answered 200), for N = 10,000
 //! and N = 100,000 — the budgets are 1 s and 5 s — and the lateness of escalation timers with
-//! 100,000 armed.
+//! 100,000 armed. The fan-outs run on a single `redis-server` and again on a local Cluster of
+//! three masters and three replicas (each node AOF everysec, all on this machine).
 //!
 //! `cargo test --all-targets` runs it once on 1,000 volunteers so it cannot rot.
 
@@ -23,12 +24,75 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-async fn hook(State(n): State<Arc<AtomicUsize>>) -> &'static str {
+/// One call-out body muster sent, kept for the bare sender to send the same bytes.
+static SAMPLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+async fn hook(State(n): State<Arc<AtomicUsize>>, body: axum::body::Bytes) -> &'static str {
     n.fetch_add(1, Ordering::Relaxed);
+    let _ = SAMPLE.set(body.to_vec());
     "ok"
 }
 
-async fn fan_out(n: usize) -> f64 {
+/// The baseline: a bare sender that signs (HMAC-SHA256, as muster does) and POSTs `body` `n`
+/// times to a receiver like muster's, over `c` keep-alive connections, with nothing else to do
+/// (no Redis, no selection, no bookkeeping). Answers its rate (per s).
+async fn bare_sender(n: usize, c: usize, body: &[u8]) -> f64 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    let rx = Router::new()
+        .route("/hooks/{v}", post(hook))
+        .with_state(Arc::new(AtomicUsize::new(0)));
+    let server = tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .build()
+        .unwrap();
+    let key = muster::notify::webhook::decode_secret("whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==");
+    let next = Arc::new(AtomicUsize::new(0));
+    let body = Arc::new(body.to_vec());
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..c)
+        .map(|_| {
+            let (client, key, next, body, receiver) = (
+                client.clone(),
+                key.clone(),
+                next.clone(),
+                body.clone(),
+                receiver.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let id = format!("bare-{i}");
+                    let ts = muster::clock::wall_ms() / 1000;
+                    let sig = muster::notify::webhook::sign(&key, &id, ts, &body);
+                    let r = client
+                        .post(format!("{receiver}/hooks/b{i}"))
+                        .header("content-type", "application/json")
+                        .header("webhook-id", &id)
+                        .header("webhook-timestamp", ts.to_string())
+                        .header("webhook-signature", sig)
+                        .body(body.as_ref().clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    server.abort();
+    rate
+}
+
+async fn fan_out(n: usize, cluster: bool) -> f64 {
     let dir = std::env::temp_dir().join(format!("muster-fanout-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let got = Arc::new(AtomicUsize::new(0));
@@ -38,34 +102,14 @@ async fn fan_out(n: usize) -> f64 {
         .route("/hooks/{v}", post(hook))
         .with_state(got.clone());
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
-    let (app, mut redis) = common::big_team_app(&dir, &receiver, n).await;
+    let redis = common::BenchRedis::start(&dir, cluster).await;
+    let mem_empty = redis.used_memory().await;
+    let app = common::big_team_app_on(&dir, &receiver, n, &redis.url()).await;
+    let mem_seeded = redis.used_memory().await;
     let base = format!("http://{}", app.addr.unwrap());
-    // BENCH_DETAIL=1: progress every 500 ms and Redis's own CPU and commands for the run.
+    // BENCH_DETAIL=1: progress every 500 ms and Redis's command statistics for the run.
     let detail = std::env::var("BENCH_DETAIL").is_ok();
-    let mut rc = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
-    let cpu = |info: &str| -> f64 {
-        info.lines()
-            .filter_map(|l| {
-                l.strip_prefix("used_cpu_user:")
-                    .or_else(|| l.strip_prefix("used_cpu_sys:"))
-            })
-            .filter_map(|v| v.trim().parse::<f64>().ok())
-            .sum()
-    };
-    let info0: String = redis::cmd("INFO")
-        .arg("cpu")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
+    let cpu0 = redis.cpu_seconds().await;
     let t0 = Instant::now();
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/incidents"))
@@ -94,17 +138,28 @@ async fn fan_out(n: usize) -> f64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
-    let info1: String = redis::cmd("INFO")
-        .arg("cpu")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
+    let cpu = redis.cpu_seconds().await - cpu0;
+    // Settle: the notifier's last outcomes and the projection's last events land.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mem_live = redis.used_memory().await;
     println!(
-        "  redis-server CPU during the run: {:.2} s ({:.0} µs per call-out)",
-        cpu(&info1) - cpu(&info0),
-        (cpu(&info1) - cpu(&info0)) * 1e6 / n as f64
+        "  redis memory: {:.0} bytes per volunteer (seed), {:.0} bytes per live callout; \
+         this process (muster and the receiver) RSS {} MiB",
+        (mem_seeded.saturating_sub(mem_empty)) as f64 / n as f64,
+        (mem_live.saturating_sub(mem_seeded)) as f64 / n as f64,
+        rss_mib()
     );
-    if detail {
+    println!(
+        "  redis-server CPU during the run ({}): {cpu:.2} s ({:.0} µs per call-out)",
+        redis.name(),
+        cpu * 1e6 / n as f64
+    );
+    if detail && let common::BenchRedis::Single(r) = &redis {
+        let mut rc = redis::Client::open(r.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(&mut rc)
@@ -118,6 +173,19 @@ async fn fan_out(n: usize) -> f64 {
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     secs
+}
+
+/// This process's resident memory (VmRSS), MiB.
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 /// Arms `n` timers due over the next few seconds on a running app and measures how late each
@@ -211,9 +279,37 @@ fn main() {
     rt.block_on(async {
         println!("muster fan-out benchmark (2 cores, local redis AOF everysec, local receiver)");
         let sizes: &[usize] = if full { &[10_000, 100_000] } else { &[1_000] };
-        for &n in sizes {
-            let s = fan_out(n).await;
-            println!("raise → all {n:>6} call-outs delivered: {s:>6.2} s  ({:.0} per s)", n as f64 / s);
+        let mut rates = Vec::new();
+        for cluster in [false, true] {
+            for &n in sizes {
+                let s = fan_out(n, cluster).await;
+                let on = if cluster { "3-master cluster" } else { "single redis-server" };
+                println!(
+                    "raise → all {n:>6} call-outs delivered ({on}): {s:>6.2} s  ({:.0} per s)",
+                    n as f64 / s
+                );
+                rates.push((on, n, n as f64 / s));
+            }
+        }
+        // The baseline, in the same run on the same machine: the bare sender's best
+        // concurrency for the same bodies to the same kind of receiver.
+        let body = SAMPLE.get().cloned().unwrap_or_default();
+        let sweep_n = sizes[0];
+        let mut best = (0, 0.0);
+        for c in [16, 64, 128, 256, 512] {
+            let r = bare_sender(sweep_n, c, &body).await;
+            println!("bare sender, {sweep_n} signed POSTs of {} bytes, {c:>3} connections: {r:>6.0} per s", body.len());
+            if r > best.1 {
+                best = (c, r);
+            }
+        }
+        let (c, bare) = best;
+        println!("best bare sender: {bare:.0} per s at {c} connections");
+        for (on, n, rate) in rates {
+            println!(
+                "  muster {n:>6} ({on}): {rate:>6.0} per s = {:.2}× the bare sender",
+                rate / bare
+            );
         }
         let n = if full { 100_000 } else { 2_000 };
         let (p50, p99) = timers(n).await;

@@ -5,10 +5,10 @@
 
 mod common;
 
-use muster::local_cluster::LocalCluster as TestCluster;
 use common::scenarios::*;
 use common::*;
 use muster::clock::ManualClock;
+use muster::local_cluster::LocalCluster as TestCluster;
 use muster::store::conn::slot_of;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};

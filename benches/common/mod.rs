@@ -41,6 +41,124 @@ pub fn big_team_seed(dir: &Path, receiver: &str, n: usize, team_name: &str) -> P
     seed
 }
 
+/// The Redis a benchmark runs on: a private `redis-server` (AOF everysec) or a local Cluster
+/// of three masters and three replicas (AOF everysec on each).
+#[allow(dead_code)] // not every benchmark uses it
+pub enum BenchRedis {
+    Single(muster::redis_server::EmbeddedRedis),
+    Cluster(muster::local_cluster::LocalCluster),
+}
+
+#[allow(dead_code)]
+impl BenchRedis {
+    /// One node under `dir`, or a Cluster when `cluster`.
+    pub async fn start(dir: &Path, cluster: bool) -> BenchRedis {
+        if cluster {
+            BenchRedis::Cluster(muster::local_cluster::LocalCluster::start().await)
+        } else {
+            BenchRedis::Single(
+                muster::redis_server::EmbeddedRedis::start(
+                    "redis-server",
+                    &dir.join("redis"),
+                    "everysec",
+                )
+                .await
+                .unwrap(),
+            )
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            BenchRedis::Single(r) => r.url(),
+            BenchRedis::Cluster(c) => c.url(),
+        }
+    }
+
+    /// "single" or "cluster".
+    pub fn name(&self) -> &'static str {
+        match self {
+            BenchRedis::Single(_) => "single redis-server",
+            BenchRedis::Cluster(_) => "3-master cluster",
+        }
+    }
+
+    /// CPU seconds (user + sys) every redis-server process has used so far.
+    pub async fn cpu_seconds(&self) -> f64 {
+        let urls: Vec<String> = match self {
+            BenchRedis::Single(r) => vec![r.url()],
+            BenchRedis::Cluster(c) => c
+                .nodes
+                .iter()
+                .map(|n| format!("redis://{}", n.addr()))
+                .collect(),
+        };
+        let mut sum = 0.0;
+        for u in urls {
+            let mut c = redis::Client::open(u)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let info: String = redis::cmd("INFO")
+                .arg("cpu")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            sum += info
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("used_cpu_user:")
+                        .or_else(|| l.strip_prefix("used_cpu_sys:"))
+                })
+                .filter_map(|v| v.trim().parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        sum
+    }
+
+    /// Bytes the masters hold (`used_memory`, summed over the masters of a Cluster).
+    pub async fn used_memory(&self) -> u64 {
+        let urls: Vec<String> = match self {
+            BenchRedis::Single(r) => vec![r.url()],
+            BenchRedis::Cluster(c) => c
+                .nodes
+                .iter()
+                .map(|n| format!("redis://{}", n.addr()))
+                .collect(),
+        };
+        let mut sum = 0;
+        for u in urls {
+            let mut c = redis::Client::open(u)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let info: String = redis::cmd("INFO")
+                .arg("all")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if !info.contains("role:master") {
+                continue;
+            }
+            sum += info
+                .lines()
+                .find_map(|l| l.strip_prefix("used_memory:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        sum
+    }
+
+    pub async fn stop(self) {
+        match self {
+            BenchRedis::Single(mut r) => r.stop().await,
+            BenchRedis::Cluster(c) => drop(c),
+        }
+    }
+}
+
 /// muster (API and workers, the system clock) on a private `redis-server` (AOF everysec) under
 /// `dir`, serving one township rescue team of `n` members whose webhooks go to `receiver`
 /// (see [`big_team_seed`]); logs only errors.
@@ -50,24 +168,30 @@ pub async fn big_team_app(
     receiver: &str,
     n: usize,
 ) -> (muster::app::App, muster::redis_server::EmbeddedRedis) {
-    let seed_dir = big_team_seed(dir, receiver, n, "big");
     let redis =
         muster::redis_server::EmbeddedRedis::start("redis-server", &dir.join("redis"), "everysec")
             .await
             .unwrap();
+    let app = big_team_app_on(dir, receiver, n, &redis.url()).await;
+    (app, redis)
+}
+
+/// The same on the Redis at `url`.
+#[allow(dead_code)] // not every benchmark uses it
+pub async fn big_team_app_on(dir: &Path, receiver: &str, n: usize, url: &str) -> muster::app::App {
+    let seed_dir = big_team_seed(dir, receiver, n, "big");
     let mut config = muster::config::Config::default();
     config.audit.key = "bench-audit-chain-key".into();
     config.http.addr = "127.0.0.1:0".into();
-    config.redis.url = Some(redis.url());
+    config.redis.url = Some(url.to_string());
     config.seed.dir = seed_dir;
     config.log.level = "error".into();
     config.webhook.secret = "whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==".into();
-    let app = muster::app::App::build(
+    muster::app::App::build(
         config,
         muster::app::Role::All,
         std::sync::Arc::new(muster::clock::SystemClock),
     )
     .await
-    .unwrap();
-    (app, redis)
+    .unwrap()
 }
