@@ -187,6 +187,13 @@ pub async fn big_team_app_on(dir: &Path, receiver: &str, n: usize, url: &str) ->
     config.seed.dir = seed_dir;
     config.log.level = "error".into();
     config.webhook.secret = "whsec_YmVuY2htYXJrLXNlY3JldC1ieXRlcw==".into();
+    // BENCH_WEBHOOK_CONCURRENCY: muster's send concurrency, to compare with the bare sender's.
+    if let Some(c) = std::env::var("BENCH_WEBHOOK_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.webhook.concurrency = c;
+    }
     muster::app::App::build(
         config,
         muster::app::Role::All,
