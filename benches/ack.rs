@@ -29,6 +29,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn hook(State(tokens): State<Arc<Mutex<Vec<String>>>>, body: String) -> &'static str {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+        && v["type"] == "callout"
         && let Some(t) = v["ack"]["token"].as_str()
     {
         tokens.lock().unwrap().push(t.to_string());
@@ -73,6 +74,31 @@ async fn load(client: &reqwest::Client, work: Vec<reqwest::Request>, c: usize) -
     (n as f64 / t0.elapsed().as_secs_f64(), all)
 }
 
+/// Sends `work` open-loop at `rate` requests a second (each at its scheduled time, whatever the
+/// earlier ones are doing) and answers each one's latency from its scheduled time (ms), so a
+/// stall shows in every request it delays. 200 or 409 (a volunteer engaged elsewhere).
+async fn fixed_rate(client: &reqwest::Client, work: Vec<reqwest::Request>, rate: f64) -> Vec<f64> {
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(work.len());
+    for (i, req) in work.into_iter().enumerate() {
+        let at = t0 + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client.execute(req).await.expect("the server answers");
+            let status = r.status().as_u16();
+            let _ = r.bytes().await;
+            assert!(status == 200 || status == 409, "answered {status}");
+            at.elapsed().as_secs_f64() * 1000.0
+        }));
+    }
+    let mut lat = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    lat
+}
+
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -84,13 +110,15 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
+    let mut report = common::Report::new("ack");
     for cluster in [false, true] {
-        run(n, c, cluster).await;
+        run(n, c, cluster, &mut report).await;
     }
+    report.write();
 }
 
 /// One run on a single `redis-server` or on a local 3-master Cluster.
-async fn run(n: usize, c: usize, cluster: bool) {
+async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     let dir =
         std::env::temp_dir().join(format!("muster-bench-ack-{}-{cluster}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -116,6 +144,7 @@ async fn run(n: usize, c: usize, cluster: bool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let first_incident: serde_json::Value = r.json().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while tokens.lock().unwrap().len() < n {
         assert!(
@@ -181,6 +210,81 @@ async fn run(n: usize, c: usize, cluster: bool) {
         a_rate / h_rate,
         d_rate / h_rate
     );
+    let on = redis.name();
+    report.add(&format!("healthz rate, {on}"), h_rate, "per s");
+    report.ratio(
+        &format!("accept rate, {on}"),
+        a_rate,
+        "per s",
+        "healthz, same run",
+        h_rate,
+    );
+    report.ratio(
+        &format!("decline rate, {on}"),
+        d_rate,
+        "per s",
+        "healthz, same run",
+        h_rate,
+    );
+    report.add(&format!("accept p99, {on}"), pct(&mut a_lat, 0.99), "ms");
+    report.add(&format!("decline p99, {on}"), pct(&mut d_lat, 0.99), "ms");
+    report.add(
+        &format!("redis CPU per accept, {on}"),
+        (cpu1 - cpu0) * 1e6 / k as f64,
+        "µs",
+    );
+    report.add(
+        &format!("redis CPU per decline, {on}"),
+        (cpu2 - cpu1) * 1e6 / (all.len() - k) as f64,
+        "µs",
+    );
+
+    // Latency at a fixed rate: the first incident stands down (so nobody is engaged on it), a
+    // second calls the same team again, and its answers (accept and decline in turn) arrive
+    // open-loop at `rate` a second.
+    let rate: f64 = if n >= 10_000 { 5000.0 } else { 500.0 };
+    let first_id = first_incident["id"].as_str().unwrap().to_string();
+    let r = client
+        .post(format!("{base}/v1/incidents/{first_id}/stand-down"))
+        .bearer_auth("demo-township-commander")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokens.lock().unwrap().clear();
+    let r = client
+        .post(format!("{base}/v1/incidents"))
+        .bearer_auth("demo-township-commander")
+        .json(&serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "fixed rate"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // The six who served on the first are resting, so not called again.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tokens.lock().unwrap().len() < n - 6 {
+        assert!(
+            Instant::now() < deadline,
+            "the second call-outs did not all arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second_round: Vec<String> = tokens.lock().unwrap().clone();
+    let work: Vec<reqwest::Request> = second_round
+        .iter()
+        .enumerate()
+        .map(|(i, t)| req(t, if i % 2 == 0 { "accept" } else { "decline" }))
+        .collect();
+    let mut fixed = fixed_rate(&client, work, rate).await;
+    let (p50, p99) = (pct(&mut fixed, 0.5), pct(&mut fixed, 0.99));
+    println!(
+        "  at a fixed {rate:.0}/s (accept and decline in turn, {} answers): p50 {p50:.2} ms, p99 {p99:.2} ms (budget p99 20 ms)",
+        second_round.len()
+    );
+    report.add(&format!("ack p50 at a fixed {rate:.0}/s, {on}"), p50, "ms");
+    report.add(&format!("ack p99 at a fixed {rate:.0}/s, {on}"), p99, "ms");
     app.stop().await;
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -92,7 +92,26 @@ async fn bare_sender(n: usize, c: usize, body: &[u8]) -> f64 {
     rate
 }
 
-async fn fan_out(n: usize, cluster: bool) -> f64 {
+/// What one fan-out run measured.
+struct Run {
+    /// Raise → every call-out delivered.
+    secs: f64,
+    /// Raise → the first call-out delivered.
+    first_ms: f64,
+    /// Redis CPU (all nodes) per call-out, µs.
+    redis_us: f64,
+    /// This process's CPU (muster, the receiver) per 1,000 deliveries, s.
+    proc_s_per_k: f64,
+    /// Redis CPU per 1,000 deliveries, s.
+    redis_s_per_k: f64,
+    mem_per_volunteer: f64,
+    mem_per_callout: f64,
+    rss_mib: u64,
+}
+
+/// `raises` incidents raised back to back, each calling a team of `n`, on a single node or a
+/// Cluster; the clock stops when the receiver has every call-out of all of them.
+async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
     let dir = std::env::temp_dir().join(format!("muster-fanout-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let got = Arc::new(AtomicUsize::new(0));
@@ -110,18 +129,30 @@ async fn fan_out(n: usize, cluster: bool) -> f64 {
     // BENCH_DETAIL=1: progress every 500 ms and Redis's command statistics for the run.
     let detail = std::env::var("BENCH_DETAIL").is_ok();
     let cpu0 = redis.cpu_seconds().await;
+    let proc0 = process_cpu();
+    let total = n * raises;
+    let client = reqwest::Client::new();
     let t0 = Instant::now();
-    let r = reqwest::Client::new()
-        .post(format!("{base}/v1/incidents"))
-        .bearer_auth("demo-township-commander")
-        .json(&serde_json::json!({"kind": "flood", "level": 4, "region": "990101001", "title": "fan-out"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    for i in 0..raises {
+        let r = client
+            .post(format!("{base}/v1/incidents"))
+            .bearer_auth("demo-township-commander")
+            .json(
+                &serde_json::json!({"kind": "flood", "level": 4, "region": "990101001",
+                "title": format!("fan-out {i}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
     let mut next_report = Duration::from_millis(500);
-    while got.load(Ordering::Relaxed) < n {
+    let mut first_ms = None;
+    while got.load(Ordering::Relaxed) < total {
+        if first_ms.is_none() && got.load(Ordering::Relaxed) > 0 {
+            first_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
+        }
         if detail && t0.elapsed() >= next_report {
             eprintln!(
                 "  {:>5.1} s: {} delivered",
@@ -132,27 +163,39 @@ async fn fan_out(n: usize, cluster: bool) -> f64 {
         }
         assert!(
             Instant::now() < deadline,
-            "only {} of {n} delivered",
+            "only {} of {total} delivered",
             got.load(Ordering::Relaxed)
         );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = redis.cpu_seconds().await - cpu0;
+    let proc = process_cpu() - proc0;
     // Settle: the notifier's last outcomes and the projection's last events land.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mem_live = redis.used_memory().await;
+    let run = Run {
+        secs,
+        first_ms: first_ms.unwrap_or(secs * 1000.0),
+        redis_us: cpu * 1e6 / total as f64,
+        proc_s_per_k: proc * 1000.0 / total as f64,
+        redis_s_per_k: cpu * 1000.0 / total as f64,
+        mem_per_volunteer: mem_seeded.saturating_sub(mem_empty) as f64 / n as f64,
+        mem_per_callout: mem_live.saturating_sub(mem_seeded) as f64 / total as f64,
+        rss_mib: rss_mib(),
+    };
     println!(
-        "  redis memory: {:.0} bytes per volunteer (seed), {:.0} bytes per live callout; \
-         this process (muster and the receiver) RSS {} MiB",
-        (mem_seeded.saturating_sub(mem_empty)) as f64 / n as f64,
-        (mem_live.saturating_sub(mem_seeded)) as f64 / n as f64,
-        rss_mib()
-    );
-    println!(
-        "  redis-server CPU during the run ({}): {cpu:.2} s ({:.0} µs per call-out)",
+        "  {}: first call-out after {:.0} ms; CPU per 1,000 deliveries: this process (muster, \
+         receiver) {:.3} s, redis {:.3} s ({:.0} µs per call-out); redis memory {:.0} bytes per \
+         volunteer, {:.0} per live callout; RSS {} MiB",
         redis.name(),
-        cpu * 1e6 / n as f64
+        run.first_ms,
+        run.proc_s_per_k,
+        run.redis_s_per_k,
+        run.redis_us,
+        run.mem_per_volunteer,
+        run.mem_per_callout,
+        run.rss_mib
     );
     if detail && let common::BenchRedis::Single(r) = &redis {
         let mut rc = redis::Client::open(r.url())
@@ -172,7 +215,17 @@ async fn fan_out(n: usize, cluster: bool) -> f64 {
     app.stop().await;
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-    secs
+    run
+}
+
+/// This process's CPU time so far (user + system), seconds.
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) — utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// This process's resident memory (VmRSS), MiB.
@@ -279,16 +332,33 @@ fn main() {
     rt.block_on(async {
         println!("muster fan-out benchmark (2 cores, local redis AOF everysec, local receiver)");
         let sizes: &[usize] = if full { &[10_000, 100_000] } else { &[1_000] };
+        let mut report = common::Report::new("fanout");
         let mut rates = Vec::new();
         for cluster in [false, true] {
+            let on = if cluster { "3-master cluster" } else { "single redis-server" };
+            let mut runs: Vec<(String, usize, Run)> = Vec::new();
             for &n in sizes {
-                let s = fan_out(n, cluster).await;
-                let on = if cluster { "3-master cluster" } else { "single redis-server" };
+                runs.push((format!("{n} call-outs"), n, fan_out(n, 1, cluster).await));
+            }
+            // The sustained case: five raises of the largest-but-one size, back to back.
+            let n5 = sizes[0];
+            runs.push((format!("5 raises of {n5} back to back"), n5 * 5, fan_out(n5, 5, cluster).await));
+            for (what, total, run) in runs {
+                let rate = total as f64 / run.secs;
                 println!(
-                    "raise → all {n:>6} call-outs delivered ({on}): {s:>6.2} s  ({:.0} per s)",
-                    n as f64 / s
+                    "raise → all of {what} delivered ({on}): {:>6.2} s  ({rate:.0} per s)",
+                    run.secs
                 );
-                rates.push((on, n, n as f64 / s));
+                let key = format!("{what}, {on}");
+                report.add(&format!("fan-out seconds: {key}"), run.secs, "s");
+                report.add(&format!("first call-out: {key}"), run.first_ms, "ms");
+                report.add(&format!("redis CPU per call-out: {key}"), run.redis_us, "µs");
+                report.add(&format!("process CPU per 1,000 deliveries: {key}"), run.proc_s_per_k, "s");
+                report.add(&format!("redis CPU per 1,000 deliveries: {key}"), run.redis_s_per_k, "s");
+                report.add(&format!("redis bytes per volunteer: {key}"), run.mem_per_volunteer, "bytes");
+                report.add(&format!("redis bytes per live callout: {key}"), run.mem_per_callout, "bytes");
+                report.add(&format!("process RSS after: {key}"), run.rss_mib as f64, "MiB");
+                rates.push((key, rate));
             }
         }
         // The baseline, in the same run on the same machine: the bare sender's best
@@ -299,20 +369,28 @@ fn main() {
         for c in [16, 64, 128, 256, 512] {
             let r = bare_sender(sweep_n, c, &body).await;
             println!("bare sender, {sweep_n} signed POSTs of {} bytes, {c:>3} connections: {r:>6.0} per s", body.len());
+            report.add(&format!("bare sender rate at {c} connections"), r, "per s");
             if r > best.1 {
                 best = (c, r);
             }
         }
         let (c, bare) = best;
         println!("best bare sender: {bare:.0} per s at {c} connections");
-        for (on, n, rate) in rates {
-            println!(
-                "  muster {n:>6} ({on}): {rate:>6.0} per s = {:.2}× the bare sender",
-                rate / bare
+        for (key, rate) in rates {
+            println!("  muster, {key}: {rate:>6.0} per s = {:.2}× the bare sender", rate / bare);
+            report.ratio(
+                &format!("fan-out rate: {key}"),
+                rate,
+                "per s",
+                &format!("best bare sender ({c} connections)"),
+                bare,
             );
         }
         let n = if full { 100_000 } else { 2_000 };
         let (p50, p99) = timers(n).await;
         println!("escalation timers, {n} armed: lateness p50 {p50:.0} ms, p99 {p99:.0} ms (budget p99 250 ms)");
+        report.add(&format!("timer lateness p50, {n} armed"), p50, "ms");
+        report.add(&format!("timer lateness p99, {n} armed"), p99, "ms");
+        report.write();
     });
 }

@@ -202,3 +202,61 @@ pub async fn big_team_app_on(dir: &Path, receiver: &str, n: usize, url: &str) ->
     .await
     .unwrap()
 }
+
+/// A benchmark's figures, written to `target/bench/NAME.json` when it ends: each a value with
+/// its unit and, where it has one, the baseline measured in the same run and the ratio.
+#[allow(dead_code)] // not every benchmark writes one yet
+pub struct Report {
+    bench: &'static str,
+    figures: Vec<serde_json::Value>,
+}
+
+#[allow(dead_code)]
+impl Report {
+    pub fn new(bench: &'static str) -> Report {
+        Report {
+            bench,
+            figures: Vec::new(),
+        }
+    }
+
+    /// A figure without a baseline.
+    pub fn add(&mut self, name: &str, value: f64, unit: &str) {
+        self.figures.push(serde_json::json!({
+            "name": name, "value": value, "unit": unit,
+        }));
+    }
+
+    /// A figure beside its baseline (same unit, same run): the ratio is value ÷ baseline.
+    pub fn ratio(&mut self, name: &str, value: f64, unit: &str, baseline: &str, base: f64) {
+        self.figures.push(serde_json::json!({
+            "name": name, "value": value, "unit": unit,
+            "baseline": baseline, "baseline_value": base,
+            "ratio": if base > 0.0 { value / base } else { 0.0 },
+        }));
+    }
+
+    /// Writes the file (and says where).
+    pub fn write(&self) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.json", self.bench));
+        let doc = serde_json::json!({
+            "bench": self.bench,
+            "at": jiff::Timestamp::now().to_string(),
+            "machine": machine(),
+            "figures": self.figures,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        println!("figures written to {}", path.display());
+    }
+}
+
+/// The machine the figures come from: cores and load average when written.
+fn machine() -> serde_json::Value {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    serde_json::json!({"cores": cores, "loadavg": load.trim()})
+}
