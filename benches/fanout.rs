@@ -155,9 +155,10 @@ async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
         }
         if detail && t0.elapsed() >= next_report {
             eprintln!(
-                "  {:>5.1} s: {} delivered",
+                "  {:>5.1} s: {} delivered; pending: {}",
                 t0.elapsed().as_secs_f64(),
-                got.load(Ordering::Relaxed)
+                got.load(Ordering::Relaxed),
+                pending(&app.ctx.store).await
             );
             next_report += Duration::from_millis(500);
         }
@@ -216,6 +217,32 @@ async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
     redis.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     run
+}
+
+/// Unacknowledged entries per partition stream and group, and entries not yet read
+/// (`BENCH_DETAIL`).
+async fn pending(store: &muster::store::Store) -> String {
+    let mut c = store.conn();
+    let mut out = Vec::new();
+    for p in 0..store.keys.partitions() {
+        for (s, g) in [
+            (store.keys.bus(p), "fanout"),
+            (store.keys.deliveries(p), "notifier"),
+        ] {
+            let v: redis::RedisResult<redis::Value> = redis::cmd("XPENDING")
+                .arg(&s)
+                .arg(g)
+                .query_async(&mut c)
+                .await;
+            if let Ok(redis::Value::Array(a)) = v
+                && let Some(redis::Value::Int(n)) = a.first()
+                && *n > 0
+            {
+                out.push(format!("p{p}/{g} {n}"));
+            }
+        }
+    }
+    out.join(", ")
 }
 
 /// This process's CPU time so far (user + system), seconds.
@@ -334,10 +361,15 @@ fn main() {
         let sizes: &[usize] = if full { &[10_000, 100_000] } else { &[1_000] };
         let mut report = common::Report::new("fanout");
         let mut rates = Vec::new();
+        // BENCH_ONLY=sustained-cluster: only the five raises on the Cluster (to look into them).
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         for cluster in [false, true] {
+            if only == "sustained-cluster" && !cluster {
+                continue;
+            }
             let on = if cluster { "3-master cluster" } else { "single redis-server" };
             let mut runs: Vec<(String, usize, Run)> = Vec::new();
-            for &n in sizes {
+            for &n in sizes.iter().filter(|_| only.is_empty()) {
                 runs.push((format!("{n} call-outs"), n, fan_out(n, 1, cluster).await));
             }
             // The sustained case: five raises of the largest-but-one size, back to back.

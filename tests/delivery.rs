@@ -335,3 +335,69 @@ async fn an_entry_reclaimed_by_the_process_working_on_it_is_not_sent_twice() {
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
     app.stop().await;
 }
+
+/// Two partitions' delivery streams can hand out the same entry id (the same millisecond, on
+/// two streams). Each entry is its own work: the second is not taken for the first, still
+/// running, and left for a reclaim half a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_with_the_same_id_in_two_partitions_both_go_out_at_once() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let mut cfg = config(&redis.url(), &prefix(), &seed);
+    cfg.engine.reclaim_idle_ms = 60_000; // a skipped entry would wait a minute
+    let app = TestApp::start(cfg, ManualClock::new()).await;
+    let store = app.store();
+    // Two incidents in two different partitions.
+    let mut by_partition: HashMap<u16, String> = HashMap::new();
+    for i in 0..40 {
+        if by_partition.len() == 2 {
+            break;
+        }
+        let (s, inc) = app
+            .raise(
+                "demo-township-commander",
+                json!({"kind": "flood", "level": 4, "region": "990101001", "title": format!("同号{i}")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{inc}");
+        let id = inc["id"].as_str().unwrap().to_string();
+        let iid = muster::domain::incident::IncidentId::parse(&id).unwrap();
+        by_partition
+            .entry(store.keys.partition_of(&iid))
+            .or_insert(id);
+    }
+    assert_eq!(by_partition.len(), 2, "two partitions used");
+    app.idle().await;
+    // A standby notice to callout 1 of each, as two entries with one id, while the receiver is
+    // slow (the first is still running when the second is read).
+    rx.set_delay(Duration::from_millis(500));
+    let mut c = redis.conn().await;
+    let same_id = format!("{}-0", muster::clock::wall_ms() + 1000);
+    for (p, id) in &by_partition {
+        let _: String = redis::cmd("XADD")
+            .arg(store.keys.deliveries(*p))
+            .arg(&same_id)
+            .arg("i")
+            .arg(id)
+            .arg("ns")
+            .arg("1")
+            .arg("k")
+            .arg("standby")
+            .arg("a")
+            .arg(1)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(10), "both standby notices", || async {
+        let told: std::collections::HashSet<String> = rx
+            .delivered("standby")
+            .iter()
+            .map(|r| r.body["incident"]["id"].as_str().unwrap_or("").to_string())
+            .collect();
+        by_partition.values().all(|id| told.contains(id))
+    })
+    .await;
+    app.stop().await;
+}

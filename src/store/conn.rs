@@ -167,7 +167,7 @@ impl ConnectionLike for Conn {
             Conn::Cluster(link) => {
                 let link = link.clone();
                 Box::pin(async move {
-                    let r = link.current().req_packed_command(cmd).await;
+                    let r = bounded(link.current().req_packed_command(cmd)).await;
                     link.observe(&r);
                     r
                 })
@@ -188,11 +188,11 @@ impl ConnectionLike for Conn {
                 Box::pin(async move {
                     let mut c = link.current();
                     let r = if pipeline.is_transaction() {
-                        c.req_packed_commands(pipeline, offset, count).await
+                        bounded(c.req_packed_commands(pipeline, offset, count)).await
                     } else {
                         let groups = slot_groups(pipeline)
                             .unwrap_or_else(|| vec![(0..pipeline.len()).collect()]);
-                        split_pipeline(c, pipeline, groups).await
+                        bounded(split_pipeline(c, pipeline, groups)).await
                     };
                     link.observe(&r);
                     r
@@ -205,6 +205,28 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(_) => 0,
+        }
+    }
+}
+
+/// The longest any call on a Cluster may take before it is given up as timed out. The
+/// client's own response timeout (2 s) is not always kept: a request it retries internally
+/// (behind a slot refresh, a reconnect) can wait without end — seen as delivery batches that sat
+/// for half a minute, until another instance reclaimed them, when five fan-outs ran at once.
+/// Bounding the whole call makes such a wait an ordinary timeout, which idempotent calls retry.
+const CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
+
+async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(CALL_LIMIT, f).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("a cluster call took longer than {CALL_LIMIT:?}; given up");
+            Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "cluster call timed out",
+            )))
         }
     }
 }

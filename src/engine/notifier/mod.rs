@@ -136,13 +136,14 @@ struct Inner {
     cache: Mutex<HashMap<Uuid, (Instant, Arc<IncidentInfo>)>>,
     /// Entries this process is working on now. An entry of ours that a reclaim hands back
     /// (its heartbeat was late: the machine stalled longer than `reclaim_idle_ms`) is still
-    /// alive here, so it is not started a second time.
-    running: Mutex<HashSet<String>>,
+    /// alive here, so it is not started a second time. Keyed by partition and entry id: two
+    /// partitions' streams can hand out the same id (same millisecond), above all on a Cluster.
+    running: Mutex<HashSet<(u16, String)>>,
 }
 
 /// An entry marked running in [`Inner::running`] until this is dropped (its task ended,
 /// however it ended).
-struct Running(Arc<Inner>, String);
+struct Running(Arc<Inner>, (u16, String));
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -245,7 +246,7 @@ impl Handler for Notifier {
                 .running
                 .lock()
                 .expect("running lock")
-                .insert(e.id.clone())
+                .insert((p, e.id.clone()))
             {
                 continue; // ours, and still being worked on
             }
@@ -295,7 +296,7 @@ impl Handler for Notifier {
                             .running
                             .lock()
                             .expect("running lock")
-                            .remove(&entry);
+                            .remove(&(p, entry.clone()));
                         self.inner
                             .ctx
                             .store
@@ -304,7 +305,7 @@ impl Handler for Notifier {
                         continue;
                     }
                 };
-            let running = Running(self.inner.clone(), e.id);
+            let running = Running(self.inner.clone(), (p, e.id));
             tokio::spawn(async move {
                 if let (entry, Err(err)) = work.await {
                     tracing::warn!(entry, error = %err, "delivery interrupted; it will be reclaimed");
