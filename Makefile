@@ -3,7 +3,7 @@
 #   make run-cluster  the same on a local Redis Cluster (3 masters + 3 replicas, ports 17000-17005)
 #   make test   every test (each test starts its own redis-server), fmt and clippy, and
 #               schemathesis against the real binary (a pinned venv under target/)
-.PHONY: run run-cluster test redis-server browser build lint bench docker-context
+.PHONY: run run-cluster test redis-server browser nginx build lint bench docker-context
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -35,7 +35,7 @@ run-cluster: redis-server build
 build:
 	$(CARGO) build --release
 
-test: redis-server browser lint docker-context
+test: redis-server browser nginx lint docker-context
 	$(CARGO) test --all-targets
 	./tests/schemathesis.sh
 
@@ -54,7 +54,7 @@ docker-context:
 	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) check --locked --manifest-path "$$ctx/Cargo.toml" --bins -q
 
 # The benchmarks whose figures the README quotes.
-bench: redis-server
+bench: redis-server nginx
 	$(CARGO) bench --bench registry
 	$(CARGO) bench --bench fanout
 	$(CARGO) bench --bench sms_sim
@@ -77,6 +77,15 @@ browser:
 	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	  command -v chromedriver >/dev/null 2>&1 || { echo "could not install chromium-driver"; exit 1; }; \
 	fi
+
+# The fan-out benchmark's webhook receiver (`return 204`, deliveries counted from its access
+# log); `cargo test --all-targets` runs that benchmark once, small. Installed if missing.
+NGINX := $(firstword $(wildcard /usr/sbin/nginx /usr/local/sbin/nginx /usr/bin/nginx))
+nginx:
+	@test -n "$(NGINX)" || { \
+	  echo "nginx not found: installing it from the OS packages"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  test -x /usr/sbin/nginx || { echo "could not install nginx"; exit 1; }; }
 
 # muster runs its own redis-server (tests too); install it from the OS packages if missing.
 redis-server:

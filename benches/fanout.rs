@@ -12,7 +12,6 @@
 mod common;
 
 use axum::Router;
-use axum::extract::State;
 use axum::routing::post;
 use muster::redis_server::EmbeddedRedis;
 use std::sync::Arc;
@@ -27,22 +26,18 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// One call-out body muster sent, kept for the bare sender to send the same bytes.
 static SAMPLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
 
-async fn hook(State(n): State<Arc<AtomicUsize>>, body: axum::body::Bytes) -> &'static str {
-    n.fetch_add(1, Ordering::Relaxed);
+/// Keeps one body muster sent (nginx passes `/hooks/b0` here).
+async fn capture(body: axum::body::Bytes) -> &'static str {
     let _ = SAMPLE.set(body.to_vec());
     "ok"
 }
 
 /// The baseline: a bare sender that signs (HMAC-SHA256, as muster does) and POSTs `body` `n`
-/// times to a receiver like muster's, over `c` keep-alive connections, with nothing else to do
-/// (no Redis, no selection, no bookkeeping). Answers its rate (per s).
-async fn bare_sender(n: usize, c: usize, body: &[u8]) -> f64 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}", listener.local_addr().unwrap());
-    let rx = Router::new()
-        .route("/hooks/{v}", post(hook))
-        .with_state(Arc::new(AtomicUsize::new(0)));
-    let server = tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
+/// times to the same nginx, over `c` keep-alive connections, with nothing else to do (no
+/// Redis, no selection, no bookkeeping). Answers its rate (per s).
+async fn bare_sender(nginx: &mut common::Nginx, n: usize, c: usize, body: &[u8]) -> f64 {
+    let receiver = nginx.url.clone();
+    let before = nginx.delivered();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(c)
         .build()
@@ -70,7 +65,7 @@ async fn bare_sender(n: usize, c: usize, body: &[u8]) -> f64 {
                     let ts = muster::clock::wall_ms() / 1000;
                     let sig = muster::notify::webhook::sign(&key, &id, ts, &body);
                     let r = client
-                        .post(format!("{receiver}/hooks/b{i}"))
+                        .post(format!("{receiver}/hooks/b{}", i + 1))
                         .header("content-type", "application/json")
                         .header("webhook-id", &id)
                         .header("webhook-timestamp", ts.to_string())
@@ -88,7 +83,16 @@ async fn bare_sender(n: usize, c: usize, body: &[u8]) -> f64 {
         t.await.unwrap();
     }
     let rate = n as f64 / t0.elapsed().as_secs_f64();
-    server.abort();
+    // nginx logs a request after answering it: wait for the last lines, then check the count.
+    let t1 = Instant::now();
+    while nginx.delivered() - before < n && t1.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        nginx.delivered() - before,
+        n,
+        "nginx logged every bare POST"
+    );
     rate
 }
 
@@ -100,8 +104,10 @@ struct Run {
     first_ms: f64,
     /// Redis CPU (all nodes) per call-out, µs.
     redis_us: f64,
-    /// This process's CPU (muster, the receiver) per 1,000 deliveries, s.
+    /// This process's CPU (muster) per 1,000 deliveries, s.
     proc_s_per_k: f64,
+    /// nginx's CPU (the receiver) per 1,000 deliveries, s.
+    nginx_s_per_k: f64,
     /// Redis CPU per 1,000 deliveries, s.
     redis_s_per_k: f64,
     mem_per_volunteer: f64,
@@ -110,54 +116,80 @@ struct Run {
 }
 
 /// `raises` incidents raised back to back, each calling a team of `n`, on a single node or a
-/// Cluster; the clock stops when the receiver has every call-out of all of them.
-async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
+/// Cluster; the clock stops when nginx has logged every call-out of all of them. `warm`: one
+/// raise of the same team first, delivered in full before the clock starts (muster already
+/// running: connections open, caches filled).
+async fn fan_out(n: usize, raises: usize, cluster: bool, warm: bool) -> Run {
     let dir = std::env::temp_dir().join(format!("muster-fanout-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let got = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}", listener.local_addr().unwrap());
-    let rx = Router::new()
-        .route("/hooks/{v}", post(hook))
-        .with_state(got.clone());
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let rx = Router::new().route("/hooks/{v}", post(capture));
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
+    let mut nginx = common::Nginx::start(&dir, Some(&upstream)).await;
     let redis = common::BenchRedis::start(&dir, cluster).await;
     let mem_empty = redis.used_memory().await;
-    let app = common::big_team_app_on(&dir, &receiver, n, &redis.url()).await;
+    let app = common::big_team_app_on(&dir, &nginx.url, n, &redis.url()).await;
     let mem_seeded = redis.used_memory().await;
+    let mut mem_before = mem_seeded;
     let base = format!("http://{}", app.addr.unwrap());
+    let client = reqwest::Client::new();
+    let raise = |i: usize| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/v1/incidents"))
+                .bearer_auth("demo-township-commander")
+                .json(
+                    &serde_json::json!({"kind": "flood", "level": 4, "region": "990101001",
+                    "title": format!("fan-out {i}")}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    let mut before = 0;
+    if warm {
+        raise(1000).await;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while nginx.delivered() < n {
+            assert!(
+                Instant::now() < deadline,
+                "warm-up: only {} of {n} delivered",
+                nginx.delivered()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Its last outcomes land before the measured raise.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        before = nginx.delivered();
+        mem_before = redis.used_memory().await;
+    }
     // BENCH_DETAIL=1: progress every 500 ms and Redis's command statistics for the run.
     let detail = std::env::var("BENCH_DETAIL").is_ok();
     let cpu0 = redis.cpu_seconds().await;
     let proc0 = process_cpu();
+    let nginx0 = nginx.cpu_seconds();
     let total = n * raises;
-    let client = reqwest::Client::new();
     let t0 = Instant::now();
     for i in 0..raises {
-        let r = client
-            .post(format!("{base}/v1/incidents"))
-            .bearer_auth("demo-township-commander")
-            .json(
-                &serde_json::json!({"kind": "flood", "level": 4, "region": "990101001",
-                "title": format!("fan-out {i}")}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        raise(i).await;
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut next_report = Duration::from_millis(500);
     let mut first_ms = None;
-    while got.load(Ordering::Relaxed) < total {
-        if first_ms.is_none() && got.load(Ordering::Relaxed) > 0 {
+    let got = |nginx: &mut common::Nginx| nginx.delivered() - before;
+    while got(&mut nginx) < total {
+        if first_ms.is_none() && got(&mut nginx) > 0 {
             first_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
         }
         if detail && t0.elapsed() >= next_report {
             eprintln!(
                 "  {:>5.1} s: {} delivered; pending: {}",
                 t0.elapsed().as_secs_f64(),
-                got.load(Ordering::Relaxed),
+                got(&mut nginx),
                 pending(&app.ctx.store).await
             );
             next_report += Duration::from_millis(500);
@@ -165,13 +197,15 @@ async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
         assert!(
             Instant::now() < deadline,
             "only {} of {total} delivered",
-            got.load(Ordering::Relaxed)
+            got(&mut nginx)
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = redis.cpu_seconds().await - cpu0;
     let proc = process_cpu() - proc0;
+    let nginx_cpu = nginx.cpu_seconds() - nginx0;
+    assert_eq!(nginx.failed(), 0, "nginx answered every call-out 2xx");
     // Settle: the notifier's last outcomes and the projection's last events land.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mem_live = redis.used_memory().await;
@@ -180,20 +214,23 @@ async fn fan_out(n: usize, raises: usize, cluster: bool) -> Run {
         first_ms: first_ms.unwrap_or(secs * 1000.0),
         redis_us: cpu * 1e6 / total as f64,
         proc_s_per_k: proc * 1000.0 / total as f64,
+        nginx_s_per_k: nginx_cpu * 1000.0 / total as f64,
         redis_s_per_k: cpu * 1000.0 / total as f64,
         mem_per_volunteer: mem_seeded.saturating_sub(mem_empty) as f64 / n as f64,
-        mem_per_callout: mem_live.saturating_sub(mem_seeded) as f64 / total as f64,
+        mem_per_callout: mem_live.saturating_sub(mem_before) as f64 / total as f64,
         rss_mib: rss_mib(),
     };
     println!(
-        "  {}: first call-out after {:.0} ms; CPU per 1,000 deliveries: this process (muster, \
-         receiver) {:.3} s, redis {:.3} s ({:.0} µs per call-out); redis memory {:.0} bytes per \
+        "  {}{}: first call-out after {:.0} ms; CPU per 1,000 deliveries: muster {:.3} s, redis \
+         {:.3} s ({:.0} µs per call-out), nginx {:.3} s; redis memory {:.0} bytes per \
          volunteer, {:.0} per live callout; RSS {} MiB",
         redis.name(),
+        if warm { ", already running" } else { "" },
         run.first_ms,
         run.proc_s_per_k,
         run.redis_s_per_k,
         run.redis_us,
+        run.nginx_s_per_k,
         run.mem_per_volunteer,
         run.mem_per_callout,
         run.rss_mib
@@ -357,7 +394,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        println!("muster fan-out benchmark (2 cores, local redis AOF everysec, local receiver)");
+        println!("muster fan-out benchmark (2 cores, local redis AOF everysec, receiver: local nginx, one worker)");
         let sizes: &[usize] = if full { &[10_000, 100_000] } else { &[1_000] };
         let mut report = common::Report::new("fanout");
         let mut rates = Vec::new();
@@ -370,11 +407,16 @@ fn main() {
             let on = if cluster { "3-master cluster" } else { "single redis-server" };
             let mut runs: Vec<(String, usize, Run)> = Vec::new();
             for &n in sizes.iter().filter(|_| only.is_empty()) {
-                runs.push((format!("{n} call-outs"), n, fan_out(n, 1, cluster).await));
+                runs.push((format!("{n} call-outs"), n, fan_out(n, 1, cluster, false).await));
+                runs.push((
+                    format!("{n} call-outs, already running"),
+                    n,
+                    fan_out(n, 1, cluster, true).await,
+                ));
             }
             // The sustained case: five raises of the largest-but-one size, back to back.
             let n5 = sizes[0];
-            runs.push((format!("5 raises of {n5} back to back"), n5 * 5, fan_out(n5, 5, cluster).await));
+            runs.push((format!("5 raises of {n5} back to back"), n5 * 5, fan_out(n5, 5, cluster, false).await));
             for (what, total, run) in runs {
                 let rate = total as f64 / run.secs;
                 println!(
@@ -385,7 +427,8 @@ fn main() {
                 report.add(&format!("fan-out seconds: {key}"), run.secs, "s");
                 report.add(&format!("first call-out: {key}"), run.first_ms, "ms");
                 report.add(&format!("redis CPU per call-out: {key}"), run.redis_us, "µs");
-                report.add(&format!("process CPU per 1,000 deliveries: {key}"), run.proc_s_per_k, "s");
+                report.add(&format!("muster CPU per 1,000 deliveries: {key}"), run.proc_s_per_k, "s");
+                report.add(&format!("nginx CPU per 1,000 deliveries: {key}"), run.nginx_s_per_k, "s");
                 report.add(&format!("redis CPU per 1,000 deliveries: {key}"), run.redis_s_per_k, "s");
                 report.add(&format!("redis bytes per volunteer: {key}"), run.mem_per_volunteer, "bytes");
                 report.add(&format!("redis bytes per live callout: {key}"), run.mem_per_callout, "bytes");
@@ -395,17 +438,21 @@ fn main() {
         }
         // The baseline, in the same run on the same machine: the bare sender's best
         // concurrency for the same bodies to the same kind of receiver.
-        let body = SAMPLE.get().cloned().unwrap_or_default();
+        let body = SAMPLE.get().cloned().expect("nginx passed one call-out body through");
         let sweep_n = sizes[0];
         let mut best = (0, 0.0);
+        let sweep_dir = std::env::temp_dir().join(format!("muster-bare-{}", std::process::id()));
+        let mut nginx = common::Nginx::start(&sweep_dir, None).await;
         for c in [16, 64, 128, 256, 512] {
-            let r = bare_sender(sweep_n, c, &body).await;
+            let r = bare_sender(&mut nginx, sweep_n, c, &body).await;
             println!("bare sender, {sweep_n} signed POSTs of {} bytes, {c:>3} connections: {r:>6.0} per s", body.len());
             report.add(&format!("bare sender rate at {c} connections"), r, "per s");
             if r > best.1 {
                 best = (c, r);
             }
         }
+        drop(nginx);
+        let _ = std::fs::remove_dir_all(&sweep_dir);
         let (c, bare) = best;
         println!("best bare sender: {bare:.0} per s at {c} connections");
         for (key, rate) in rates {

@@ -260,3 +260,138 @@ fn machine() -> serde_json::Value {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     serde_json::json!({"cores": cores, "loadavg": load.trim()})
 }
+
+/// The webhook receiver of the fan-out benchmark: a local nginx (Debian's package) answering
+/// `location /hooks/ { return 204; }`, counting deliveries from its access log (one line per
+/// request), so the receiver costs little and runs outside the benchmark's process. One
+/// worker: on two cores, the other is left to muster and Redis. `capture`, when given, is an
+/// upstream that `/hooks/b0` is passed to (to keep one body muster sent).
+#[allow(dead_code)] // the fan-out benchmark uses it
+pub struct Nginx {
+    child: std::process::Child,
+    pub url: String,
+    log: std::fs::File,
+    seen: usize,
+    dir: PathBuf,
+}
+
+#[allow(dead_code)]
+impl Nginx {
+    /// Starts nginx under `dir` on a free loopback port; panics with what to do if there is no
+    /// nginx (`make bench` and `make test` install it).
+    pub async fn start(dir: &Path, capture: Option<&str>) -> Nginx {
+        let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx not found: the fan-out benchmark's receiver is Debian's nginx (`make bench` and `make test` install it: apt-get install nginx)");
+        let dir = dir.join("nginx");
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let capture = capture
+            .map(|u| format!("location = /hooks/b0 {{ proxy_pass {u}; }}"))
+            .unwrap_or_default();
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log error;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  log_format counted '$status';\n  access_log {d}/access.log counted;\n\
+               keepalive_requests 1000000;\n  keepalive_timeout 120s;\n\
+               client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+               fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+               scgi_temp_path {d}/tmp/scgi;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    {capture}\n\
+                 location /hooks/ {{ return 204; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        std::fs::write(dir.join("access.log"), "").unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let addr = format!("127.0.0.1:{port}");
+        let t0 = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "nginx did not listen on {addr}: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let log = std::fs::File::open(dir.join("access.log")).unwrap();
+        Nginx {
+            child,
+            url: format!("http://{addr}"),
+            log,
+            seen: 0,
+            dir,
+        }
+    }
+
+    /// Requests logged so far (each answered; the log holds only their status). Reads what
+    /// was appended since the last call.
+    pub fn delivered(&mut self) -> usize {
+        use std::io::Read;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.log.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.seen += buf[..n].iter().filter(|&&b| b == b'\n').count(),
+            }
+        }
+        self.seen
+    }
+
+    /// Requests logged with a status other than 2xx, read from the whole log.
+    pub fn failed(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with('2'))
+            .count()
+    }
+
+    /// CPU seconds (user + sys) nginx's worker and master have used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        // The worker is the master's child.
+        if let Ok(kids) = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+        {
+            pids.extend(
+                kids.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        pids.iter()
+            .map(|p| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                (t(11) + t(12)) / 100.0
+            })
+            .sum()
+    }
+}
+
+impl Drop for Nginx {
+    /// TERM to the master (it stops its worker; a KILL would leave the worker running).
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
