@@ -111,10 +111,40 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
     let mut report = common::Report::new("ack");
+    // BENCH_ONLY=single or BENCH_ONLY=cluster: one of the two (to profile it).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for cluster in [false, true] {
+        if (only == "single" && cluster) || (only == "cluster" && !cluster) {
+            continue;
+        }
         run(n, c, cluster, &mut report).await;
     }
     report.write();
+}
+
+/// Prints Redis's per-command statistics (`reset`: clears them instead).
+async fn commandstats(url: &str, reset: bool) {
+    let mut c = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    if reset {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        return;
+    }
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    for l in stats.lines().filter(|l| l.starts_with("cmdstat_")) {
+        eprintln!("  {l}");
+    }
 }
 
 /// One run on a single `redis-server` or on a local 3-master Cluster.
@@ -167,12 +197,26 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     let health: Vec<reqwest::Request> = (0..first.len())
         .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
         .collect();
+    let p0 = common::process_cpu();
     let (h_rate, mut h_lat) = load(&client, health, c).await;
+    let h_proc = common::process_cpu() - p0;
+    // BENCH_DETAIL=1 (single node): Redis's command statistics for the accepts.
+    let detail = std::env::var("BENCH_DETAIL").is_ok() && !cluster;
+    if detail {
+        commandstats(&redis.url(), true).await;
+    }
     let cpu0 = redis.cpu_seconds().await;
+    let p1 = common::process_cpu();
     let t0 = Instant::now();
     let (a_rate, mut a_lat) =
         load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
     let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis.cpu_seconds().await);
+    let a_proc = common::process_cpu() - p1;
+    if detail {
+        eprintln!("redis commands during {} accepts:", first.len());
+        commandstats(&redis.url(), false).await;
+    }
+    let p2 = common::process_cpu();
     let t1 = Instant::now();
     let (d_rate, mut d_lat) = load(
         &client,
@@ -181,6 +225,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     )
     .await;
     let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis.cpu_seconds().await);
+    let d_proc = common::process_cpu() - p2;
     let k = first.len();
     println!(
         "acks over HTTP on a {}, {k} tokens each, {c} keep-alive connections, generator in-process:",
@@ -210,7 +255,23 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         a_rate / h_rate,
         d_rate / h_rate
     );
+    // Where the time goes: CPU per request of this process (the generator and muster: the
+    // healthz run is the HTTP and generator part alone) and of Redis.
+    let k2 = (all.len() - k) as f64;
+    let (h_us, a_us, d_us) = (
+        h_proc * 1e6 / k as f64,
+        a_proc * 1e6 / k as f64,
+        d_proc * 1e6 / k2,
+    );
+    println!(
+        "  CPU per request (µs): healthz {h_us:.0} (generator + HTTP); accept {a_us:.0} + redis {:.0}; decline {d_us:.0} + redis {:.0}",
+        (cpu1 - cpu0) * 1e6 / k as f64,
+        (cpu2 - cpu1) * 1e6 / k2
+    );
     let on = redis.name();
+    report.add(&format!("process CPU per healthz, {on}"), h_us, "µs");
+    report.add(&format!("process CPU per accept, {on}"), a_us, "µs");
+    report.add(&format!("process CPU per decline, {on}"), d_us, "µs");
     report.add(&format!("healthz rate, {on}"), h_rate, "per s");
     report.ratio(
         &format!("accept rate, {on}"),

@@ -170,7 +170,7 @@ async fn fan_out(n: usize, raises: usize, cluster: bool, warm: bool) -> Run {
     // BENCH_DETAIL=1: progress every 500 ms and Redis's command statistics for the run.
     let detail = std::env::var("BENCH_DETAIL").is_ok();
     let cpu0 = redis.cpu_seconds().await;
-    let proc0 = process_cpu();
+    let proc0 = common::process_cpu();
     let nginx0 = nginx.cpu_seconds();
     let total = n * raises;
     let t0 = Instant::now();
@@ -203,7 +203,7 @@ async fn fan_out(n: usize, raises: usize, cluster: bool, warm: bool) -> Run {
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = redis.cpu_seconds().await - cpu0;
-    let proc = process_cpu() - proc0;
+    let proc = common::process_cpu() - proc0;
     let nginx_cpu = nginx.cpu_seconds() - nginx0;
     assert_eq!(nginx.failed(), 0, "nginx answered every call-out 2xx");
     // Settle: the notifier's last outcomes and the projection's last events land.
@@ -280,16 +280,6 @@ async fn pending(store: &muster::store::Store) -> String {
         }
     }
     out.join(", ")
-}
-
-/// This process's CPU time so far (user + system), seconds.
-fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) — utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// This process's resident memory (VmRSS), MiB.

@@ -60,20 +60,35 @@ async fn a_township_that_fills_does_not_escalate_and_tells_the_rest_to_stand_by(
             .iter()
             .all(|r| r.body["incident"]["id"] == id.as_str())
     );
+    // One of the rest declines before the headcount is reached: no standby notice for them.
+    let decliner = &called[6];
+    let (s, b) = app.ack(&decliner.token(), "decline").await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("declined")), "{b}");
     for r in called.iter().take(6) {
         let (s, b) = app.ack(&r.token(), "accept").await;
         assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "{b}");
     }
-    // Everyone else who was reached is told to stand by, once.
-    let others = called.len() - 6;
-    eventually(T, "standby notices", || async {
+    // Everyone else who was reached and has not answered is told to stand by, once.
+    let others = called.len() - 7;
+    let told = || {
         rx.delivered("standby")
-            .iter()
+            .into_iter()
             .filter(|r| r.body["incident"]["id"] == id.as_str() && r.body["team_kind"] == "rescue")
-            .count()
-            == others
-    })
-    .await;
+            .collect::<Vec<_>>()
+    };
+    eventually(T, "standby notices", || async { told().len() >= others }).await;
+    app.idle().await;
+    let told = told();
+    assert_eq!(told.len(), others, "one notice each");
+    let mut who: Vec<_> = told.iter().map(|r| r.volunteer.clone()).collect();
+    who.sort();
+    who.dedup();
+    assert_eq!(who.len(), others, "nobody told twice");
+    let answered: Vec<_> = called.iter().take(7).map(|r| r.volunteer.clone()).collect();
+    assert!(
+        told.iter().all(|r| !answered.contains(&r.volunteer)),
+        "nobody who answered is told to stand by"
+    );
     // An hour later the rescue requirement is still on its first step: nobody else was called.
     // Checked with the workers drained after each step of the clock, never after a sleep.
     for _ in 0..12 {

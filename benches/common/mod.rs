@@ -395,3 +395,14 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// This process's CPU time so far (user + system), seconds.
+#[allow(dead_code)] // not every benchmark uses it
+pub fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) — utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -36,15 +36,15 @@ local stamp = ({accepted = 'aa', standby = 'aa', declined = 'da', withdrawn = 'w
 if stamp then c[stamp] = now end
 co_put(n, c)
 -- The place just taken was the last: everyone reached but silent so far is told to stand by.
+-- Which of the requirement's callouts that is, the notifier decides as it sends (a standby
+-- notice goes only to a callout still `notified` or `silent`, once: deliveries_begin.lua), so
+-- this script stays short however many were called: it reads no callout here.
 if new == 'accepted' then
   local k = redis.call('HMGET', COUNTS, req .. ':needed', req .. ':accepted', req .. ':arrived')
   if tonumber(k[2] or '0') + tonumber(k[3] or '0') == tonumber(k[1] or '0') then
     local told = {}
     for _, m in ipairs(rco(req)) do
-      local mc = co_get(m)
-      if mc and (mc.st == 'notified' or mc.st == 'silent') and not mc.sbn then
-        mc.sbn = now
-        co_put(m, mc)
+      if m ~= n then
         told[#told + 1] = tonumber(m)
         if #told == 1000 then enqueue(DELIVERIES, id, told, 'standby'); told = {} end
       end

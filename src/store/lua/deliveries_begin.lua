@@ -8,7 +8,8 @@
 -- message already delivered or given up, one a later attempt owns (a retry is scheduled), and
 -- for a call-out an answered callout or a stood-down incident (for a re-sent call-out,
 -- `recall:STEP`, one that is no longer silent; for a call-out handed on after an
--- `undelivered` receipt, `failover`, one that was answered meanwhile). A chunk claimed before (its
+-- `undelivered` receipt, `failover`, one that was answered meanwhile; for a standby notice,
+-- one that has answered: it goes only to the reached who are still `notified` or `silent`). A chunk claimed before (its
 -- worker died or stalled mid-send) makes every message still without an outcome a re-send,
 -- which the caller counts.
 -- KEYS: the incident set (incident.lua)
@@ -20,6 +21,7 @@ local kind, attempt = ARGV[1], tonumber(ARGV[2])
 local recall = string.sub(kind, 1, 7) == 'recall:'
 local closed = false
 local failover = kind == 'failover'
+local standby = kind == 'standby'
 if kind == 'callout' or recall or failover then
   local status = redis.call('HGET', BASE, 'status')
   closed = (not status) or status == 'stood_down' or status == 'closed'
@@ -40,7 +42,7 @@ for i = 5, #ARGV do
   elseif tonumber(f[6] or '1') > attempt then verdict = 'later'
   elseif kind == 'callout' and f[1] ~= 'pending' then verdict = f[1]
   elseif recall and f[1] ~= 'silent' then verdict = f[1]
-  elseif failover and f[1] ~= 'notified' and f[1] ~= 'silent' then verdict = f[1]
+  elseif (failover or standby) and f[1] ~= 'notified' and f[1] ~= 'silent' then verdict = f[1]
   elseif closed then verdict = 'closed' end
   local resend = 0
   if verdict == 'send' and not first then resend = 1 end
