@@ -207,6 +207,9 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     }
     let cpu0 = redis.cpu_seconds().await;
     let p1 = common::process_cpu();
+    if detail {
+        eprintln!("accepts begin");
+    }
     let t0 = Instant::now();
     let (a_rate, mut a_lat) =
         load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
