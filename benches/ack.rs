@@ -3,11 +3,13 @@
 //!
 //! A township rescue team of N members (N = 10,000; no roster, all on call) on a private
 //! `redis-server` (AOF everysec) is called out; a local receiver keeps each call-out's ack
-//! token. Then a generator in this process — C connections with keep-alive, each sending its
-//! next request as soon as the last is answered — sends, as the baseline, N/2 `GET /healthz`;
-//! then `POST /v1/acks/{token}` `accept` for half the tokens (token check, the engagement
-//! script, then the atomic headcount script: the first 6 fill, the rest stand by) and
-//! `decline` for the other half (no engagement). Each run prints the sustained rate, p50/p99
+//! token. The first 6 accept and fill the requirement; the stand-by notices to everyone else
+//! (a fan-out, measured by the fan-out benchmark) go out before the measured runs. Then a
+//! generator in this process — C connections with keep-alive, each sending its next request
+//! as soon as the last is answered — sends, as the baseline, N/2 `GET /healthz`; then
+//! `POST /v1/acks/{token}` `accept` for half the other tokens (token check, the engagement
+//! script, the atomic headcount script — full, so `standby` — and the release of the
+//! engagement) and `decline` for the rest (no engagement). Each run prints the sustained rate, p50/p99
 //! latency and how busy redis-server was; the ratios say what the ack path costs beyond HTTP.
 //! The generator shares the machine with muster and Redis, so both rates are lower than a
 //! separate client machine would see; the ratio is what carries over.
@@ -21,20 +23,75 @@ mod common;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-async fn hook(State(tokens): State<Arc<Mutex<Vec<String>>>>, body: String) -> &'static str {
+/// The volunteers' receiver: keeps each call-out's ack token, counts the stand-by notices.
+/// Once the tokens are in, it stops reading bodies as JSON (the notices that follow a fill
+/// cost this process little, so the acks' own cost is what is measured).
+#[derive(Clone, Default)]
+struct Inbox {
+    tokens: Arc<Mutex<Vec<String>>>,
+    collecting: Arc<AtomicBool>,
+    notices: Arc<AtomicUsize>,
+}
+
+async fn hook(State(inbox): State<Inbox>, body: String) -> &'static str {
+    if !inbox.collecting.load(Ordering::Relaxed) {
+        if body.contains("\"type\":\"standby\"") {
+            inbox.notices.fetch_add(1, Ordering::Relaxed);
+        }
+        return "ok";
+    }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
         && v["type"] == "callout"
         && let Some(t) = v["ack"]["token"].as_str()
     {
-        tokens.lock().unwrap().push(t.to_string());
+        inbox.tokens.lock().unwrap().push(t.to_string());
     }
     "ok"
+}
+
+impl Inbox {
+    /// Waits until `n` call-outs' tokens are in (then stops reading bodies); answers them.
+    async fn tokens(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.tokens.lock().unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the call-outs did not all arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Let the fan-out's tail settle, so it does not share the measured run.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        self.collecting.store(false, Ordering::Relaxed);
+        self.tokens.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` stand-by notices have arrived since the count was last reset.
+    async fn notices(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.notices.load(Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the stand-by notices did not all arrive ({} of {n})",
+                self.notices.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Clears the tokens and the count and reads call-outs again (for the next incident).
+    fn restart(&self) {
+        self.tokens.lock().unwrap().clear();
+        self.notices.store(0, Ordering::Relaxed);
+        self.collecting.store(true, Ordering::Relaxed);
+    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -147,17 +204,35 @@ async fn commandstats(url: &str, reset: bool) {
     }
 }
 
+/// The requirement's headcount in the benchmark's plan (township rescue, level 4).
+const FILL: usize = 6;
+
+/// Accepts one token after another (each answered 200): the requirement fills.
+async fn fill(
+    client: &reqwest::Client,
+    tokens: &[String],
+    req: &impl Fn(&String, &str) -> reqwest::Request,
+) {
+    for t in tokens {
+        let r = client.execute(req(t, "accept")).await.unwrap();
+        assert_eq!(r.status(), 200, "a filling accept is answered 200");
+    }
+}
+
 /// One run on a single `redis-server` or on a local 3-master Cluster.
 async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     let dir =
         std::env::temp_dir().join(format!("muster-bench-ack-{}-{cluster}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let inbox = Inbox {
+        collecting: Arc::new(AtomicBool::new(true)),
+        ..Default::default()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}", listener.local_addr().unwrap());
     let rx = Router::new()
         .route("/hooks/{v}", post(hook))
-        .with_state(tokens.clone());
+        .with_state(inbox.clone());
     tokio::spawn(async move { axum::serve(listener, rx).await.unwrap() });
     let redis = common::BenchRedis::start(&dir, cluster).await;
     let app = common::big_team_app_on(&dir, &receiver, n, &redis.url()).await;
@@ -175,18 +250,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         .unwrap();
     assert_eq!(r.status(), 201);
     let first_incident: serde_json::Value = r.json().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tokens.lock().unwrap().len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "the call-outs did not all arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Let the fan-out's tail settle, so it does not share the measured run.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let all: Vec<String> = tokens.lock().unwrap().clone();
-    let (first, second) = all.split_at(all.len() / 2);
+    let all = inbox.tokens(n).await;
     let req = |t: &String, answer: &str| {
         client
             .post(format!("{base}/v1/acks/{t}"))
@@ -194,6 +258,13 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
             .build()
             .unwrap()
     };
+    // The first six accept and fill the requirement; everyone else is then told to stand by.
+    // Those notices are a fan-out (the fan-out benchmark measures it): they go out before the
+    // measured runs, whose accepts are then answered `standby` — the common case when
+    // thousands are called for a handful of places.
+    fill(&client, &all[..FILL], &req).await;
+    inbox.notices(n - FILL).await;
+    let (first, second) = all[FILL..].split_at((all.len() - FILL) / 2);
     let health: Vec<reqwest::Request> = (0..first.len())
         .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
         .collect();
@@ -251,7 +322,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         pct(&mut d_lat, 0.5),
         pct(&mut d_lat, 0.99),
         (cpu2 - cpu1) / d_wall * 100.0,
-        (cpu2 - cpu1) * 1e6 / (all.len() - k) as f64
+        (cpu2 - cpu1) * 1e6 / second.len() as f64
     );
     println!(
         "  ratio to healthz: accept {:.2}×, decline {:.2}×",
@@ -260,7 +331,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     );
     // Where the time goes: CPU per request of this process (the generator and muster: the
     // healthz run is the HTTP and generator part alone) and of Redis.
-    let k2 = (all.len() - k) as f64;
+    let k2 = second.len() as f64;
     let (h_us, a_us, d_us) = (
         h_proc * 1e6 / k as f64,
         a_proc * 1e6 / k as f64,
@@ -299,7 +370,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     );
     report.add(
         &format!("redis CPU per decline, {on}"),
-        (cpu2 - cpu1) * 1e6 / (all.len() - k) as f64,
+        (cpu2 - cpu1) * 1e6 / second.len() as f64,
         "µs",
     );
 
@@ -316,7 +387,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         .unwrap();
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokens.lock().unwrap().clear();
+    inbox.restart();
     let r = client
         .post(format!("{base}/v1/incidents"))
         .bearer_auth("demo-township-commander")
@@ -325,17 +396,11 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    // The six who served on the first are resting, so not called again.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tokens.lock().unwrap().len() < n - 6 {
-        assert!(
-            Instant::now() < deadline,
-            "the second call-outs did not all arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let second_round: Vec<String> = tokens.lock().unwrap().clone();
+    // The six who served on the first are resting, so not called again; six more fill it.
+    let second_round = inbox.tokens(n - FILL).await;
+    fill(&client, &second_round[..FILL], &req).await;
+    inbox.notices(n - 2 * FILL).await;
+    let second_round = &second_round[FILL..];
     let work: Vec<reqwest::Request> = second_round
         .iter()
         .enumerate()
