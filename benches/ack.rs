@@ -5,13 +5,14 @@
 //! `redis-server` (AOF everysec) is called out; a local receiver keeps each call-out's ack
 //! token. The first 6 accept and fill the requirement; the stand-by notices to everyone else
 //! (a fan-out, measured by the fan-out benchmark) go out before the measured runs. Then a
-//! generator in this process — C connections with keep-alive, each sending its next request
-//! as soon as the last is answered — sends, as the baseline, N/2 `GET /healthz`; then
+//! load generator in its own process (this binary with `--generate`, so its CPU is not counted
+//! as muster's) — C connections with keep-alive, each sending its next request as soon as the
+//! last is answered — sends, as the baseline, N/2 `GET /healthz`; then
 //! `POST /v1/acks/{token}` `accept` for half the other tokens (token check, the engagement
 //! script, the atomic headcount script — full, so `standby` — and the release of the
 //! engagement) and `decline` for the rest (no engagement). Each run prints the sustained rate, p50/p99
 //! latency and how busy redis-server was; the ratios say what the ack path costs beyond HTTP.
-//! The generator shares the machine with muster and Redis, so both rates are lower than a
+//! The generator shares the two cores with muster and Redis, so both rates are lower than a
 //! separate client machine would see; the ratio is what carries over.
 //!
 //! It runs on a single `redis-server`, then on a local Cluster of three masters and three
@@ -156,9 +157,86 @@ async fn fixed_rate(client: &reqwest::Client, work: Vec<reqwest::Request>, rate:
     lat
 }
 
+/// The load generator's own process: `--generate BASE FILE C MODE` sends one request per line
+/// of FILE (`healthz`, or `TOKEN ANSWER`) to BASE — over C keep-alive connections, each sending
+/// its next request when the last is answered (MODE `closed`), or open-loop at MODE requests a
+/// second — and prints `RESULT rate latencies…` (ms).
+async fn generator(args: &[String]) {
+    let (base, file, c, mode) = (&args[0], &args[1], args[2].parse().unwrap(), &args[3]);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .build()
+        .unwrap();
+    let work: Vec<reqwest::Request> = std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((token, answer)) => client
+                .post(format!("{base}/v1/acks/{token}"))
+                .json(&serde_json::json!({ "response": answer }))
+                .build()
+                .unwrap(),
+            None => client.get(format!("{base}/healthz")).build().unwrap(),
+        })
+        .collect();
+    let (rate, lat) = if mode == "closed" {
+        load(&client, work, c).await
+    } else {
+        let n = work.len() as f64;
+        let t0 = Instant::now();
+        let lat = fixed_rate(&client, work, mode.parse().unwrap()).await;
+        (n / t0.elapsed().as_secs_f64(), lat)
+    };
+    let lat: Vec<String> = lat.iter().map(|l| format!("{l:.3}")).collect();
+    println!("RESULT {rate} {}", lat.join(" "));
+}
+
+/// Runs the generator (above) as a separate process, so that its CPU is not muster's, and
+/// answers its rate and latencies.
+async fn generate(
+    dir: &std::path::Path,
+    base: &str,
+    lines: Vec<String>,
+    c: usize,
+    mode: &str,
+) -> (f64, Vec<f64>) {
+    let file = dir.join("generator-work.txt");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let args = [
+        base.to_string(),
+        file.display().to_string(),
+        c.to_string(),
+        mode.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--generate")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(result) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
+        panic!(
+            "the load generator failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let mut f = result.split(' ').map(|v| v.parse::<f64>().unwrap());
+    let rate = f.next().unwrap();
+    (rate, f.collect())
+}
+
 #[tokio::main]
 async fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        generator(&args[i + 1..]).await;
+        return;
+    }
+    let full = args.iter().any(|a| a == "--bench");
     let n: usize = std::env::var("BENCH_ACKS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -265,11 +343,12 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     fill(&client, &all[..FILL], &req).await;
     inbox.notices(n - FILL).await;
     let (first, second) = all[FILL..].split_at((all.len() - FILL) / 2);
-    let health: Vec<reqwest::Request> = (0..first.len())
-        .map(|_| client.get(format!("{base}/healthz")).build().unwrap())
-        .collect();
+    let answers = |tokens: &[String], answer: &str| -> Vec<String> {
+        tokens.iter().map(|t| format!("{t} {answer}")).collect()
+    };
+    let health: Vec<String> = vec!["healthz".to_string(); first.len()];
     let p0 = common::process_cpu();
-    let (h_rate, mut h_lat) = load(&client, health, c).await;
+    let (h_rate, mut h_lat) = generate(&dir, &base, health, c, "closed").await;
     let h_proc = common::process_cpu() - p0;
     // BENCH_DETAIL=1 (single node): Redis's command statistics for the accepts.
     let detail = std::env::var("BENCH_DETAIL").is_ok() && !cluster;
@@ -282,8 +361,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         eprintln!("accepts begin");
     }
     let t0 = Instant::now();
-    let (a_rate, mut a_lat) =
-        load(&client, first.iter().map(|t| req(t, "accept")).collect(), c).await;
+    let (a_rate, mut a_lat) = generate(&dir, &base, answers(first, "accept"), c, "closed").await;
     let (a_wall, cpu1) = (t0.elapsed().as_secs_f64(), redis.cpu_seconds().await);
     let a_proc = common::process_cpu() - p1;
     if detail {
@@ -292,17 +370,12 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     }
     let p2 = common::process_cpu();
     let t1 = Instant::now();
-    let (d_rate, mut d_lat) = load(
-        &client,
-        second.iter().map(|t| req(t, "decline")).collect(),
-        c,
-    )
-    .await;
+    let (d_rate, mut d_lat) = generate(&dir, &base, answers(second, "decline"), c, "closed").await;
     let (d_wall, cpu2) = (t1.elapsed().as_secs_f64(), redis.cpu_seconds().await);
     let d_proc = common::process_cpu() - p2;
     let k = first.len();
     println!(
-        "acks over HTTP on a {}, {k} tokens each, {c} keep-alive connections, generator in-process:",
+        "acks over HTTP on a {}, {k} tokens each, {c} keep-alive connections, generator in its own process:",
         redis.name()
     );
     println!(
@@ -329,8 +402,8 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         a_rate / h_rate,
         d_rate / h_rate
     );
-    // Where the time goes: CPU per request of this process (the generator and muster: the
-    // healthz run is the HTTP and generator part alone) and of Redis.
+    // Where the time goes: CPU per request of this process (muster; the healthz run is its
+    // HTTP part alone) and of Redis.
     let k2 = second.len() as f64;
     let (h_us, a_us, d_us) = (
         h_proc * 1e6 / k as f64,
@@ -338,7 +411,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         d_proc * 1e6 / k2,
     );
     println!(
-        "  CPU per request (µs): healthz {h_us:.0} (generator + HTTP); accept {a_us:.0} + redis {:.0}; decline {d_us:.0} + redis {:.0}",
+        "  CPU per request (µs): healthz {h_us:.0} (HTTP alone); accept {a_us:.0} + redis {:.0}; decline {d_us:.0} + redis {:.0}",
         (cpu1 - cpu0) * 1e6 / k as f64,
         (cpu2 - cpu1) * 1e6 / k2
     );
@@ -401,12 +474,12 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
     fill(&client, &second_round[..FILL], &req).await;
     inbox.notices(n - 2 * FILL).await;
     let second_round = &second_round[FILL..];
-    let work: Vec<reqwest::Request> = second_round
+    let work: Vec<String> = second_round
         .iter()
         .enumerate()
-        .map(|(i, t)| req(t, if i % 2 == 0 { "accept" } else { "decline" }))
+        .map(|(i, t)| format!("{t} {}", if i % 2 == 0 { "accept" } else { "decline" }))
         .collect();
-    let mut fixed = fixed_rate(&client, work, rate).await;
+    let (_, mut fixed) = generate(&dir, &base, work, c, &rate.to_string()).await;
     let (p50, p99) = (pct(&mut fixed, 0.5), pct(&mut fixed, 0.99));
     println!(
         "  at a fixed {rate:.0}/s (accept and decline in turn, {} answers): p50 {p50:.2} ms, p99 {p99:.2} ms (budget p99 20 ms)",
