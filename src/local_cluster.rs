@@ -63,6 +63,17 @@ impl ClusterNode {
         }
     }
 
+    /// SIGSTOP (`frozen`) or SIGCONT: a node that stops answering without closing its
+    /// connections, as a stalled host or a long pause does.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(c) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .args([signal, &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Starts a killed node again on its port, with its files.
     pub fn restart(&mut self) {
         self.kill();

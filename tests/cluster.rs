@@ -1,7 +1,7 @@
 //! muster on a real local Redis Cluster (three masters, three replicas, started and stopped by
 //! each test): the muster loop, an escalation on the manual clock, an instance SIGKILLed
-//! mid-fan-out, a slot migration of an incident's partition during a fan-out, and a master
-//! failover with `redis.wait_replicas = 1`.
+//! mid-fan-out, a slot migration of an incident's partition during a fan-out, a master
+//! failover with `redis.wait_replicas = 1`, and a master that stops answering (SIGSTOP).
 
 mod common;
 
@@ -304,5 +304,96 @@ async fn a_master_failover_with_wait_replicas_loses_no_answered_change() {
         !unique_callouts(&rx, &id2).is_empty()
     })
     .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_that_stops_answering_never_hangs_the_api() {
+    let cluster = TestCluster::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 20);
+    let app = TestApp::start(config(&cluster.url(), &prefix(), &seed), ManualClock::new()).await;
+    let id = raised(
+        &app,
+        "demo-township-commander",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "节点停顿"}),
+    )
+    .await;
+    let iid = muster::domain::incident::IncidentId::parse(&id).unwrap();
+    let path = format!("/v1/incidents/{id}");
+    let (s, _) = app.get(&path, Some("demo-township-commander")).await;
+    assert_eq!(s, 200);
+    eventually(T, "call-outs", || async {
+        unique_callouts(&rx, &id).len() >= 20
+    })
+    .await;
+
+    // The master holding the incident stops answering (SIGSTOP) with its connections open:
+    // every read of the incident must still be answered — 503 until its replica has taken
+    // over and muster has noticed, 200 after — and none may wait longer than the bound on a
+    // cluster call (6 s) and a retry.
+    let slot = slot_of(app.store().keys.incident(&iid).as_bytes());
+    let master = cluster.master_of_slot(slot).await;
+    cluster.nodes[master].freeze(true);
+    let frozen_at = Instant::now();
+    let mut answers = Vec::new();
+    while frozen_at.elapsed() < Duration::from_secs(12) {
+        let asked = Instant::now();
+        let (s, b) = tokio::time::timeout(
+            Duration::from_secs(15),
+            app.get(&path, Some("demo-township-commander")),
+        )
+        .await
+        .expect("the API answered while a master was frozen");
+        assert!(s == 200 || s == 503, "{s} {b}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(14),
+            "a read waited {:?}",
+            asked.elapsed()
+        );
+        answers.push((s, asked.elapsed()));
+        if s == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing, not waiting
+    }
+    eprintln!("while frozen: {answers:?}");
+    // Its replica took over, and muster followed it there while the old master was still
+    // frozen (the client itself refreshes its slot map only on errors, never on timeouts).
+    assert_eq!(
+        answers.last().map(|a| a.0),
+        Some(200),
+        "the incident was not read from the promoted replica: {answers:?}"
+    );
+    let (s, _, b) = app
+        .post(
+            &format!("/v1/incidents/{id}/stand-down"),
+            Some("demo-township-commander"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 200, "a write on the promoted replica: {b}");
+    // The workers follow it too: the stand-down notices go out from the incident's partition
+    // streams, now on the promoted replica, with the old master still frozen.
+    eventually(
+        T,
+        "stand-down notices while the old master is frozen",
+        || async {
+            rx.delivered("stand_down")
+                .iter()
+                .any(|r| r.body["incident"]["id"] == id.as_str())
+        },
+    )
+    .await;
+    cluster.nodes[master].freeze(false);
+    // Thawed (a replica now, or a master again if no failover happened): reads are answered
+    // 200 again, from whichever node holds the slot.
+    eventually(T, "the incident is read again after the thaw", || async {
+        app.get(&path, Some("demo-township-commander")).await.0 == 200
+    })
+    .await;
+    let (s, inc) = app.get(&path, Some("demo-township-commander")).await;
+    assert_eq!(s, 200);
+    assert_eq!(inc["id"], id.as_str());
     app.stop().await;
 }

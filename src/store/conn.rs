@@ -101,15 +101,20 @@ pub enum Conn {
     Cluster(Arc<ClusterLink>),
 }
 
-/// The Cluster client's connection, replaced by a fresh one when it has answered nothing but
-/// timeouts for [`ClusterLink::STUCK_MS`] while the cluster itself answers: seen after a
-/// reshard under load, when the client's slot refresh never finished and every command waited
-/// behind it.
+/// The Cluster client's connection, replaced by a fresh one (which reads the slot map anew)
+/// when it has answered nothing but timeouts for [`ClusterLink::STUCK_MS`] — in all, or for
+/// one slot while the others answer. Seen: after a reshard under load, the client's slot
+/// refresh never finished and every command waited behind it; and a master that stops
+/// answering without closing its connections (a frozen host) is failed over by the Cluster,
+/// but the client, which refreshes its slot map only on errors, not on timeouts, kept sending
+/// that master's slots to it.
 pub struct ClusterLink {
     client: ClusterClient,
     conn: RwLock<ClusterConnection>,
     /// Wall time (ms) of the last answer that was not a timeout.
     last_ok: AtomicI64,
+    /// Per slot that has timed out since it last answered: when it first did (ms).
+    stuck: std::sync::Mutex<std::collections::HashMap<u16, i64>>,
     replacing: AtomicBool,
 }
 
@@ -123,6 +128,7 @@ impl ClusterLink {
             client,
             conn: RwLock::new(conn),
             last_ok: AtomicI64::new(crate::clock::wall_ms()),
+            stuck: Default::default(),
             replacing: AtomicBool::new(false),
         }))
     }
@@ -132,31 +138,46 @@ impl ClusterLink {
         self.conn.read().expect("cluster link lock").clone()
     }
 
-    fn observe<T>(self: &Arc<Self>, r: &Result<T, RedisError>) {
+    /// Notes the outcome of a call whose first key is in `slot` (if it has keys); replaces the
+    /// connection when it, or that slot, has answered only timeouts for `STUCK_MS`.
+    fn observe<T>(self: &Arc<Self>, slot: Option<u16>, r: &Result<T, RedisError>) {
         let now = crate::clock::wall_ms();
+        let mut stuck = self.stuck.lock().expect("cluster link stuck slots");
         match r {
             Err(e) if e.is_timeout() => {
-                if now - self.last_ok.load(Ordering::Relaxed) > Self::STUCK_MS
-                    && !self.replacing.swap(true, Ordering::AcqRel)
-                {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        match me.client.get_async_connection().await {
-                            Ok(fresh) => {
-                                tracing::warn!(
-                                    "the cluster connection answered only timeouts; replaced it"
-                                );
-                                *me.conn.write().expect("cluster link lock") = fresh;
-                                me.last_ok.store(crate::clock::wall_ms(), Ordering::Relaxed);
-                            }
-                            Err(e) => tracing::warn!(error = %e, "cluster reconnect failed"),
-                        }
-                        me.replacing.store(false, Ordering::Release);
-                    });
+                let since = slot.map(|s| *stuck.entry(s).or_insert(now));
+                drop(stuck);
+                let all = now - self.last_ok.load(Ordering::Relaxed) > Self::STUCK_MS;
+                let one = since.is_some_and(|t| now - t > Self::STUCK_MS);
+                if (all || one) && !self.replacing.swap(true, Ordering::AcqRel) {
+                    self.replace();
                 }
             }
-            _ => self.last_ok.store(now, Ordering::Relaxed),
+            _ => {
+                if let Some(s) = slot {
+                    stuck.remove(&s);
+                }
+                self.last_ok.store(now, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Opens a fresh connection (bounded: a seed may be the node that stopped answering) and
+    /// puts it in place of the current one.
+    fn replace(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            match bounded(me.client.get_async_connection()).await {
+                Ok(fresh) => {
+                    tracing::warn!("the cluster connection answered only timeouts; replaced it");
+                    *me.conn.write().expect("cluster link lock") = fresh;
+                    me.stuck.lock().expect("cluster link stuck slots").clear();
+                    me.last_ok.store(crate::clock::wall_ms(), Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(error = %e, "cluster reconnect failed"),
+            }
+            me.replacing.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -168,7 +189,7 @@ impl ConnectionLike for Conn {
                 let link = link.clone();
                 Box::pin(async move {
                     let r = bounded(link.current().req_packed_command(cmd)).await;
-                    link.observe(&r);
+                    link.observe(first_key(cmd).map(slot_of), &r);
                     r
                 })
             }
@@ -194,7 +215,8 @@ impl ConnectionLike for Conn {
                             .unwrap_or_else(|| vec![(0..pipeline.len()).collect()]);
                         bounded(split_pipeline(c, pipeline, groups)).await
                     };
-                    link.observe(&r);
+                    let slot = pipeline.cmd_iter().find_map(first_key).map(slot_of);
+                    link.observe(slot, &r);
                     r
                 })
             }

@@ -5,6 +5,7 @@ use super::{Result, Store};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// One stream entry: its id and its fields as text.
 #[derive(Debug, Clone)]
@@ -99,6 +100,27 @@ fn parse_entry_id(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
+/// How much longer than its `BLOCK` a blocking read may take before its connection is given
+/// up: a server that stops answering without closing the connection (a frozen host, on a
+/// Cluster failed over to its replica) would otherwise hold the reader forever; the caller
+/// drops the connection on the error and asks for the slot's master again.
+const BLOCK_GRACE_MS: u64 = 5000;
+
+/// A blocking read bounded at its `BLOCK` and [`BLOCK_GRACE_MS`].
+async fn blocked<T>(
+    read: impl std::future::Future<Output = redis::RedisResult<T>>,
+    block_ms: u64,
+) -> Result<T> {
+    match tokio::time::timeout(Duration::from_millis(block_ms + BLOCK_GRACE_MS), read).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "a blocking read was not answered",
+        ))
+        .into()),
+    }
+}
+
 /// The entries of an `XREAD` / `XREADGROUP` reply (none on a timeout).
 fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
     reply
@@ -141,8 +163,8 @@ impl Store {
         count: usize,
         block_ms: u64,
     ) -> Result<Vec<Entry>> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
             .arg(group)
             .arg(consumer)
             .arg("COUNT")
@@ -151,9 +173,8 @@ impl Store {
             .arg(block_ms)
             .arg("STREAMS")
             .arg(stream)
-            .arg(">")
-            .query_async(conn)
-            .await?;
+            .arg(">");
+        let reply: Option<StreamReadReply> = blocked(cmd.query_async(conn), block_ms).await?;
         Ok(entries(reply))
     }
 
@@ -339,16 +360,15 @@ impl Store {
         after: &str,
         block_ms: u64,
     ) -> Result<Vec<Entry>> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREAD")
-            .arg("COUNT")
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
             .arg(500)
             .arg("BLOCK")
             .arg(block_ms)
             .arg("STREAMS")
             .arg(stream)
-            .arg(after)
-            .query_async(conn)
-            .await?;
+            .arg(after);
+        let reply: Option<StreamReadReply> = blocked(cmd.query_async(conn), block_ms).await?;
         Ok(entries(reply))
     }
 
