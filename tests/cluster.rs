@@ -183,13 +183,7 @@ async fn an_incident_partition_migrates_to_another_master_during_its_fan_out() {
     );
 
     // The moved partition keeps working: a stand-down reaches everyone reached.
-    let (s, _, b) = app
-        .post(
-            &format!("/v1/incidents/{id}/stand-down"),
-            Some("demo-township-commander"),
-            "",
-        )
-        .await;
+    let (s, b) = app.stand_down(&id).await;
     assert_eq!(s, 200, "{b}");
     eventually(T, "stand-down notices", || async {
         let told: HashSet<String> = rx
@@ -371,7 +365,6 @@ async fn a_master_that_stops_answering_never_hangs_the_api() {
         if s == 200 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await; // pacing, not waiting
     }
     eprintln!("while frozen: {answers:?}");
     // Its replica took over, and muster followed it there while the old master was still
@@ -381,13 +374,7 @@ async fn a_master_that_stops_answering_never_hangs_the_api() {
         Some(200),
         "the incident was not read from the promoted replica: {answers:?}"
     );
-    let (s, _, b) = app
-        .post(
-            &format!("/v1/incidents/{id}/stand-down"),
-            Some("demo-township-commander"),
-            "",
-        )
-        .await;
+    let (s, b) = app.stand_down(&id).await;
     assert_eq!(s, 200, "a write on the promoted replica: {b}");
     // The workers follow it too: the stand-down notices go out from the incident's partition
     // streams, now on the promoted replica, with the old master still frozen.

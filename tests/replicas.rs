@@ -157,13 +157,7 @@ async fn a_change_is_answered_once_its_replica_has_it() {
         ready["replicas_ok"], false,
         "readiness says changes cannot be confirmed: {ready}"
     );
-    let (s, _, b) = app
-        .post(
-            &format!("/v1/incidents/{id}/stand-down"),
-            Some("demo-township-commander"),
-            "",
-        )
-        .await;
+    let (s, b) = app.stand_down(&id).await;
     assert_eq!(s, 503, "{b}");
     assert_eq!(b["type"], "urn:muster:problem:not-replicated", "{b}");
     assert!(

@@ -115,6 +115,8 @@ pub struct ClusterLink {
     last_ok: AtomicI64,
     /// Per slot that has timed out since it last answered: when it first did (ms).
     stuck: std::sync::Mutex<std::collections::HashMap<u16, i64>>,
+    /// Whether `stuck` names any slot (so an answer need not lock it when none does).
+    any_stuck: AtomicBool,
     replacing: AtomicBool,
 }
 
@@ -129,6 +131,7 @@ impl ClusterLink {
             conn: RwLock::new(conn),
             last_ok: AtomicI64::new(crate::clock::wall_ms()),
             stuck: Default::default(),
+            any_stuck: AtomicBool::new(false),
             replacing: AtomicBool::new(false),
         }))
     }
@@ -138,15 +141,18 @@ impl ClusterLink {
         self.conn.read().expect("cluster link lock").clone()
     }
 
-    /// Notes the outcome of a call whose first key is in `slot` (if it has keys); replaces the
-    /// connection when it, or that slot, has answered only timeouts for `STUCK_MS`.
-    fn observe<T>(self: &Arc<Self>, slot: Option<u16>, r: &Result<T, RedisError>) {
+    /// Notes the outcome of a call; `slot` gives the slot of its first key (if it has keys),
+    /// asked only when a slot's streak of timeouts is concerned. Replaces the connection when
+    /// it, or that slot, has answered only timeouts for `STUCK_MS`.
+    fn observe<T>(self: &Arc<Self>, slot: impl FnOnce() -> Option<u16>, r: &Result<T, RedisError>) {
         let now = crate::clock::wall_ms();
-        let mut stuck = self.stuck.lock().expect("cluster link stuck slots");
         match r {
             Err(e) if e.is_timeout() => {
-                let since = slot.map(|s| *stuck.entry(s).or_insert(now));
-                drop(stuck);
+                let since = slot().map(|s| {
+                    let mut stuck = self.stuck.lock().expect("cluster link stuck slots");
+                    self.any_stuck.store(true, Ordering::Relaxed);
+                    *stuck.entry(s).or_insert(now)
+                });
                 let all = now - self.last_ok.load(Ordering::Relaxed) > Self::STUCK_MS;
                 let one = since.is_some_and(|t| now - t > Self::STUCK_MS);
                 if (all || one) && !self.replacing.swap(true, Ordering::AcqRel) {
@@ -154,8 +160,12 @@ impl ClusterLink {
                 }
             }
             _ => {
-                if let Some(s) = slot {
+                if self.any_stuck.load(Ordering::Relaxed)
+                    && let Some(s) = slot()
+                {
+                    let mut stuck = self.stuck.lock().expect("cluster link stuck slots");
                     stuck.remove(&s);
+                    self.any_stuck.store(!stuck.is_empty(), Ordering::Relaxed);
                 }
                 self.last_ok.store(now, Ordering::Relaxed);
             }
@@ -172,6 +182,7 @@ impl ClusterLink {
                     tracing::warn!("the cluster connection answered only timeouts; replaced it");
                     *me.conn.write().expect("cluster link lock") = fresh;
                     me.stuck.lock().expect("cluster link stuck slots").clear();
+                    me.any_stuck.store(false, Ordering::Relaxed);
                     me.last_ok.store(crate::clock::wall_ms(), Ordering::Relaxed);
                 }
                 Err(e) => tracing::warn!(error = %e, "cluster reconnect failed"),
@@ -189,7 +200,7 @@ impl ConnectionLike for Conn {
                 let link = link.clone();
                 Box::pin(async move {
                     let r = bounded(link.current().req_packed_command(cmd)).await;
-                    link.observe(first_key(cmd).map(slot_of), &r);
+                    link.observe(|| first_key(cmd).map(slot_of), &r);
                     r
                 })
             }
@@ -215,8 +226,7 @@ impl ConnectionLike for Conn {
                             .unwrap_or_else(|| vec![(0..pipeline.len()).collect()]);
                         bounded(split_pipeline(c, pipeline, groups)).await
                     };
-                    let slot = pipeline.cmd_iter().find_map(first_key).map(slot_of);
-                    link.observe(slot, &r);
+                    link.observe(|| pipeline.cmd_iter().find_map(first_key).map(slot_of), &r);
                     r
                 })
             }
@@ -241,13 +251,23 @@ const CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
 async fn bounded<T>(
     f: impl std::future::Future<Output = Result<T, RedisError>>,
 ) -> Result<T, RedisError> {
-    match tokio::time::timeout(CALL_LIMIT, f).await {
+    within(CALL_LIMIT, "a cluster call", f).await
+}
+
+/// `f`, or a timeout error (`RedisError::is_timeout`) once `limit` has passed without its
+/// answer; `what` names the call in the warning.
+pub(crate) async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(limit, f).await {
         Ok(r) => r,
         Err(_) => {
-            tracing::warn!("a cluster call took longer than {CALL_LIMIT:?}; given up");
+            tracing::warn!("{what} took longer than {limit:?}; given up");
             Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                "cluster call timed out",
+                format!("{what} was not answered within {limit:?}"),
             )))
         }
     }

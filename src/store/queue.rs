@@ -106,21 +106,6 @@ fn parse_entry_id(id: &str) -> Option<(u64, u64)> {
 /// drops the connection on the error and asks for the slot's master again.
 const BLOCK_GRACE_MS: u64 = 5000;
 
-/// A blocking read bounded at its `BLOCK` and [`BLOCK_GRACE_MS`].
-async fn blocked<T>(
-    read: impl std::future::Future<Output = redis::RedisResult<T>>,
-    block_ms: u64,
-) -> Result<T> {
-    match tokio::time::timeout(Duration::from_millis(block_ms + BLOCK_GRACE_MS), read).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "a blocking read was not answered",
-        ))
-        .into()),
-    }
-}
-
 /// The entries of an `XREAD` / `XREADGROUP` reply (none on a timeout).
 fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
     reply
@@ -174,7 +159,12 @@ impl Store {
             .arg("STREAMS")
             .arg(stream)
             .arg(">");
-        let reply: Option<StreamReadReply> = blocked(cmd.query_async(conn), block_ms).await?;
+        let reply: Option<StreamReadReply> = super::conn::within(
+            Duration::from_millis(block_ms + BLOCK_GRACE_MS),
+            "a blocking read",
+            cmd.query_async(conn),
+        )
+        .await?;
         Ok(entries(reply))
     }
 
@@ -368,7 +358,12 @@ impl Store {
             .arg("STREAMS")
             .arg(stream)
             .arg(after);
-        let reply: Option<StreamReadReply> = blocked(cmd.query_async(conn), block_ms).await?;
+        let reply: Option<StreamReadReply> = super::conn::within(
+            Duration::from_millis(block_ms + BLOCK_GRACE_MS),
+            "a blocking read",
+            cmd.query_async(conn),
+        )
+        .await?;
         Ok(entries(reply))
     }
 

@@ -502,6 +502,13 @@ impl TestApp {
     }
 
     /// Raises an incident as `token`; returns the status and body.
+    /// `POST /v1/incidents/{id}/stand-down` as the township commander: status and body.
+    pub async fn stand_down(&self, id: &str) -> (u16, Value) {
+        let path = format!("/v1/incidents/{id}/stand-down");
+        let (s, _, b) = self.post(&path, Some("demo-township-commander"), "").await;
+        (s, b)
+    }
+
     pub async fn raise(&self, token: &str, body: Value) -> (u16, Value) {
         let (s, _, b) = self
             .post("/v1/incidents", Some(token), &body.to_string())

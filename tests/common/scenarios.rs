@@ -132,13 +132,7 @@ pub async fn fill_standby_withdraw_stand_down(url: &str) {
     assert_eq!(rescue["withdrawn"], 1);
 
     // Stand down: everyone reached is told once; the tokens die.
-    let (s, _, b) = app
-        .post(
-            &format!("/v1/incidents/{id}/stand-down"),
-            Some("demo-township-commander"),
-            "",
-        )
-        .await;
+    let (s, b) = app.stand_down(&id).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["status"], "stood_down");
     let reached = rx.delivered("callout").len();
