@@ -143,8 +143,18 @@ async fn hours_are_exact_written_once_and_exported() {
     )
     .await;
     app.idle().await;
-    // (A, B and C rest after their live deployment; someone else is called.)
-    let dcall = rescuers(&rx, &drill)[0].clone();
+    // A and B rest after their live deployment, and so does C, who was on site before
+    // withdrawing: someone else is called.
+    let dcalls = rescuers(&rx, &drill);
+    assert!(!dcalls.is_empty(), "the drill calls rescuers");
+    for who in [a, b, c] {
+        assert!(
+            dcalls.iter().all(|d| d.volunteer != who.volunteer),
+            "{} rests after the live deployment",
+            who.volunteer
+        );
+    }
+    let dcall = dcalls[0].clone();
     app.ack(&dcall.token(), "accept").await;
     clock.advance(1800 * SEC);
     app.post(&format!("/v1/incidents/{drill}/stand-down"), Some(cmd), "")

@@ -307,14 +307,20 @@ async fn busy(
         // Serving there, or accepting there right now (a claim under its lease).
         let serving = engages(value, &f.status, &f.state, now.as_millisecond());
         let served = crate::domain::callout::CalloutState::serving(&f.was);
-        let rest_until = f.stood_down_at + rest_ms;
+        // One who was on site and withdrew has served too: they rest from their withdrawal.
+        let left_site = f.state == "withdrawn" && f.arrived_at > 0 && f.withdrawn_at > 0;
+        let rest_until = if left_site {
+            f.withdrawn_at + rest_ms
+        } else {
+            f.stood_down_at + rest_ms
+        };
         let exclusion = if live && serving {
             if ask.mode == Mode::Drill && ask.include_deployed {
                 None
             } else {
                 Some(Exclusion::Engaged(inc.clone()))
             }
-        } else if !live && served && rest_until > now.as_millisecond() {
+        } else if ((!live && served) || left_site) && rest_until > now.as_millisecond() {
             Timestamp::from_millisecond(rest_until)
                 .ok()
                 .map(Exclusion::Resting)

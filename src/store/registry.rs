@@ -82,6 +82,10 @@ pub struct DeploymentFacts {
     pub state: String,
     /// Its state before the stand-down.
     pub was: String,
+    /// When the volunteer reported on site (ms; 0 if never).
+    pub arrived_at: i64,
+    /// When they withdrew (ms; 0 if they did not).
+    pub withdrawn_at: i64,
 }
 
 /// What an upsert did with one volunteer.
@@ -191,6 +195,11 @@ fn decode(id: &str, m: &HashMap<String, String>) -> Option<Stored> {
 }
 
 /// A fresh volunteer id: `v-` and ten random letters and digits.
+/// A millisecond stamp of a parsed callout (0 when absent or not a number).
+fn stamp(co: &HashMap<String, String>, field: &str) -> i64 {
+    co.get(field).and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
 pub fn new_volunteer_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     let bytes: [u8; 10] = rand::random();
@@ -429,7 +438,8 @@ impl Store {
     }
 
     /// For each (incident, callout n): the incident's `status` and `stood_down_at`, and the
-    /// callout's `st` and `was` (its state before a stand-down).
+    /// callout's `st`, `was` (its state before a stand-down) and its arrival and withdrawal
+    /// stamps.
     pub async fn deployment_facts(&self, pairs: &[(String, u32)]) -> Result<Vec<DeploymentFacts>> {
         let mut p = redis::pipe();
         for (inc, n) in pairs {
@@ -456,6 +466,8 @@ impl Store {
                     stood_down_at: c[0].1.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
                     state: co.remove("st").unwrap_or_default(),
                     was: co.remove("was").unwrap_or_default(),
+                    arrived_at: stamp(&co, "ra"),
+                    withdrawn_at: stamp(&co, "wa"),
                 }
             })
             .collect())
