@@ -271,6 +271,32 @@ async fn a_volunteer_accepted_on_one_live_incident_is_not_counted_on_another() {
         "counted twice: {:?}",
         ca.intersection(&cb)
     );
+    // A is full now, so an acceptance there can only go to standby, which claims nobody (it
+    // does not count): it is still refused for one deployed on B, and changes nothing.
+    assert_eq!(ca.len(), 6, "A's rescuers are all counted: {ca:?}");
+    let (s, r) = app.ack(&token(&a, "x0000").unwrap(), "accept").await;
+    assert_eq!(s, 409, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(detail.starts_with("engaged") && detail.contains(&b), "{r}");
+    assert!(detail.contains("withdrawn"), "still withdrawn on A: {r}");
+    // One counted nowhere who accepts at a full requirement goes to standby.
+    let (_, list) = app
+        .get(&format!("/v1/incidents/{a}/callouts"), Some("demo-admin"))
+        .await;
+    let notified: std::collections::HashSet<String> = list["callouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["requirement_id"] == "rescue" && c["state"] == "notified")
+        .map(|c| c["volunteer_id"].as_str().unwrap().to_string())
+        .collect();
+    let free = rx
+        .delivered("callout")
+        .into_iter()
+        .find(|r| r.body["incident"]["id"] == a.as_str() && notified.contains(&r.volunteer))
+        .expect("a rescuer reached on A who has not answered");
+    let (s, r) = app.ack(&free.token(), "accept").await;
+    assert_eq!((s, r["state"].as_str()), (200, Some("standby")), "{r}");
     // A drill that calls the deployed is not blocked by their engagement, and engages nobody.
     let engaged = ca.iter().next().unwrap().clone();
     let (s, drill) = app

@@ -155,6 +155,8 @@ impl Store {
     /// Applies an answer to callout `n`. An acceptance on a live incident first claims the
     /// volunteer ([`Store::engage`]): one deployed on another live incident is told so and
     /// not counted; a claim whose acceptance did not count (standby, refused) is released.
+    /// An acceptance read to find its requirement full claims nothing: it is checked against
+    /// the volunteer's other deployments and goes to standby — three round trips, not four.
     pub async fn ack(
         &self,
         id: &IncidentId,
@@ -163,10 +165,36 @@ impl Store {
         now: Millis,
         via: &str,
     ) -> Result<AckOutcome> {
+        let plain = |out: Option<AckOutcome>| out.unwrap_or(AckOutcome::Unknown);
         if response != Response::Accept {
-            return self.ack_script(id, n, response, now, via).await;
+            return self
+                .ack_script(id, n, response, now, via, false)
+                .await
+                .map(plain);
         }
-        let claim = match self.engage(id, n, now).await? {
+        let Some(facts) = self.accept_facts(id, n).await? else {
+            // Unknown, or a drill: nothing to claim.
+            return self
+                .ack_script(id, n, response, now, via, false)
+                .await
+                .map(plain);
+        };
+        if facts.full {
+            if let Some(incident) = self.engaged_elsewhere(&facts.volunteer, id, now).await? {
+                return Ok(AckOutcome::Engaged {
+                    state: facts.state,
+                    elsewhere: incident,
+                });
+            }
+            if let Some(out) = self.ack_script(id, n, response, now, via, true).await? {
+                return Ok(out);
+            }
+            // A place opened since the read: claim the volunteer and count them.
+        }
+        let claim = match self
+            .engage(id, n, &facts.volunteer, &facts.state, now)
+            .await?
+        {
             Engagement::Free(claim) => claim,
             Engagement::Elsewhere { state, incident } => {
                 return Ok(AckOutcome::Engaged {
@@ -175,7 +203,7 @@ impl Store {
                 });
             }
         };
-        let out = self.ack_script(id, n, response, now, via).await?;
+        let out = plain(self.ack_script(id, n, response, now, via, false).await?);
         let counted = matches!(&out,
             AckOutcome::Changed { state, .. } | AckOutcome::Unchanged { state }
                 if CalloutState::serving(state));
@@ -185,6 +213,8 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `ack.lua`. `standby_only`: an acceptance that may only go to standby; `None` when
+    /// a place was free, so nothing changed.
     async fn ack_script(
         &self,
         id: &IncidentId,
@@ -192,7 +222,8 @@ impl Store {
         response: Response,
         now: Millis,
         via: &str,
-    ) -> Result<AckOutcome> {
+        standby_only: bool,
+    ) -> Result<Option<AckOutcome>> {
         let idt = id.to_string();
         let reply: Vec<Value> = retrying(|| {
             let mut c = self.conn();
@@ -202,12 +233,15 @@ impl Store {
                 .arg(now)
                 .arg(&idt)
                 .arg(via);
+            if standby_only {
+                inv.arg("standby");
+            }
             async move { inv.invoke_async(&mut c).await }
         })
         .await?;
         let t: Vec<String> = reply.iter().map(text).collect();
         let at = |i: usize| t.get(i).cloned().unwrap_or_default();
-        Ok(match at(0).as_str() {
+        Ok(Some(match at(0).as_str() {
             "closed" => AckOutcome::Closed { state: at(1) },
             "same" => AckOutcome::Unchanged { state: at(1) },
             "refused" => AckOutcome::Refused {
@@ -218,8 +252,9 @@ impl Store {
                 state: at(1),
                 promoted: at(2).parse().ok(),
             },
+            "free" => return Ok(None),
             _ => AckOutcome::Unknown,
-        })
+        }))
     }
 
     /// Claims message `kind` (attempt `attempt`) to one chunk `ns` of a delivery entry, marked

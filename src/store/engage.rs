@@ -10,24 +10,41 @@
 //! live on other nodes, so it is done here and the script refuses to claim if the hash changed
 //! since: two acceptances racing for one volunteer cannot both pass. A claim whose acceptance
 //! did not count is released (`disengage.lua`); one left by a crash expires with its lease.
+//!
+//! An acceptance that can only go to standby (its requirement already full) claims nothing,
+//! since standby does not count: it checks read-only that the volunteer is not deployed
+//! elsewhere, and the headcount script puts it on standby only if no place has opened since
+//! (else the acceptance takes the claiming path).
 
 use super::{Result, Store, retrying};
 use crate::clock::Millis;
 use crate::domain::callout::CalloutState;
 use crate::domain::incident::{IncidentId, Mode, Status};
 use redis::Value;
+use std::collections::HashMap;
 
 /// How long a claim engages a volunteer before its acceptance is counted: far longer than an
 /// acceptance takes, short enough that a crash between claim and count does not keep a
 /// volunteer from answering another call-out for long.
 pub const CLAIM_LEASE_MS: i64 = 30_000;
 
+/// What an acceptance reads before claiming ([`Store::accept_facts`]).
+#[derive(Debug, Clone)]
+pub struct AcceptFacts {
+    /// The callout's volunteer.
+    pub volunteer: String,
+    /// The callout's state.
+    pub state: String,
+    /// Whether its requirement had its headcount when read (an acceptance would go to
+    /// standby, so it needs no claim).
+    pub full: bool,
+}
+
 /// The result of claiming a volunteer for an acceptance.
 #[derive(Debug, Clone)]
 pub enum Engagement {
     /// Free to accept: the claim set now, as (volunteer, value), to release if the acceptance
-    /// does not count; `None` when nothing was claimed (a drill, this incident held it
-    /// already, or the callout is unknown).
+    /// does not count; `None` when this incident held it already.
     Free(Option<(String, String)>),
     /// Deployed on another live incident.
     Elsewhere {
@@ -57,23 +74,91 @@ pub fn engages(value: &str, status: &str, state: &str, now: Millis) -> bool {
 }
 
 impl Store {
-    /// Claims the volunteer of callout `n` of incident `id` for an acceptance (see the module).
-    pub async fn engage(&self, id: &IncidentId, n: u32, now: Millis) -> Result<Engagement> {
+    /// What an acceptance of callout `n` of incident `id` needs to know before it claims
+    /// anyone, in one round trip: the callout's volunteer and state, and whether its
+    /// requirement is full. `None` when nothing is to be claimed: the callout is unknown, or
+    /// the incident is a drill (a drill never engages anyone).
+    pub async fn accept_facts(&self, id: &IncidentId, n: u32) -> Result<Option<AcceptFacts>> {
         let mut p = redis::pipe();
         p.cmd("HGET").arg(self.keys.callouts(id)).arg(n);
         p.cmd("HGET").arg(self.keys.incident(id)).arg("mode");
-        let (raw, mode): (Option<String>, Option<String>) = self.pipe(&p).await?;
+        p.cmd("HGETALL").arg(self.keys.counts(id));
+        let (raw, mode, counts): (Option<String>, Option<String>, HashMap<String, String>) =
+            self.pipe(&p).await?;
         let mut co = raw
             .as_deref()
             .map(crate::store::callout_rows::parse_callout)
             .unwrap_or_default();
-        let (Some(vid), Some(state)) = (co.remove("v"), co.remove("st")) else {
-            return Ok(Engagement::Free(None));
+        let (Some(volunteer), Some(state)) = (co.remove("v"), co.remove("st")) else {
+            return Ok(None);
         };
         if mode.as_deref().and_then(Mode::parse) != Some(Mode::Live) {
-            return Ok(Engagement::Free(None)); // a drill never engages anyone
+            return Ok(None);
         }
-        let key = self.keys.deployments(&vid);
+        let req = co.remove("r").unwrap_or_default();
+        let count = |f: &str| {
+            counts
+                .get(&format!("{req}:{f}"))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some(AcceptFacts {
+            full: count("accepted") + count("arrived") >= count("needed"),
+            volunteer,
+            state,
+        }))
+    }
+
+    /// The live incident other than `id` that volunteer `vid` is deployed on, if any — read
+    /// only, claiming nothing (for an acceptance that can only go to standby, which does not
+    /// count).
+    pub async fn engaged_elsewhere(
+        &self,
+        vid: &str,
+        id: &IncidentId,
+        now: Millis,
+    ) -> Result<Option<IncidentId>> {
+        let mut p = redis::pipe();
+        p.cmd("HGETALL").arg(self.keys.deployments(vid));
+        let (all,): (HashMap<String, String>,) = self.pipe(&p).await?;
+        let idt = id.to_string();
+        let others: Vec<(String, String)> = all.into_iter().filter(|(i, _)| *i != idt).collect();
+        self.first_engaging(&others, now).await
+    }
+
+    /// The first of these deployment records (incident, value) that still engages its
+    /// volunteer.
+    async fn first_engaging(
+        &self,
+        records: &[(String, String)],
+        now: Millis,
+    ) -> Result<Option<IncidentId>> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let pairs: Vec<(String, u32)> = records
+            .iter()
+            .map(|(i, v)| (i.clone(), parse_deployment(v).map_or(0, |d| d.0)))
+            .collect();
+        let facts = self.deployment_facts(&pairs).await?;
+        Ok(records
+            .iter()
+            .zip(&facts)
+            .find(|((_, v), f)| engages(v, &f.status, &f.state, now))
+            .and_then(|((inc, _), _)| IncidentId::parse(inc)))
+    }
+
+    /// Claims volunteer `vid` of callout `n` (in `state` there) of live incident `id` for an
+    /// acceptance (see the module).
+    pub async fn engage(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        vid: &str,
+        state: &str,
+        now: Millis,
+    ) -> Result<Engagement> {
+        let key = self.keys.deployments(vid);
         let idt = id.to_string();
         let value = format!("{n}@{now}");
         let mut checked: Vec<(String, String)> = Vec::new();
@@ -96,7 +181,7 @@ impl Store {
                 Some("ok") => {
                     let fresh = t.get(1).map(String::as_str) == Some("1");
                     return Ok(Engagement::Free(
-                        fresh.then(|| (vid.clone(), value.clone())),
+                        fresh.then(|| (vid.to_string(), value.clone())),
                     ));
                 }
                 Some("check") => {
@@ -105,17 +190,11 @@ impl Store {
                         .filter(|c| c.len() == 2)
                         .map(|c| (c[0].clone(), c[1].clone()))
                         .collect();
-                    let pairs: Vec<(String, u32)> = others
-                        .iter()
-                        .map(|(i, v)| (i.clone(), parse_deployment(v).map_or(0, |d| d.0)))
-                        .collect();
-                    let facts = self.deployment_facts(&pairs).await?;
-                    for ((inc, v), f) in others.iter().zip(&facts) {
-                        if engages(v, &f.status, &f.state, now)
-                            && let Some(incident) = IncidentId::parse(inc)
-                        {
-                            return Ok(Engagement::Elsewhere { state, incident });
-                        }
+                    if let Some(incident) = self.first_engaging(&others, now).await? {
+                        return Ok(Engagement::Elsewhere {
+                            state: state.to_string(),
+                            incident,
+                        });
                     }
                     checked.extend(others);
                 }

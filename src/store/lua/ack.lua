@@ -3,8 +3,11 @@
 -- answer does in each state.
 -- KEYS: the incident set (incident.lua). One who withdraws after arriving gets a service record.
 -- ARGV[1] n   ARGV[2] response   ARGV[3] now   ARGV[4] incident id   ARGV[5] via (web, page, sms)
+-- ARGV[6] 'standby' (optional): the caller claimed nobody, having found the requirement full,
+--         so an acceptance may only go to standby; if a place is free it changes nothing
+--         and returns {'free', state} (the caller then claims the volunteer and asks again).
 -- Returns {'unknown'} | {'closed', state} | {'same', state} | {'refused', state, reason}
---       | {'changed', new state, promoted n or ''}
+--       | {'changed', new state, promoted n or ''} | {'free', state}
 local n, response, now, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local status = redis.call('HGET', BASE, 'status')
 if not status then return {'unknown'} end
@@ -22,6 +25,7 @@ if verb == 'slot' then
   local k = redis.call('HMGET', COUNTS, req .. ':needed', req .. ':accepted', req .. ':arrived')
   local taken = tonumber(k[2] or '0') + tonumber(k[3] or '0')
   if taken < tonumber(k[1] or '0') then
+    if ARGV[6] == 'standby' then return {'free', state} end
     new = 'accepted'
   else
     new = 'standby'
