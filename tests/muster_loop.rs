@@ -317,3 +317,80 @@ async fn a_volunteer_accepted_on_one_live_incident_is_not_counted_on_another() {
     let (s, r) = app.ack(&token(&a, &engaged).unwrap(), "arrived").await;
     assert_eq!((s, r["state"].as_str()), (200, Some("arrived")), "{r}");
 }
+
+/// An acceptance that claims nobody (the path of one read to find its requirement full) is
+/// applied only when it cannot count: while a place is free it changes nothing and says so,
+/// so the acceptance claims the volunteer first; once the requirement is full it goes to
+/// standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclaimed_acceptance_never_takes_a_free_place() {
+    let redis = TestRedis::start().await;
+    let rx = Receiver::start().await;
+    let seed = seed_dir(&rx.base(), 0);
+    let app = TestApp::start(config(&redis.url(), &prefix(), &seed), ManualClock::new()).await;
+    let id = raised(
+        &app,
+        "demo-township-commander",
+        json!({"kind": "flood", "level": 4, "region": "990101001", "title": "东门内涝"}),
+    )
+    .await;
+    app.idle().await;
+    let called = rescue_callouts(&rx, &id);
+    assert!(called.len() > 7, "{}", called.len());
+    let store = app.store();
+    let iid = muster::domain::incident::IncidentId::parse(&id).unwrap();
+    let n = |r: &Received| -> u32 { r.callout_id().rsplit('.').next().unwrap().parse().unwrap() };
+    let now = 0;
+    // Five of six places taken: the sixth is free, so nothing changes.
+    for r in called.iter().take(5) {
+        let (s, b) = app.ack(&r.token(), "accept").await;
+        assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "{b}");
+    }
+    let late = &called[6];
+    let out = store
+        .accept_to_standby(&iid, n(late), now, "web")
+        .await
+        .unwrap();
+    assert!(
+        out.is_none(),
+        "a free place is not taken unclaimed: {out:?}"
+    );
+    let state = |r: &Received| {
+        let (app, cid, id) = (&app, r.callout_id(), &id);
+        async move {
+            let (_, list) = app
+                .get(&format!("/v1/incidents/{id}/callouts"), Some("demo-admin"))
+                .await;
+            list["callouts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == cid.as_str())
+                .map(|c| c["state"].as_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("no callout {cid}: {list}"))
+        }
+    };
+    assert_eq!(state(late).await, "notified");
+    // The sixth accepts through the API (claimed, counted); now the unclaimed path puts the
+    // late one on standby.
+    let (s, b) = app.ack(&called[5].token(), "accept").await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("accepted")), "{b}");
+    let out = store
+        .accept_to_standby(&iid, n(late), now, "web")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out, Some(muster::store::callouts::AckOutcome::Changed { state, .. }) if state == "standby"),
+        "{out:?}"
+    );
+    assert_eq!(state(late).await, "standby");
+    // An accepted one answering again through it changes nothing.
+    let out = store
+        .accept_to_standby(&iid, n(&called[0]), now, "web")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out, Some(muster::store::callouts::AckOutcome::Unchanged { state }) if state == "accepted"),
+        "{out:?}"
+    );
+}

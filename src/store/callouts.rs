@@ -186,7 +186,7 @@ impl Store {
                     elsewhere: incident,
                 });
             }
-            if let Some(out) = self.ack_script(id, n, response, now, via, true).await? {
+            if let Some(out) = self.accept_to_standby(id, n, now, via).await? {
                 return Ok(out);
             }
             // A place opened since the read: claim the volunteer and count them.
@@ -211,6 +211,21 @@ impl Store {
             self.disengage(&vid, id, &value).await?;
         }
         Ok(out)
+    }
+
+    /// An acceptance of callout `n` that claims nobody: applied only if it cannot count —
+    /// the requirement is full (it goes to standby) or the answer changes nothing. `None`,
+    /// with nothing changed, when a place is free: such an acceptance must claim the
+    /// volunteer first ([`Store::ack`] does).
+    pub async fn accept_to_standby(
+        &self,
+        id: &IncidentId,
+        n: u32,
+        now: Millis,
+        via: &str,
+    ) -> Result<Option<AckOutcome>> {
+        self.ack_script(id, n, Response::Accept, now, via, true)
+            .await
     }
 
     /// Runs `ack.lua`. `standby_only`: an acceptance that may only go to standby; `None` when
