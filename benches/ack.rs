@@ -8,9 +8,10 @@
 //! load generator in its own process (this binary with `--generate`, so its CPU is not counted
 //! as muster's) — C connections with keep-alive, each sending its next request as soon as the
 //! last is answered — sends, as the baseline, N/2 `GET /healthz`; then
-//! `POST /v1/acks/{token}` `accept` for half the other tokens (token check, the engagement
-//! script, the atomic headcount script — full, so `standby` — and the release of the
-//! engagement) and `decline` for the rest (no engagement). Each run prints the sustained rate, p50/p99
+//! `POST /v1/acks/{token}` `accept` for half the other tokens (token check, one read of the
+//! callout, mode and headcounts — full — a read-only check of the volunteer's other
+//! deployments, and the headcount script in standby-only mode) and `decline` for the rest
+//! (the token check and the headcount script). Each run prints the sustained rate, p50/p99
 //! latency and how busy redis-server was; the ratios say what the ack path costs beyond HTTP.
 //! The generator shares the two cores with muster and Redis, so both rates are lower than a
 //! separate client machine would see; the ratio is what carries over.
@@ -384,7 +385,7 @@ async fn run(n: usize, c: usize, cluster: bool, report: &mut common::Report) {
         pct(&mut h_lat, 0.99)
     );
     println!(
-        "  accept (engage + ack):     {a_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, redis-server busy {:.0} % of the run ({:.0} µs CPU per ack)",
+        "  accept (to standby):       {a_rate:>7.0} req/s, p50 {:.2} ms, p99 {:.2} ms, redis-server busy {:.0} % of the run ({:.0} µs CPU per ack)",
         pct(&mut a_lat, 0.5),
         pct(&mut a_lat, 0.99),
         (cpu1 - cpu0) / a_wall * 100.0,

@@ -388,10 +388,11 @@ fn main() {
         let sizes: &[usize] = if full { &[10_000, 100_000] } else { &[1_000] };
         let mut report = common::Report::new("fanout");
         let mut rates = Vec::new();
-        // BENCH_ONLY=sustained-cluster: only the five raises on the Cluster (to look into them).
+        // BENCH_ONLY=sustained-single or sustained-cluster: only the five raises on that store
+        // (to profile them).
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         for cluster in [false, true] {
-            if only == "sustained-cluster" && !cluster {
+            if (only == "sustained-cluster" && !cluster) || (only == "sustained-single" && cluster) {
                 continue;
             }
             let on = if cluster { "3-master cluster" } else { "single redis-server" };
