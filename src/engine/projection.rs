@@ -10,8 +10,9 @@ use crate::domain::incident::{IncidentId, Mode};
 use crate::store::bus::BusEvent;
 use crate::store::queue::Entry;
 use crate::store::{Keys, StoreError};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Consumer group name.
 pub const GROUP: &str = "projection";
@@ -29,29 +30,34 @@ impl Projection {
 }
 
 impl Projection {
-    /// Remembers, on the volunteer, that they accepted callout `n` of a live incident, so
-    /// selection can leave them out of other live call-outs and let them rest afterwards.
-    /// Drills are never recorded: a drill never blocks a live call-out nor counts as rest.
-    async fn record_deployment(&self, id: &IncidentId, n: u32) -> Result<(), StoreError> {
+    /// Remembers, on each volunteer, that they accepted callout `n` of a live incident (for
+    /// each `ns` answered in this batch), so selection can leave them out of other live
+    /// call-outs and let them rest afterwards. Drills are never recorded: a drill never blocks
+    /// a live call-out nor counts as rest. One read of the incident's answered callouts and
+    /// its mode, and one pipeline of writes, however many answers the batch holds.
+    async fn record_deployments(&self, id: &IncidentId, ns: &[u32]) -> Result<(), StoreError> {
         let store = &self.ctx.store;
-        let Some(co) = store.callout(id, n).await? else {
-            return Ok(());
-        };
-        if !CalloutState::serving(co.get("st")) {
-            return Ok(());
-        }
-        if store
+        let live = store
             .incident_field(id, "mode")
             .await?
             .as_deref()
             .and_then(Mode::parse)
-            == Some(Mode::Live)
-        {
-            store
-                .record_deployment(co.get("v"), &id.to_string(), n)
-                .await?;
+            == Some(Mode::Live);
+        if !live {
+            return Ok(());
         }
-        Ok(())
+        let idt = id.to_string();
+        let serving: Vec<(String, String, u32)> = store
+            .callouts_at(id, ns)
+            .await?
+            .into_iter()
+            .filter(|co| CalloutState::serving(co.get("st")))
+            .map(|co| (co.get("v").to_string(), idt.clone(), co.n))
+            .collect();
+        if serving.is_empty() {
+            return Ok(());
+        }
+        store.record_deployments(&serving).await
     }
 }
 
@@ -71,6 +77,8 @@ impl Handler for Projection {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> Result<(), StoreError> {
         let store = &self.ctx.store;
         let mut touched = BTreeSet::new();
+        // The callouts answered in this batch, per incident (and who was promoted by it).
+        let mut answered: BTreeMap<Uuid, BTreeSet<u32>> = BTreeMap::new();
         for e in &entries {
             let event = BusEvent::parse(e);
             let Some(id) = event.incident() else {
@@ -87,13 +95,18 @@ impl Handler for Projection {
                     }
                 }
                 BusEvent::Answered { n, promoted, .. } => {
-                    for n in std::iter::once(n).chain(promoted) {
-                        self.record_deployment(&id, n).await?;
-                    }
+                    answered
+                        .entry(id.0)
+                        .or_default()
+                        .extend(std::iter::once(n).chain(promoted));
                 }
                 _ => {}
             }
             touched.insert(id.0);
+        }
+        for (id, ns) in answered {
+            let ns: Vec<u32> = ns.into_iter().collect();
+            self.record_deployments(&IncidentId(id), &ns).await?;
         }
         for id in touched {
             let id = IncidentId(id);

@@ -147,6 +147,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Callouts `ns` of an incident (any numbers, in any order; a number with none is left
+    /// out), in one `HMGET`.
+    pub async fn callouts_at(&self, id: &IncidentId, ns: &[u32]) -> Result<Vec<CalloutRecord>> {
+        if ns.is_empty() {
+            return Ok(vec![]);
+        }
+        let raw: Vec<Option<String>> = self
+            .cmd(redis::cmd("HMGET").arg(self.keys.callouts(id)).arg(ns))
+            .await?;
+        Ok(ns
+            .iter()
+            .zip(raw)
+            .filter_map(|(n, r)| {
+                Some(CalloutRecord {
+                    n: *n,
+                    fields: parse_callout(&r?),
+                })
+            })
+            .collect())
+    }
+
     /// One callout, or `None`.
     pub async fn callout(&self, id: &IncidentId, n: u32) -> Result<Option<CalloutRecord>> {
         Ok(self.callouts(id, n, n).await?.into_iter().next())

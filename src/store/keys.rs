@@ -114,26 +114,32 @@ impl Keys {
     /// Every key an incident script may touch, in the order `lua/incident.lua` names them:
     /// the incident's own keys and its partition's streams and sets, all under one hash tag.
     pub fn incident_set(&self, id: &IncidentId) -> Vec<String> {
+        // Built from two bases formatted once (every answer and delivery script call sends
+        // these 17 keys; formatting each from scratch was 5 % of an answer's CPU). The test
+        // `incident_set_is_the_named_keys` pins them to the functions that name them.
         let p = self.partition_of(id);
-        vec![
-            self.incident(id),
-            self.callouts(id),
-            self.counts(id),
-            self.called(id),
-            self.events(id),
-            self.claims(id),
-            self.selections(id),
-            self.requirement_callouts(id),
-            self.standby(id),
-            self.bus(p),
-            self.deliveries(p),
-            self.delayed(p),
-            self.timers(p),
-            self.service_records(p),
-            self.service_time(p),
-            self.service_by_volunteer(p),
-            self.audit_partition(p),
-        ]
+        let part = format!("{}:{{p{p}}}", self.prefix);
+        let inc = format!("{part}:inc:{id}");
+        let mut keys = Vec::with_capacity(17);
+        keys.push(inc.clone());
+        for suffix in [
+            ":co", ":counts", ":called", ":events", ":claims", ":sel", ":rco", ":standby",
+        ] {
+            keys.push(format!("{inc}{suffix}"));
+        }
+        for suffix in [
+            ":bus",
+            ":deliveries",
+            ":delayed",
+            ":timers",
+            ":svc",
+            ":svc:time",
+            ":svc:vol",
+            ":audit",
+        ] {
+            keys.push(format!("{part}{suffix}"));
+        }
+        keys
     }
 
     /// Progress counters of an incident.
@@ -399,6 +405,35 @@ mod tests {
             assert!(key.starts_with("t:"), "{key}");
             assert!(key.contains(&tag), "{key}");
         }
+    }
+
+    #[test]
+    fn incident_set_is_the_named_keys() {
+        let k = Keys::new("t", 8);
+        let id = IncidentId::random();
+        let p = k.partition_of(&id);
+        assert_eq!(
+            k.incident_set(&id),
+            vec![
+                k.incident(&id),
+                k.callouts(&id),
+                k.counts(&id),
+                k.called(&id),
+                k.events(&id),
+                k.claims(&id),
+                k.selections(&id),
+                k.requirement_callouts(&id),
+                k.standby(&id),
+                k.bus(p),
+                k.deliveries(p),
+                k.delayed(p),
+                k.timers(p),
+                k.service_records(p),
+                k.service_time(p),
+                k.service_by_volunteer(p),
+                k.audit_partition(p),
+            ]
+        );
     }
 
     #[test]

@@ -424,6 +424,19 @@ impl Store {
         .await
     }
 
+    /// Records many deployments (volunteer, incident, callout n) in one pipeline.
+    pub async fn record_deployments(&self, all: &[(String, String, u32)]) -> Result<()> {
+        let mut p = redis::pipe();
+        for (vid, incident, n) in all {
+            p.cmd("HSET")
+                .arg(self.keys.deployments(vid))
+                .arg(incident)
+                .arg(*n)
+                .ignore();
+        }
+        self.pipe::<()>(&p).await
+    }
+
     /// Forgets deployments that no longer matter.
     pub async fn forget_deployments(&self, vid: &str, incidents: &[String]) -> Result<()> {
         if incidents.is_empty() {
