@@ -33,10 +33,21 @@ impl Projection {
     /// Remembers, on each volunteer, that they accepted callout `n` of a live incident (for
     /// each `ns` answered in this batch), so selection can leave them out of other live
     /// call-outs and let them rest afterwards. Drills are never recorded: a drill never blocks
-    /// a live call-out nor counts as rest. One read of the incident's answered callouts and
-    /// its mode, and one pipeline of writes, however many answers the batch holds.
+    /// a live call-out nor counts as rest. One read of the incident's answered callouts (and
+    /// of its mode when one of them counts), and one pipeline of writes, however many answers
+    /// the batch holds.
     async fn record_deployments(&self, id: &IncidentId, ns: &[u32]) -> Result<(), StoreError> {
         let store = &self.ctx.store;
+        let serving: Vec<_> = store
+            .callouts_at(id, ns)
+            .await?
+            .into_iter()
+            .filter(|co| CalloutState::serving(co.get("st")))
+            .collect();
+        // Most answers under load do not count (declines, standby): then the mode is not read.
+        if serving.is_empty() {
+            return Ok(());
+        }
         let live = store
             .incident_field(id, "mode")
             .await?
@@ -47,17 +58,11 @@ impl Projection {
             return Ok(());
         }
         let idt = id.to_string();
-        let serving: Vec<(String, String, u32)> = store
-            .callouts_at(id, ns)
-            .await?
+        let all: Vec<(String, String, u32)> = serving
             .into_iter()
-            .filter(|co| CalloutState::serving(co.get("st")))
             .map(|co| (co.get("v").to_string(), idt.clone(), co.n))
             .collect();
-        if serving.is_empty() {
-            return Ok(());
-        }
-        store.record_deployments(&serving).await
+        store.record_deployments(&all).await
     }
 }
 

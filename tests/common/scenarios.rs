@@ -118,6 +118,24 @@ pub async fn fill_standby_withdraw_stand_down(url: &str) {
     })
     .await;
     let promoted = &rx.delivered("promoted")[0];
+    // The promotion happens inside the incident's script, which cannot reach the volunteer's
+    // own key on a Cluster: the projection records where they are deployed.
+    eventually(
+        T,
+        "the promoted volunteer's deployment recorded",
+        || async {
+            let (_, v) = app
+                .get(
+                    &format!("/v1/volunteers/{}", promoted.volunteer),
+                    Some("demo-admin"),
+                )
+                .await;
+            v["deployments"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == id.as_str()))
+        },
+    )
+    .await;
     let (s, b) = app.ack(&promoted.token(), "accept").await;
     assert_eq!(
         (s, b["state"].as_str()),
