@@ -151,7 +151,7 @@ pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
                 .into_iter()
                 .filter(|o| {
                     !matches!(o.source, crate::domain::roster::Source::Layer { .. })
-                        || members.contains(&o.volunteer)
+                        || members.binary_search(&o.volunteer).is_ok()
                 })
                 .map(|o| {
                     let via = crate::domain::roster::via(&o.source);
@@ -171,10 +171,13 @@ pub async fn consider(ctx: &Ctx, ask: &Ask<'_>) -> Result<Considered> {
                 pool.looked.push((v, t.id.clone(), via));
             }
         }
+        // Looked up before it is copied: in a team without a roster everyone is on call,
+        // and a team of 100,000 would otherwise copy each id once more for nothing.
         for m in members {
-            if seen.insert(m.clone()) {
+            if !seen.contains(&m) {
                 pool.not_on_call
                     .push(excluded(&m, &t.id, &Exclusion::NotOnCall));
+                seen.insert(m);
             }
         }
     }

@@ -165,7 +165,8 @@ impl Store {
             p.cmd("SMEMBERS").arg(self.keys.team_members(t));
         }
         let mut out: Vec<Vec<String>> = self.pipe(&p).await?;
-        out.iter_mut().for_each(|m| m.sort());
+        // Sorted: selection reads them in a stable order and looks members up by binary search.
+        out.iter_mut().for_each(|m| m.sort_unstable());
         Ok(out)
     }
 
