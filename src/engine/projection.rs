@@ -57,12 +57,11 @@ impl Projection {
         if !live {
             return Ok(());
         }
-        let idt = id.to_string();
-        let all: Vec<(String, String, u32)> = serving
+        let all: Vec<(String, u32)> = serving
             .into_iter()
-            .map(|co| (co.get("v").to_string(), idt.clone(), co.n))
+            .map(|co| (co.get("v").to_string(), co.n))
             .collect();
-        store.record_deployments(&all).await
+        store.record_deployments(&id.to_string(), &all).await
     }
 }
 

@@ -87,15 +87,20 @@ impl Store {
         first: u32,
         last: u32,
     ) -> Result<Vec<CalloutRecord>> {
-        if last < first {
-            return Ok(vec![]);
-        }
-        let raw = self.callouts_raw(id, first, last).await?;
-        Ok((first..=last)
+        let ns: Vec<u32> = (first..=last).collect();
+        self.callouts_at(id, &ns).await
+    }
+
+    /// Callouts `ns` of an incident (any numbers, in any order; a number with none is left
+    /// out).
+    pub async fn callouts_at(&self, id: &IncidentId, ns: &[u32]) -> Result<Vec<CalloutRecord>> {
+        let raw = self.callouts_raw(id, ns).await?;
+        Ok(ns
+            .iter()
             .zip(raw)
             .filter_map(|(n, r)| {
                 Some(CalloutRecord {
-                    n,
+                    n: *n,
                     fields: parse_callout(&r?),
                 })
             })
@@ -112,11 +117,10 @@ impl Store {
         last: u32,
         fields: &'static [&'static str],
     ) -> Result<Vec<CalloutRow>> {
-        if last < first {
-            return Ok(vec![]);
-        }
-        let raw = self.callouts_raw(id, first, last).await?;
-        Ok((first..=last)
+        let ns: Vec<u32> = (first..=last).collect();
+        let raw = self.callouts_raw(id, &ns).await?;
+        Ok(ns
+            .into_iter()
             .zip(raw)
             .filter_map(|(n, r)| {
                 let mut all = parse_callout(&r?);
@@ -128,16 +132,10 @@ impl Store {
             .collect())
     }
 
-    /// The stored JSON of callouts `first..=last` (`None` for a number that has none), in
-    /// one `HMGET` per 2,000.
-    async fn callouts_raw(
-        &self,
-        id: &IncidentId,
-        first: u32,
-        last: u32,
-    ) -> Result<Vec<Option<String>>> {
+    /// The stored JSON of callouts `ns` (`None` for a number that has none), in one `HMGET`
+    /// per 2,000.
+    async fn callouts_raw(&self, id: &IncidentId, ns: &[u32]) -> Result<Vec<Option<String>>> {
         let key = self.keys.callouts(id);
-        let ns: Vec<u32> = (first..=last).collect();
         let mut out = Vec::with_capacity(ns.len());
         for chunk in ns.chunks(2000) {
             let part: Vec<Option<String>> =
@@ -147,30 +145,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Callouts `ns` of an incident (any numbers, in any order; a number with none is left
-    /// out), in one `HMGET`.
-    pub async fn callouts_at(&self, id: &IncidentId, ns: &[u32]) -> Result<Vec<CalloutRecord>> {
-        if ns.is_empty() {
-            return Ok(vec![]);
-        }
-        let raw: Vec<Option<String>> = self
-            .cmd(redis::cmd("HMGET").arg(self.keys.callouts(id)).arg(ns))
-            .await?;
-        Ok(ns
-            .iter()
-            .zip(raw)
-            .filter_map(|(n, r)| {
-                Some(CalloutRecord {
-                    n: *n,
-                    fields: parse_callout(&r?),
-                })
-            })
-            .collect())
-    }
-
     /// One callout, or `None`.
     pub async fn callout(&self, id: &IncidentId, n: u32) -> Result<Option<CalloutRecord>> {
-        Ok(self.callouts(id, n, n).await?.into_iter().next())
+        Ok(self.callouts_at(id, &[n]).await?.into_iter().next())
     }
 
     /// The state of each volunteer's callout in an incident: volunteer id → state.

@@ -28,6 +28,7 @@ pub mod callouts;
 pub mod cap;
 pub mod conn;
 pub mod delivery;
+pub mod deployments;
 pub mod drills;
 pub mod engage;
 pub mod incidents;
